@@ -1,0 +1,221 @@
+"""A campaign: every seed x one strategy x a per-seed budget, recorded as it goes."""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from fuzzer import __version__
+from fuzzer.config import CampaignConfig
+from fuzzer.corpus import Corpus, SeedRecord
+from fuzzer.errors import DiverfuzzError
+from fuzzer.evaluate import SeedEvaluator
+from fuzzer.search import SearchSpace, get_strategy
+from fuzzer.workload import Workload, prepare, seed_input, select_seeds
+from relations import Validity
+
+REPORT_JSON = "report.json"
+REPORT_HTML = "report.html"
+
+#: Called after each seed with (seeds done, seeds total, divergences so far).
+ProgressFn = Callable[[int, int, int], None]
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of everything that can change a campaign's numbers."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "diverfuzz": __version__}
+    for dist in ("torch", "torchao", "numpy", "deap", "scikit-image", "scikit-learn"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def seed_rng(rng_seed: int, seed_index: int) -> np.random.Generator:
+    """The generator for one seed: independent of the order seeds are run in,
+    so a resumed (or distributed) campaign repeats the same choices."""
+    return np.random.default_rng([rng_seed, seed_index])
+
+
+@dataclass
+class CampaignResult:
+    report: dict
+    out: Path
+    interrupted: bool
+
+
+def _open_corpus(config: CampaignConfig, out: Path, resume: bool) -> Corpus:
+    out.mkdir(parents=True, exist_ok=True)
+    corpus = Corpus.in_folder(out)
+    stored = corpus.get_meta("config")
+    if stored is None:
+        corpus.set_meta("config", config.to_dict())
+        return corpus
+    if not resume:
+        corpus.close()
+        raise DiverfuzzError(
+            f"--out={str(out)!r} already holds a campaign; pass --resume to continue it, "
+            "or choose another --out"
+        )
+    previous = CampaignConfig.from_dict(stored)
+    if previous.resume_key() != config.resume_key():
+        diff = {
+            k: (previous.resume_key().get(k), v)
+            for k, v in config.resume_key().items()
+            if previous.resume_key().get(k) != v
+        }
+        corpus.close()
+        raise DiverfuzzError(
+            f"--resume: the campaign in {str(out)!r} was run with other settings "
+            f"(stored vs given: {diff}); rerun with the same settings or another --out"
+        )
+    corpus.set_meta("config", config.to_dict())
+    return corpus
+
+
+def run_campaign(
+    config: CampaignConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    workload: Workload | None = None,
+    progress: ProgressFn | None = None,
+) -> CampaignResult:
+    """Fuzz ``config.seeds`` seeds and write the corpus and reports to ``out``.
+
+    Parameters
+    ----------
+    config : CampaignConfig
+        What to fuzz and how.
+    out : path-like
+        Output folder: ``corpus.sqlite``, ``report.json``, ``report.html``.
+    resume : bool, optional
+        Continue the campaign already in ``out``, skipping finished seeds.
+    workload : Workload, optional
+        Models and data already built (default: built from ``config``).
+    progress : callable, optional
+        Called after each seed as ``progress(done, total, divergences)``.
+
+    Returns
+    -------
+    CampaignResult
+        The report dict (``report.json``'s content) and whether the run was
+        interrupted (Ctrl-C). Everything found before an interruption is
+        stored and reported.
+    """
+    started = time.perf_counter()
+    out = Path(out)
+    corpus = _open_corpus(config, out, resume)
+    interrupted = False
+    try:
+        workload = workload or prepare(config)
+        fingerprints = workload.pair.fingerprints()
+        stored = corpus.get_meta("fingerprints")
+        if stored is not None and stored != fingerprints:
+            raise DiverfuzzError(
+                f"--resume: the models differ from those the campaign in {str(out)!r} ran with "
+                f"(fingerprints {stored} vs {fingerprints})"
+            )
+        corpus.set_meta("fingerprints", fingerprints)
+        corpus.set_meta("versions", library_versions())
+        corpus.set_meta("workload", workload.description)
+
+        selection = select_seeds(workload, config.seeds)
+        corpus.set_meta("seeds_disagreeing_initially", selection.disagreeing_initially)
+        corpus.set_meta("seeds_screened", selection.screened)
+        validity = Validity.parse(config.validity)
+        strategy = get_strategy(config.strategy, population=config.population)
+        space = SearchSpace.from_names()
+        finished = corpus.finished_seeds()
+        found = sum(1 for _ in corpus.divergences())
+        total = len(selection.indices)
+        done = sum(1 for i in selection.indices if int(i) in finished)
+        if progress:
+            progress(done, total, found)
+        try:
+            for index in selection.indices:
+                index = int(index)
+                if index in finished:
+                    continue
+                t0 = time.perf_counter()
+                evaluator = SeedEvaluator(workload.pair, seed_input(workload, index), index, config.budget, validity)
+                strategy.search(evaluator, space, seed_rng(config.rng_seed, index))
+                record = SeedRecord(
+                    index,
+                    evaluator.queries,
+                    evaluator.divergence is not None,
+                    evaluator.best_fitness,
+                    time.perf_counter() - t0,
+                )
+                corpus.finish_seed(record, evaluator.divergence)
+                done += 1
+                found += evaluator.divergence is not None
+                if progress:
+                    progress(done, total, found)
+        except KeyboardInterrupt:
+            interrupted = True
+        wall = float(corpus.get_meta("wall_seconds") or 0.0) + time.perf_counter() - started
+        corpus.set_meta("wall_seconds", wall)
+        report = build_report(corpus, interrupted=interrupted)
+        write_reports(report, corpus, workload, out)
+        return CampaignResult(report, out, interrupted)
+    finally:
+        corpus.close()
+
+
+def build_report(corpus: Corpus, *, interrupted: bool = False) -> dict:
+    """The campaign record (``report.json``, schema version 1) from a corpus."""
+    from reports import SCHEMA_VERSION
+
+    seeds = corpus.seed_records()
+    divergences = []
+    for div_id, d in corpus.divergences():
+        row = d.to_dict()
+        row["id"] = div_id
+        divergences.append(row)
+    firsts: dict[int, int] = {}
+    for d in divergences:
+        firsts[d["seed_index"]] = min(firsts.get(d["seed_index"], d["queries"]), d["queries"])
+    n = len(seeds)
+    with_div = len(firsts)
+    config = dict(corpus.get_meta("config") or {})
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "diverfuzz", "version": __version__},
+        "config": config,
+        "workload": corpus.get_meta("workload") or {},
+        "fingerprints": corpus.get_meta("fingerprints") or {},
+        "versions": corpus.get_meta("versions") or {},
+        "summary": {
+            "seeds": n,
+            "seeds_disagreeing_initially": int(corpus.get_meta("seeds_disagreeing_initially") or 0),
+            "seeds_with_divergence": with_div,
+            "success_rate": with_div / n if n else 0.0,
+            "queries": int(sum(s.queries for s in seeds)),
+            "median_queries_to_first_divergence": float(statistics.median(firsts.values())) if firsts else None,
+            "wall_seconds": round(float(corpus.get_meta("wall_seconds") or 0.0), 3),
+            "interrupted": interrupted,
+        },
+        "divergences": divergences,
+    }
+
+
+def write_reports(report: dict, corpus: Corpus, workload: Workload, out: Path) -> None:
+    """Write ``report.json`` and a self-contained ``report.html`` (with images) to ``out``."""
+    from reports import DivergenceImages, write_html, write_json
+
+    images = {}
+    for div_id, d in corpus.divergences():
+        seed = seed_input(workload, d.seed_index)
+        images[div_id] = DivergenceImages(seed=seed, mutant=d.chain.apply(seed))
+    write_json(report, out / REPORT_JSON)
+    write_html(report, out / REPORT_HTML, images)

@@ -1,0 +1,154 @@
+"""The ``diverfuzz`` command line: ``run`` a campaign, ``replay`` its divergences."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from fuzzer.errors import DiverfuzzError
+
+EXIT_OK = 0
+EXIT_NOT_REPRODUCED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def add_run_options(add_argument) -> None:
+    """Options of ``diverfuzz run`` (one definition, reusable by other front ends)."""
+    from relations import DEFAULT_VALIDITY
+
+    add_argument("--model", metavar="FILE.py:FUNC", help="reference model factory (default: bundled digits CNN)")
+    add_argument("--candidate", metavar="FILE.py:FUNC", help="counterpart model factory (excludes --precision)")
+    add_argument(
+        "--precision",
+        metavar="NAME",
+        help="build the counterpart from the reference: int8-static (default), int8-dynamic, fp16, bf16",
+    )
+    add_argument("--data", metavar="FILE.npz", help="seeds: x float32 (N, C, H, W) in [0, 1], optional y")
+    add_argument("--seeds", type=int, default=100, metavar="N", help="seeds to fuzz (default 100)")
+    add_argument("--budget", type=int, default=500, metavar="Q", help="model-pair queries per seed (default 500)")
+    add_argument("--strategy", default="genetic", choices=("genetic", "random"), help="search strategy")
+    add_argument("--rng-seed", type=int, default=0, metavar="S", help="seed of every random choice (default 0)")
+    add_argument("--validity", default=DEFAULT_VALIDITY, metavar="EXPR", help=f"mutant constraint (default {DEFAULT_VALIDITY!r})")
+    add_argument("--population", type=int, default=20, metavar="P", help="GA population / random batch (default 20)")
+    add_argument("--out", default="diverfuzz-out", metavar="DIR", help="output folder (default ./diverfuzz-out)")
+    add_argument("--resume", action="store_true", help="continue the campaign in --out, keeping its divergences")
+    add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="diverfuzz",
+        description="Find natural inputs where a model and its reduced-precision counterpart disagree.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run (or --resume) a fuzz campaign")
+    add_run_options(run.add_argument)
+    rep = sub.add_parser("replay", help="re-execute every divergence recorded in DIR")
+    rep.add_argument("dir", metavar="DIR")
+    return parser
+
+
+def _config_from_args(args: argparse.Namespace):
+    from fuzzer.config import CampaignConfig
+
+    if args.candidate and args.precision:
+        raise DiverfuzzError("--candidate and --precision exclude each other; give one")
+    return CampaignConfig(
+        model=args.model,
+        candidate=args.candidate,
+        precision=args.precision or "int8-static",
+        data=args.data,
+        seeds=args.seeds,
+        budget=args.budget,
+        strategy=args.strategy,
+        rng_seed=args.rng_seed,
+        validity=args.validity,
+        population=args.population,
+    )
+
+
+def _summary_table(report: dict):
+    from rich.table import Table
+
+    s = report["summary"]
+    table = Table(title="diverfuzz campaign", show_header=False)
+    median = s["median_queries_to_first_divergence"]
+    rows = [
+        ("seeds fuzzed", str(s["seeds"])),
+        ("seeds disagreeing initially (excluded)", str(s["seeds_disagreeing_initially"])),
+        ("seeds with a divergence", str(s["seeds_with_divergence"])),
+        ("success rate", f"{100 * s['success_rate']:.1f}%"),
+        ("model-pair queries", str(s["queries"])),
+        ("median queries to first divergence", "-" if median is None else f"{median:g}"),
+        ("wall time", f"{s['wall_seconds']:.1f} s"),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from fuzzer.campaign import REPORT_HTML, REPORT_JSON, run_campaign
+
+    config = _config_from_args(args)
+    out = Console()
+    err = Console(stderr=True)
+    progress = Progress(
+        TextColumn("fuzzing seeds"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[found]} divergent"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=args.quiet,
+        transient=True,
+    )
+    task = progress.add_task("seeds", total=None, found=0)
+
+    def update(done: int, total: int, found: int) -> None:
+        progress.update(task, completed=done, total=total, found=found)
+
+    with progress:
+        if not args.quiet:
+            err.print("preparing models and seeds ...")
+        result = run_campaign(config, args.out, resume=args.resume, progress=update)
+    out.print(_summary_table(result.report))
+    out.print(f"report: {Path(args.out) / REPORT_HTML}  (JSON: {Path(args.out) / REPORT_JSON})")
+    if result.interrupted:
+        err.print("interrupted: everything found so far is saved; continue with --resume")
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from fuzzer.replay import replay
+
+    result = replay(args.dir)
+    for line in result.failures:
+        print(f"not reproduced: {line}")
+    print(f"{result.reproduced}/{result.total} divergences reproduce")
+    return EXIT_OK if result.ok else EXIT_NOT_REPRODUCED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        return cmd_replay(args)
+    except DiverfuzzError as exc:
+        print(f"diverfuzz: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("diverfuzz: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Load what the user names on the command line: model factories and datasets."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fuzzer.errors import DiverfuzzError, ModelError
+
+
+def load_factory(spec: str, *, option: str = "--model") -> Any:
+    """Call the zero-argument factory named by ``FILE.py:FUNC`` and return its result.
+
+    Parameters
+    ----------
+    spec : str
+        ``path/to/file.py:function_name``.
+    option : str
+        The CLI option being parsed, for error messages.
+    """
+    path_text, sep, func_name = spec.rpartition(":")
+    if not sep or not path_text or not func_name:
+        raise DiverfuzzError(f"{option}={spec!r}: expected FILE.py:FUNC, e.g. models.py:build_model")
+    path = Path(path_text)
+    if not path.is_file():
+        raise DiverfuzzError(f"{option}={spec!r}: file {str(path)!r} does not exist")
+    module_name = f"_diverfuzz_user_{abs(hash(str(path.resolve())))}"
+    try:
+        module_spec = importlib.util.spec_from_file_location(module_name, path)
+        if module_spec is None or module_spec.loader is None:
+            raise DiverfuzzError(f"{option}={spec!r}: {str(path)!r} is not a Python file")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.path.insert(0, str(path.resolve().parent))
+        try:
+            module_spec.loader.exec_module(module)
+        finally:
+            sys.path.pop(0)
+    except DiverfuzzError:
+        raise
+    except Exception as exc:
+        raise ModelError(f"{option}={spec!r}: importing {str(path)!r} raised {type(exc).__name__}: {exc}") from exc
+    factory = getattr(module, func_name, None)
+    if not callable(factory):
+        raise DiverfuzzError(f"{option}={spec!r}: {str(path)!r} has no function {func_name!r}")
+    try:
+        model = factory()
+    except Exception as exc:
+        raise ModelError(f"{option}={spec!r}: {func_name}() raised {type(exc).__name__}: {exc}") from exc
+    if model is None or not callable(model):
+        raise ModelError(
+            f"{option}={spec!r}: {func_name}() returned {type(model).__name__}, "
+            "expected a torch.nn.Module or a callable batch -> logits"
+        )
+    return model
+
+
+def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Load ``x`` (float32, ``(N, C, H, W)``, values in [0, 1]) and optional ``y`` from an ``.npz``.
+
+    Arrays are read with ``allow_pickle=False``: an ``.npz`` holding Python
+    objects is refused rather than unpickled.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DiverfuzzError(f"--data={str(p)!r}: file does not exist")
+    try:
+        with np.load(p, allow_pickle=False) as npz:
+            if "x" not in npz.files:
+                raise DiverfuzzError(f"--data={str(p)!r} has no array 'x' (found: {', '.join(npz.files) or 'none'})")
+            x = npz["x"]
+            y = npz["y"] if "y" in npz.files else None
+    except DiverfuzzError:
+        raise
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise DiverfuzzError(f"--data={str(p)!r} is not a readable .npz file: {exc}") from exc
+    return validate_inputs(x, y, name=f"--data={str(p)!r}")
+
+
+def validate_inputs(x: Any, y: Any = None, *, name: str = "x") -> tuple[np.ndarray, np.ndarray | None]:
+    """Check a seed batch: ``(N, C, H, W)`` floats, finite, in [0, 1]; labels ``(N,)`` ints."""
+    x = np.asarray(x)
+    if x.ndim != 4:
+        raise DiverfuzzError(f"{name}: x has shape {x.shape}; expected (N, C, H, W), channel first")
+    if len(x) == 0:
+        raise DiverfuzzError(f"{name}: x is empty")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise DiverfuzzError(f"{name}: x has dtype {x.dtype}; expected float32 in [0, 1] (divide 8-bit images by 255)")
+    x = x.astype(np.float32, copy=False)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        first = int(np.argwhere(bad.reshape(len(x), -1).any(axis=1))[0, 0])
+        raise DiverfuzzError(f"{name}: x contains NaN or inf (first at input {first}); clean the data first")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < 0.0 or hi > 1.0:
+        raise DiverfuzzError(f"{name}: x values lie in [{lo:g}, {hi:g}]; expected [0, 1]")
+    if y is not None:
+        y = np.asarray(y)
+        if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer):
+            raise DiverfuzzError(
+                f"{name}: y has shape {y.shape} and dtype {y.dtype}; expected integer labels of shape ({len(x)},)"
+            )
+        y = y.astype(np.int64, copy=False)
+    return np.ascontiguousarray(x), y

@@ -1,0 +1,56 @@
+"""Re-execute recorded divergences from their seed and chain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fuzzer.config import CampaignConfig
+from fuzzer.corpus import CORPUS_FILE, Corpus
+from fuzzer.errors import DiverfuzzError
+from fuzzer.workload import Workload, prepare, seed_input
+
+
+@dataclass
+class ReplayResult:
+    total: int = 0
+    reproduced: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.reproduced == self.total
+
+
+def replay(out: str | Path, *, workload: Workload | None = None) -> ReplayResult:
+    """Rebuild the campaign's models and data and re-run every divergence in ``out``.
+
+    A divergence reproduces when the mutant rebuilt from its seed and chain
+    gets the recorded reference and candidate labels again.
+    """
+    out = Path(out)
+    if not (out / CORPUS_FILE).is_file():
+        raise DiverfuzzError(f"DIR={str(out)!r} holds no {CORPUS_FILE}; give the --out folder of a campaign")
+    with Corpus.in_folder(out) as corpus:
+        stored = corpus.get_meta("config")
+        if stored is None:
+            raise DiverfuzzError(f"DIR={str(out)!r}: the corpus has no campaign config")
+        config = CampaignConfig.from_dict(stored)
+        divergences = list(corpus.divergences())
+    workload = workload or prepare(config)
+    result = ReplayResult(total=len(divergences))
+    if not divergences:
+        return result
+    mutants = np.stack([d.chain.apply(seed_input(workload, d.seed_index)) for _, d in divergences])
+    ref, cand = workload.pair.logits(mutants)
+    for (div_id, d), r, c in zip(divergences, ref.argmax(axis=1), cand.argmax(axis=1)):
+        if (int(r), int(c)) == (d.reference_label, d.candidate_label):
+            result.reproduced += 1
+        else:
+            result.failures.append(
+                f"divergence {div_id} (seed {d.seed_index}): recorded {d.reference_label} vs "
+                f"{d.candidate_label}, replayed {int(r)} vs {int(c)}"
+            )
+    return result

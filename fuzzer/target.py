@@ -1,0 +1,117 @@
+"""A reference model and its counterpart, queried together in batches.
+
+Both models always see the same batch, in eval mode and under
+``torch.no_grad``; outputs come back as float64 numpy arrays so the oracles
+never depend on the counterpart's dtype.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Callable, Union
+
+import numpy as np
+import torch
+
+from fuzzer.errors import ModelError
+
+Model = Union[torch.nn.Module, Callable[[torch.Tensor], torch.Tensor]]
+
+
+def _prepare(model: Model, role: str) -> Model:
+    if isinstance(model, torch.nn.Module):
+        # Training-mode outputs (dropout, batch-norm statistics) are not
+        # deterministic, which would make every divergence spurious.
+        model.eval()
+        return model
+    if callable(model):
+        return model
+    raise ModelError(
+        f"{role}={type(model).__name__!r} is not a model: expected a torch.nn.Module "
+        "or a callable mapping a batch tensor to logits"
+    )
+
+
+def fingerprint(model: Model) -> str:
+    """A short SHA-256 of a module's state dict (or the callable's qualified name)."""
+    digest = hashlib.sha256()
+    if isinstance(model, torch.nn.Module):
+        for name, value in sorted(model.state_dict().items()):
+            digest.update(name.encode())
+            if isinstance(value, torch.Tensor):
+                t = value.detach().cpu()
+                if t.is_quantized:
+                    t = t.dequantize()
+                digest.update(t.contiguous().float().numpy().tobytes())
+    else:
+        digest.update(getattr(model, "__qualname__", type(model).__qualname__).encode())
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class ModelPair:
+    """A reference model and the counterpart it is compared with.
+
+    Parameters
+    ----------
+    reference, candidate : torch.nn.Module or callable
+        Map a float32 batch ``(N, *input_shape)`` to logits ``(N, classes)``.
+        Modules are switched to eval mode.
+    batch_size : int, optional
+        Largest batch sent to the models at once (default 1024).
+    """
+
+    reference: Model
+    candidate: Model
+    batch_size: int = 1024
+    queries: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self.reference = _prepare(self.reference, "reference")
+        self.candidate = _prepare(self.candidate, "candidate")
+        if self.batch_size < 1:
+            raise ModelError(f"batch_size={self.batch_size} must be >= 1")
+
+    def _run(self, model: Model, role: str, x: torch.Tensor) -> np.ndarray:
+        try:
+            out = model(x)
+        except Exception as exc:  # a user model may raise anything
+            raise ModelError(
+                f"the {role} model raised {type(exc).__name__}: {exc} "
+                f"(input batch shape {tuple(x.shape)}, dtype float32)"
+            ) from exc
+        if not isinstance(out, torch.Tensor):
+            raise ModelError(f"the {role} model returned {type(out).__name__}, expected a logits tensor")
+        out = out.detach().float().cpu()
+        if out.ndim != 2 or out.shape[0] != x.shape[0]:
+            raise ModelError(
+                f"the {role} model returned shape {tuple(out.shape)} for a batch of "
+                f"{x.shape[0]}; expected (batch, classes)"
+            )
+        return out.numpy().astype(np.float64)
+
+    def logits(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Logits of both models on ``batch``; counts ``len(batch)`` queries.
+
+        Returns
+        -------
+        (reference_logits, candidate_logits) : tuple of ndarray, float64, (N, classes)
+        """
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        refs, cands = [], []
+        with torch.no_grad():
+            for start in range(0, len(batch), self.batch_size):
+                x = torch.from_numpy(batch[start : start + self.batch_size])
+                refs.append(self._run(self.reference, "reference", x))
+                cands.append(self._run(self.candidate, "candidate", x))
+        self.queries += len(batch)
+        ref, cand = np.concatenate(refs), np.concatenate(cands)
+        if ref.shape != cand.shape:
+            raise ModelError(
+                f"reference returns {ref.shape[1]} classes but candidate returns {cand.shape[1]}"
+            )
+        return ref, cand
+
+    def fingerprints(self) -> dict[str, str]:
+        return {"reference": fingerprint(self.reference), "candidate": fingerprint(self.candidate)}

@@ -1,0 +1,118 @@
+"""Photometric relations: pixel-value changes and blur.
+
+These follow the "linear" (brightness, contrast) and "convolution" (blur)
+transformations of DeepTest (Tian et al., ICSE 2018) used by DiverGet-style
+differential testers. All act on every channel the same way and work for
+any channel count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from skimage.exposure import adjust_gamma
+from skimage.filters import gaussian
+
+from .base import ParamSpec, Relation
+
+__all__ = ["brightness", "contrast", "gamma", "gaussian_blur", "RELATIONS"]
+
+
+def brightness(x: np.ndarray, *, delta: float) -> np.ndarray:
+    """Add a constant to every value: ``x + delta``.
+
+    Parameters
+    ----------
+    x : np.ndarray
+        Image ``(C, H, W)``, float32 in ``[0, 1]``.
+    delta : float
+        Offset in ``[-0.3, 0.3]``; identity ``0``.
+
+    Returns
+    -------
+    np.ndarray
+        Unclipped result; :meth:`Relation.apply` clips to ``[0, 1]``.
+
+    Notes
+    -----
+    DeepTest "brightness" (Tian et al., 2018), on the [0, 1] scale.
+    """
+    return x + np.float32(delta)
+
+
+def contrast(x: np.ndarray, *, factor: float) -> np.ndarray:
+    """Scale deviations from each channel's mean: ``(x - mean) * factor + mean``.
+
+    Parameters
+    ----------
+    x : np.ndarray
+        Image ``(C, H, W)``, float32 in ``[0, 1]``.
+    factor : float
+        Contrast factor in ``[0.5, 1.5]``; identity ``1``.
+
+    Notes
+    -----
+    DeepTest "contrast" (Tian et al., 2018); the mean is taken per channel
+    over ``H`` and ``W``.
+    """
+    mean = x.mean(axis=(1, 2), keepdims=True, dtype=np.float64)
+    return ((x - mean) * factor + mean).astype(np.float32)
+
+
+def gamma(x: np.ndarray, *, gamma: float) -> np.ndarray:
+    """Gamma correction ``x ** gamma`` (``skimage.exposure.adjust_gamma``).
+
+    Parameters
+    ----------
+    x : np.ndarray
+        Image ``(C, H, W)``, float32 in ``[0, 1]``.
+    gamma : float
+        Exponent in ``[0.5, 2.0]``; identity ``1``. Values above 1 darken.
+    """
+    return adjust_gamma(x, gamma=gamma, gain=1)
+
+
+def gaussian_blur(x: np.ndarray, *, sigma: float) -> np.ndarray:
+    """Gaussian blur of each channel (``skimage.filters.gaussian``).
+
+    Parameters
+    ----------
+    x : np.ndarray
+        Image ``(C, H, W)``, float32 in ``[0, 1]``.
+    sigma : float
+        Standard deviation in pixels, in ``[0, 2.0]``; identity ``0``.
+
+    Notes
+    -----
+    DeepTest "blur" (Tian et al., 2018). Channels are not mixed
+    (``channel_axis=0``), borders use ``mode="nearest"`` and the value range
+    is kept (``preserve_range=True``).
+    """
+    return gaussian(x, sigma=sigma, mode="nearest", preserve_range=True, channel_axis=0)
+
+
+RELATIONS: tuple[Relation, ...] = (
+    Relation(
+        "brightness",
+        frozenset({"image"}),
+        {"delta": ParamSpec(-0.3, 0.3, 0.0, doc="added offset")},
+        brightness,
+    ),
+    Relation(
+        "contrast",
+        frozenset({"image"}),
+        {"factor": ParamSpec(0.5, 1.5, 1.0, doc="contrast factor about the channel mean")},
+        contrast,
+    ),
+    Relation(
+        "gamma",
+        frozenset({"image"}),
+        {"gamma": ParamSpec(0.5, 2.0, 1.0, doc="gamma exponent")},
+        gamma,
+    ),
+    Relation(
+        "gaussian_blur",
+        frozenset({"image"}),
+        {"sigma": ParamSpec(0.0, 2.0, 0.0, doc="blur standard deviation in pixels")},
+        gaussian_blur,
+    ),
+)

@@ -1,0 +1,32 @@
+"""Renderers for diverfuzz campaign records.
+
+A campaign produces one record, a plain ``dict`` (``schema_version`` 1).
+Each module here turns that same record into one format:
+
+- :mod:`reports.json_report` -- strict JSON (:func:`write_json`,
+  :func:`read_json`, :func:`to_jsonable`);
+- :mod:`reports.html_report` -- a self-contained HTML page
+  (:func:`write_html`), with template ``reports/templates/report.html.j2``;
+- :mod:`reports.markdown_report` -- a short Markdown summary
+  (:func:`write_markdown`);
+- :mod:`reports.images` -- arrays to inline PNG data URIs.
+"""
+
+from .html_report import write_html
+from .images import DivergenceImages, array_to_png_data_uri, difference_image
+from .json_report import read_json, to_jsonable, write_json
+from .markdown_report import write_markdown
+from .schema import SCHEMA_VERSION, ReportError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ReportError",
+    "to_jsonable",
+    "write_json",
+    "read_json",
+    "DivergenceImages",
+    "write_html",
+    "array_to_png_data_uri",
+    "difference_image",
+    "write_markdown",
+]

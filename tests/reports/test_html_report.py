@@ -1,0 +1,125 @@
+"""Tests for reports.html_report: content, images, escaping, self-containment."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from reports import DivergenceImages, ReportError, write_html
+
+URI_RE = re.compile(r'data:image/png;base64,([A-Za-z0-9+/=]+)')
+
+
+def _render(tmp_path: Path, report: dict, **kwargs) -> str:
+    path = write_html(report, tmp_path / "report.html", **kwargs)
+    assert path == tmp_path / "report.html"
+    return path.read_text(encoding="utf-8")
+
+
+def test_summary_numbers(tmp_path: Path, sample_report: dict) -> None:
+    html = _render(tmp_path, sample_report)
+    assert "<title>diverfuzz report</title>" in html
+    for text in ("100", "42", "42.0 %", "12345", "87.5", "61.2", "Interrupted"):
+        assert text in html
+    assert "sklearn load_digits test split" in html
+    assert "3.11.7" in html
+    assert "rotation(angle=12.5) → gaussian_blur(sigma=0.8)" in html
+    assert "0.810" in html and "0.610" in html  # top probabilities
+    assert "∞" in html  # psnr inf in memory
+    assert "No divergences found" not in html
+
+
+def test_images_inline_and_decodable(tmp_path: Path, sample_report: dict,
+                                     digit_images: DivergenceImages) -> None:
+    html = _render(tmp_path, sample_report, images={0: digit_images})
+    uris = URI_RE.findall(html)
+    assert len(uris) == 3
+    for payload in uris:
+        image = Image.open(io.BytesIO(base64.b64decode(payload, validate=True)))
+        assert image.format == "PNG"
+        assert image.size == (8, 8)
+    # enlarged for display, pixelated
+    assert html.count('width="128" height="128"') == 3
+    assert "image-rendering: pixelated" in html
+    for caption in ("seed", "mutant", "|mutant − seed|"):
+        assert f"<figcaption>{caption}" in html
+
+
+def test_rgb_images(tmp_path: Path, sample_report: dict) -> None:
+    rng = np.random.default_rng(2)
+    seed = rng.random((3, 32, 48), dtype=np.float32)
+    images = {1: DivergenceImages(seed=seed, mutant=seed[::-1].copy())}
+    html = _render(tmp_path, sample_report, images=images)
+    modes = [Image.open(io.BytesIO(base64.b64decode(p))).mode for p in URI_RE.findall(html)]
+    assert modes == ["RGB", "RGB", "L"]
+    assert html.count('width="96" height="64"') == 3
+
+
+def test_user_strings_are_escaped(tmp_path: Path, sample_report: dict) -> None:
+    sample_report["config"]["<key>"] = "a & b"
+    sample_report["versions"]["torch"] = '"><img src=x onerror=alert(1)>'
+    html = _render(tmp_path, sample_report)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>alert(1)" not in html
+    assert "<script" not in html
+    assert "&lt;b&gt;bold|rel&lt;/b&gt;" in html
+    assert "<b>bold" not in html
+    assert "&lt;key&gt;" in html and "a &amp; b" in html
+    assert "<img src=x" not in html
+
+
+def test_no_external_resources(tmp_path: Path, sample_report: dict,
+                               digit_images: DivergenceImages) -> None:
+    sample_report["config"]["homepage"] = "https://example.com/x"
+    html = _render(tmp_path, sample_report, images={0: digit_images})
+    assert not re.search(r'(src|href)\s*=\s*["\']?\s*(https?:)?//', html, re.I)
+    assert "<link" not in html and "<script" not in html
+    assert "@import" not in html and "url(" not in html
+    for src in re.findall(r'src="([^"]*)"', html):
+        assert src.startswith("data:image/png;base64,")
+
+
+def test_zero_divergences(tmp_path: Path, empty_report: dict) -> None:
+    html = _render(tmp_path, empty_report)
+    assert "No divergences found" in html
+    assert "data:image" not in html
+
+
+def test_max_divergences_reports_omitted(tmp_path: Path, sample_report: dict,
+                                         digit_images: DivergenceImages) -> None:
+    html = _render(tmp_path, sample_report, images={0: digit_images, 1: digit_images},
+                   max_divergences=1)
+    assert "Showing the first 1 of 2 divergences; 1 omitted" in html
+    assert 'id="divergence-0"' in html and 'id="divergence-1"' not in html
+    assert len(URI_RE.findall(html)) == 3
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True])
+def test_max_divergences_validated(tmp_path: Path, sample_report: dict, bad) -> None:
+    with pytest.raises(ReportError, match="max_divergences"):
+        write_html(sample_report, tmp_path / "r.html", max_divergences=bad)
+
+
+def test_bad_image_entry(tmp_path: Path, sample_report: dict) -> None:
+    with pytest.raises(ReportError, match=r"images\[0\]"):
+        write_html(sample_report, tmp_path / "r.html", images={0: np.zeros((1, 8, 8))})
+
+
+def test_rejects_wrong_schema(tmp_path: Path, sample_report: dict) -> None:
+    sample_report["schema_version"] = 2
+    with pytest.raises(ReportError, match="schema_version=2"):
+        write_html(sample_report, tmp_path / "r.html")
+
+
+def test_renders_record_read_back_from_json(tmp_path: Path, sample_report: dict) -> None:
+    from reports import read_json, write_json
+
+    record = read_json(write_json(sample_report, tmp_path / "r.json"))
+    html = _render(tmp_path, record)
+    assert "—" in html  # psnr stored as null
