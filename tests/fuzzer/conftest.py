@@ -1,0 +1,119 @@
+"""Shared fixtures for the CLI and campaign tests: a tiny model pair and seed data.
+
+The tiny pair is a linear classifier on 8x8 single-channel inputs and the
+same classifier with its weights rounded to a coarse grid, so the two
+models disagree near their decision boundaries and a campaign finds
+divergences within a few dozen queries. Factories build the weights under
+their own seeded torch RNG, so every call returns the same models.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+MODELS_PY = textwrap.dedent(
+    '''
+    import torch
+    from torch import nn
+
+
+    def _linear():
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(1234)
+            return nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+
+
+    def reference():
+        return _linear()
+
+
+    def candidate():
+        model = _linear()
+        with torch.no_grad():
+            for p in model.parameters():
+                p.copy_(torch.round(p * 16) / 16)  # 4 fractional bits
+        return model
+
+
+    def broken():
+        raise RuntimeError("weights file checkpoint.pt not found")
+
+
+    class _Exploding(nn.Module):
+        def forward(self, x):
+            raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+
+    def exploding():
+        return _Exploding()
+    '''
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_files(tmp_path_factory) -> dict[str, str]:
+    """``models.py`` (factories) and ``data.npz`` (synthetic seeds) in a temp folder.
+
+    The seed data is synthetic: uniform noise in [0, 1], shape (48, 1, 8, 8),
+    no labels (so every input both models agree on is an eligible seed).
+    """
+    root = tmp_path_factory.mktemp("tiny")
+    models = root / "models.py"
+    models.write_text(MODELS_PY)
+    x = np.random.default_rng(0).uniform(0.0, 1.0, size=(48, 1, 8, 8)).astype(np.float32)
+    data = root / "data.npz"
+    np.savez(data, x=x)
+    return {"models": str(models), "data": str(data), "root": str(root)}
+
+
+@pytest.fixture
+def tiny_run_args(tiny_files):
+    """Build ``diverfuzz run`` arguments for the tiny pair (override/extend with extra args)."""
+
+    def build(out: Path | str, *extra: str, seeds: int = 4, budget: int = 80) -> list[str]:
+        return [
+            "run",
+            "--model", f"{tiny_files['models']}:reference",
+            "--candidate", f"{tiny_files['models']}:candidate",
+            "--data", tiny_files["data"],
+            "--seeds", str(seeds),
+            "--budget", str(budget),
+            "--population", "10",
+            "--out", str(out),
+            "--quiet",
+            *extra,
+        ]
+
+    return build
+
+
+def read_report(out: Path | str) -> dict:
+    return json.loads((Path(out) / "report.json").read_text())
+
+
+def divergence_key(d: dict) -> tuple:
+    """What must match between two runs that should find the same divergences."""
+    return (
+        d["seed_index"],
+        json.dumps(d["chain"], sort_keys=True),
+        d["reference_label"],
+        d["candidate_label"],
+        d["queries"],
+    )
+
+
+def finished_seed_count(out: Path | str) -> int:
+    path = Path(out) / "corpus.sqlite"
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0) as db:
+            return db.execute("SELECT COUNT(*) FROM seeds").fetchone()[0]
+    except sqlite3.Error:  # tables not created yet, or the file is mid-creation
+        return 0
