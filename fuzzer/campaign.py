@@ -163,13 +163,22 @@ def run_campaign(
                     progress(done, total, found)
         except KeyboardInterrupt:
             interrupted = True
-        wall = float(corpus.get_meta("wall_seconds") or 0.0) + time.perf_counter() - started
-        corpus.set_meta("wall_seconds", wall)
-        report = build_report(corpus, interrupted=interrupted)
-        write_reports(report, corpus, workload, out)
+        except DiverfuzzError:
+            # A model that raises mid-campaign: report what was found, then fail.
+            _finish(corpus, workload, out, started, interrupted=True)
+            raise
+        report = _finish(corpus, workload, out, started, interrupted=interrupted)
         return CampaignResult(report, out, interrupted)
     finally:
         corpus.close()
+
+
+def _finish(corpus: Corpus, workload: Workload, out: Path, started: float, *, interrupted: bool) -> dict:
+    wall = float(corpus.get_meta("wall_seconds") or 0.0) + time.perf_counter() - started
+    corpus.set_meta("wall_seconds", wall)
+    report = build_report(corpus, interrupted=interrupted)
+    write_reports(report, corpus, workload, out)
+    return report
 
 
 def build_report(corpus: Corpus, *, interrupted: bool = False) -> dict:

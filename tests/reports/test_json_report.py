@@ -143,3 +143,17 @@ def test_write_json_rejects_unsupported_version(tmp_path: Path, sample_report: d
     with pytest.raises(ReportError, match="schema_version=99"):
         write_json(sample_report, tmp_path / "r.json")
     assert not (tmp_path / "r.json").exists()
+
+
+def test_written_report_is_readable_by_others(tmp_path):
+    import os
+    import stat
+
+    from reports import write_json
+
+    umask = os.umask(0o022)
+    try:
+        path = write_json({"schema_version": 1, "summary": {}, "divergences": []}, tmp_path / "r.json")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

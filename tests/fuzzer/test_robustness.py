@@ -1,0 +1,53 @@
+"""A model that starts raising mid-campaign loses none of the results already found."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from fuzzer.campaign import run_campaign
+from fuzzer.config import CampaignConfig
+from fuzzer.corpus import Corpus
+from fuzzer.errors import ModelError
+from fuzzer.target import ModelPair
+from fuzzer.workload import Workload
+
+
+def _reference(x):
+    zeros = torch.zeros(len(x))
+    return torch.stack([zeros + 1.0, zeros], dim=1)
+
+
+class FlakyCandidate:
+    """Diverges whenever mean brightness exceeds 0.5; raises after ``limit`` calls."""
+
+    def __init__(self, limit):
+        self.calls = 0
+        self.limit = limit
+
+    def __call__(self, x):
+        self.calls += 1
+        if self.calls > self.limit:
+            raise RuntimeError("device lost")
+        m = x.mean(dim=(1, 2, 3))
+        return torch.stack([torch.ones(len(x)), 1.0 + 20 * (m - 0.5)], dim=1)
+
+
+def test_model_raising_mid_campaign_keeps_found_divergences(tmp_path):
+    # Synthetic seeds: 1x8x8 images of mean brightness ~0.4.
+    rng = np.random.default_rng(0)
+    x = np.clip(0.4 + rng.normal(0, 0.05, size=(20, 1, 8, 8)), 0, 1).astype(np.float32)
+    candidate = FlakyCandidate(limit=6)
+    workload = Workload(ModelPair(_reference, candidate), x, None, {"data": "synthetic"})
+    config = CampaignConfig(seeds=20, budget=300, validity="linf<=0.5")
+    with pytest.raises(ModelError, match="device lost"):
+        run_campaign(config, tmp_path, workload=workload)
+    with Corpus.in_folder(tmp_path) as corpus:
+        stored = list(corpus.divergences())
+        finished = corpus.finished_seeds()
+    assert stored and finished, "divergences found before the failure must be kept"
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["summary"]["interrupted"] is True
+    assert len(report["divergences"]) == len(stored)
+    assert (tmp_path / "report.html").is_file()
