@@ -141,6 +141,8 @@ def render_html(
         "summary": summary_rows(report.get("summary")),
         "config": [(str(k), format_value(v)) for k, v in
                    (report.get("config") or {}).items()],
+        "workload": [(str(k), format_value(v)) for k, v in
+                     (report.get("workload") or {}).items()],
         "versions": [(str(k), format_value(v)) for k, v in
                      (report.get("versions") or {}).items()],
         "divergences": [_divergence_view(d, images) for d in shown],

@@ -123,3 +123,17 @@ def test_renders_record_read_back_from_json(tmp_path: Path, sample_report: dict)
     record = read_json(write_json(sample_report, tmp_path / "r.json"))
     html = _render(tmp_path, record)
     assert "—" in html  # psnr stored as null
+
+
+def test_models_and_data_section_is_shown_and_escaped():
+    from reports.html_report import render_html
+
+    report = {
+        "schema_version": 1,
+        "summary": {},
+        "divergences": [],
+        "workload": {"model": "net.py:<build>", "data": "digits test split"},
+    }
+    html = render_html(report)
+    assert "Models and data" in html
+    assert "net.py:&lt;build&gt;" in html and "digits test split" in html
