@@ -17,7 +17,8 @@ from fuzzer.corpus import Corpus, SeedRecord
 from fuzzer.errors import DiverfuzzError
 from fuzzer.evaluate import SeedEvaluator
 from fuzzer.search import SearchSpace, get_strategy
-from fuzzer.workload import Workload, prepare, seed_input, select_seeds
+from fuzzer.target import torch_threads
+from fuzzer.workload import Workload, prepare, search_relations, seed_input, select_seeds
 from relations import Validity
 
 REPORT_JSON = "report.json"
@@ -58,7 +59,8 @@ def _open_corpus(config: CampaignConfig, out: Path, resume: bool) -> Corpus:
     corpus = Corpus.in_folder(out)
     stored = corpus.get_meta("config")
     if stored is None:
-        corpus.set_meta("config", config.to_dict())
+        # The config is stored once the workload is built (see run_campaign),
+        # so a run that fails on a bad model or data blocks no corrected rerun.
         return corpus
     if not resume:
         corpus.close()
@@ -78,7 +80,6 @@ def _open_corpus(config: CampaignConfig, out: Path, resume: bool) -> Corpus:
             f"--resume: the campaign in {str(out)!r} was run with other settings "
             f"(stored vs given: {diff}); rerun with the same settings or another --out"
         )
-    corpus.set_meta("config", config.to_dict())
     return corpus
 
 
@@ -112,8 +113,18 @@ def run_campaign(
         interrupted (Ctrl-C). Everything found before an interruption is
         stored and reported.
     """
+    with torch_threads(config.threads):
+        return _run(config, Path(out), resume, workload, progress)
+
+
+def _run(
+    config: CampaignConfig,
+    out: Path,
+    resume: bool,
+    workload: Workload | None,
+    progress: ProgressFn | None,
+) -> CampaignResult:
     started = time.perf_counter()
-    out = Path(out)
     corpus = _open_corpus(config, out, resume)
     interrupted = False
     try:
@@ -126,6 +137,7 @@ def run_campaign(
                 f"(fingerprints {stored} vs {fingerprints})"
             )
         corpus.set_meta("fingerprints", fingerprints)
+        corpus.set_meta("config", config.to_dict())
         corpus.set_meta("versions", library_versions())
         corpus.set_meta("workload", workload.description)
 
@@ -134,7 +146,8 @@ def run_campaign(
         corpus.set_meta("seeds_screened", selection.screened)
         validity = Validity.parse(config.validity)
         strategy = get_strategy(config.strategy, population=config.population)
-        space = SearchSpace.from_names()
+        names = workload.relations or search_relations(config, workload.x.shape[1:])[1]
+        space = SearchSpace.from_names(names)
         finished = corpus.finished_seeds()
         found = sum(1 for _ in corpus.divergences())
         total = len(selection.indices)

@@ -29,10 +29,28 @@ def add_run_options(add_argument) -> None:
     add_argument("--data", metavar="FILE.npz", help="seeds: x float32 (N, C, H, W) in [0, 1], optional y")
     add_argument("--seeds", type=int, default=100, metavar="N", help="seeds to fuzz (default 100)")
     add_argument("--budget", type=int, default=500, metavar="Q", help="model-pair queries per seed (default 500)")
-    add_argument("--strategy", default="genetic", choices=("genetic", "random"), help="search strategy")
+    add_argument(
+        "--strategy", default="genetic", choices=("genetic", "random", "diffchaser", "dflare"), help="search strategy"
+    )
+    add_argument(
+        "--mode",
+        default="first",
+        choices=("first", "many"),
+        help="first: stop a seed at its first divergence (default); many: search to the budget, keep distinct ones",
+    )
     add_argument("--rng-seed", type=int, default=0, metavar="S", help="seed of every random choice (default 0)")
     add_argument("--validity", default=DEFAULT_VALIDITY, metavar="EXPR", help=f"mutant constraint (default {DEFAULT_VALIDITY!r})")
     add_argument("--population", type=int, default=20, metavar="P", help="GA population / random batch (default 20)")
+    add_argument(
+        "--example",
+        default="digits",
+        choices=("digits", "spectral", "signal"),
+        help="bundled model/data for what --model/--data leave out: digits (real images), "
+        "spectral, signal (both synthetic)",
+    )
+    add_argument("--kind", choices=("image", "spectral", "signal"), help="input kind (default: inferred from shape)")
+    add_argument("--relations", metavar="NAME,...", help="relations to search, comma-separated (default: all of the kind)")
+    add_argument("--threads", type=int, default=1, metavar="T", help="torch intra-op threads (default 1)")
     add_argument("--out", default="diverfuzz-out", metavar="DIR", help="output folder (default ./diverfuzz-out)")
     add_argument("--resume", action="store_true", help="continue the campaign in --out, keeping its divergences")
     add_argument("--quiet", action="store_true", help="no progress bar")
@@ -64,9 +82,14 @@ def _config_from_args(args: argparse.Namespace):
         seeds=args.seeds,
         budget=args.budget,
         strategy=args.strategy,
+        mode=args.mode,
         rng_seed=args.rng_seed,
         validity=args.validity,
         population=args.population,
+        example=args.example,
+        threads=args.threads,
+        kind=args.kind,
+        relations=None if args.relations is None else tuple(r.strip() for r in args.relations.split(",") if r.strip()),
     )
 
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from fuzzer.errors import DiverfuzzError
-from fuzzer.precision import PRECISIONS
+from fuzzer.precision import PRECISIONS, parse_precision
 from fuzzer.search import STRATEGIES
-from relations import DEFAULT_VALIDITY, RelationError, Validity
+from relations import DEFAULT_VALIDITY, REGISTRY, RelationError, Validity
+
+#: Bundled examples (see :mod:`fuzzer.examples`).
+EXAMPLES = ("digits", "spectral", "signal")
+KINDS = frozenset({"image", "spectral", "signal"})
 
 
 @dataclass(frozen=True)
@@ -31,13 +35,29 @@ class CampaignConfig:
     budget : int
         Model-pair queries per seed (>= 1, default 500).
     strategy : str
-        ``genetic`` (default) or ``random``.
+        One of :data:`fuzzer.search.STRATEGIES`: ``genetic`` (default),
+        ``random``, ``diffchaser``, ``dflare``.
     rng_seed : int
         The one seed every random choice flows from (>= 0, default 0).
     validity : str
         Validity constraint against the seed (default ``relations.DEFAULT_VALIDITY``).
     population : int
         GA population / random-search batch size (>= 2, default 20).
+    example : str
+        Bundled example used for whatever ``model`` / ``data`` leave out:
+        ``digits`` (default; real images), ``spectral`` (synthetic
+        hyperspectral patches) or ``signal`` (synthetic activity windows).
+    kind : str or None
+        Input kind (``image``, ``spectral``, ``signal``) choosing the relation
+        set; None to infer it from the data's shape.
+    relations : tuple of str or None
+        Relations to search (in chain order); None for every relation of the kind.
+    mode : str
+        ``first`` (default): stop each seed at its first divergence;
+        ``many``: search to the budget, keeping distinct divergences (clusters).
+    threads : int
+        Intra-op torch threads for inference (>= 1, default 1: campaign
+        batches are small, and results must not depend on the machine).
     """
 
     model: str | None = None
@@ -50,23 +70,47 @@ class CampaignConfig:
     rng_seed: int = 0
     validity: str = DEFAULT_VALIDITY
     population: int = 20
+    example: str = "digits"
+    kind: str | None = None
+    relations: tuple[str, ...] | None = None
+    threads: int = 1
+    mode: str = "first"
 
     def __post_init__(self) -> None:
-        for name, low in (("seeds", 1), ("budget", 1), ("rng_seed", 0), ("population", 2)):
+        for name, low in (("seeds", 1), ("budget", 1), ("rng_seed", 0), ("population", 2), ("threads", 1)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise DiverfuzzError(f"--{name.replace('_', '-')}={value!r} must be an integer >= {low}")
         if self.strategy not in STRATEGIES:
             raise DiverfuzzError(f"--strategy={self.strategy!r} is unknown; choose one of {', '.join(STRATEGIES)}")
-        if self.candidate is None and self.precision not in PRECISIONS:
-            raise DiverfuzzError(f"--precision={self.precision!r} is unknown; choose one of {', '.join(PRECISIONS)}")
+        if self.mode not in ("first", "many"):
+            raise DiverfuzzError(f"--mode={self.mode!r} is unknown; choose first or many")
+        if self.candidate is None:
+            parse_precision(self.precision)  # raises DiverfuzzError("--precision='...': ...")
+        if self.example not in EXAMPLES:
+            raise DiverfuzzError(f"--example={self.example!r} is unknown; choose one of {', '.join(EXAMPLES)}")
+        if self.kind is not None and self.kind not in KINDS:
+            raise DiverfuzzError(f"--kind={self.kind!r} is unknown; choose one of {', '.join(sorted(KINDS))}")
+        if self.relations is not None:
+            if isinstance(self.relations, str) or not all(isinstance(r, str) for r in self.relations):
+                raise DiverfuzzError(f"--relations={self.relations!r}: expected a list of relation names")
+            object.__setattr__(self, "relations", tuple(self.relations))
+            unknown = [r for r in self.relations if r not in REGISTRY]
+            if unknown or not self.relations:
+                raise DiverfuzzError(
+                    f"--relations={','.join(self.relations)!r}: unknown {unknown or 'empty list'}; "
+                    f"available: {', '.join(REGISTRY)}"
+                )
         try:
             Validity.parse(self.validity)
         except RelationError as exc:
             raise DiverfuzzError(f"--validity={self.validity!r}: {exc}") from exc
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["relations"] is not None:
+            d["relations"] = list(d["relations"])
+        return d
 
     @classmethod
     def from_dict(cls, data: dict) -> "CampaignConfig":
@@ -74,6 +118,9 @@ class CampaignConfig:
         unknown = set(data) - known
         if unknown:
             raise DiverfuzzError(f"config has unknown keys {sorted(unknown)}; known: {sorted(known)}")
+        data = dict(data)
+        if data.get("relations") is not None:
+            data["relations"] = tuple(data["relations"])
         return cls(**data)
 
     def resume_key(self) -> dict:

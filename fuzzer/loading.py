@@ -60,7 +60,7 @@ def load_factory(spec: str, *, option: str = "--model") -> Any:
 
 
 def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """Load ``x`` (float32, ``(N, C, H, W)``, values in [0, 1]) and optional ``y`` from an ``.npz``.
+    """Load ``x`` (float32, ``(N, C, H, W)`` or ``(N, C, T)``, values in [0, 1]) and optional ``y`` from an ``.npz``.
 
     Arrays are read with ``allow_pickle=False``: an ``.npz`` holding Python
     objects is refused rather than unpickled.
@@ -82,10 +82,13 @@ def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def validate_inputs(x: Any, y: Any = None, *, name: str = "x") -> tuple[np.ndarray, np.ndarray | None]:
-    """Check a seed batch: ``(N, C, H, W)`` floats, finite, in [0, 1]; labels ``(N,)`` ints."""
+    """Check a seed batch: ``(N, C, H, W)`` images/cubes or ``(N, C, T)`` signals,
+    floats, finite, in [0, 1]; labels ``(N,)`` ints."""
     x = np.asarray(x)
-    if x.ndim != 4:
-        raise DiverfuzzError(f"{name}: x has shape {x.shape}; expected (N, C, H, W), channel first")
+    if x.ndim not in (3, 4):
+        raise DiverfuzzError(
+            f"{name}: x has shape {x.shape}; expected (N, C, H, W) images or (N, C, T) signals, channel first"
+        )
     if len(x) == 0:
         raise DiverfuzzError(f"{name}: x is empty")
     if not np.issubdtype(x.dtype, np.floating):

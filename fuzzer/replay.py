@@ -10,6 +10,7 @@ import numpy as np
 from fuzzer.config import CampaignConfig
 from fuzzer.corpus import CORPUS_FILE, Corpus
 from fuzzer.errors import DiverfuzzError
+from fuzzer.target import torch_threads
 from fuzzer.workload import Workload, prepare, seed_input
 
 
@@ -39,7 +40,11 @@ def replay(out: str | Path, *, workload: Workload | None = None) -> ReplayResult
             raise DiverfuzzError(f"DIR={str(out)!r}: the corpus has no campaign config")
         config = CampaignConfig.from_dict(stored)
         divergences = list(corpus.divergences())
-    workload = workload or prepare(config)
+    with torch_threads(config.threads):
+        return _replay(config, divergences, workload or prepare(config))
+
+
+def _replay(config: CampaignConfig, divergences: list, workload: Workload) -> ReplayResult:
     result = ReplayResult(total=len(divergences))
     if not divergences:
         return result

@@ -8,8 +8,9 @@ never depend on the counterpart's dtype.
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Union
+from typing import Callable, Iterator, Union
 
 import numpy as np
 import torch
@@ -17,6 +18,24 @@ import torch
 from fuzzer.errors import ModelError
 
 Model = Union[torch.nn.Module, Callable[[torch.Tensor], torch.Tensor]]
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` intra-op torch threads, then restore the caller's setting.
+
+    Campaign batches are small (a population of mutants); on them extra
+    OpenMP threads mostly spin, and on a loaded machine they make inference
+    many times slower. Kernels may also sum in another order with another
+    thread count, so the count is part of a campaign's config and replay
+    uses the same one.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _prepare(model: Model, role: str) -> Model:
@@ -60,11 +79,14 @@ class ModelPair:
         Modules are switched to eval mode.
     batch_size : int, optional
         Largest batch sent to the models at once (default 1024).
+    labels : tuple of str, optional
+        How error messages name the two models (e.g. their ``FILE.py:FUNC``).
     """
 
     reference: Model
     candidate: Model
     batch_size: int = 1024
+    labels: tuple[str, str] = ("reference", "candidate")
     queries: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -74,11 +96,13 @@ class ModelPair:
             raise ModelError(f"batch_size={self.batch_size} must be >= 1")
 
     def _run(self, model: Model, role: str, x: torch.Tensor) -> np.ndarray:
+        label = self.labels[0] if role == "reference" else self.labels[1]
+        named = role if label == role else f"{role} ({label})"
         try:
             out = model(x)
         except Exception as exc:  # a user model may raise anything
             raise ModelError(
-                f"the {role} model raised {type(exc).__name__}: {exc} "
+                f"the {named} model raised {type(exc).__name__}: {exc} "
                 f"(input batch shape {tuple(x.shape)}, dtype float32)"
             ) from exc
         if not isinstance(out, torch.Tensor):

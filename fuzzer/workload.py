@@ -11,6 +11,7 @@ from fuzzer.errors import DiverfuzzError
 from fuzzer.loading import load_factory, load_npz, validate_inputs
 from fuzzer.precision import build_counterpart
 from fuzzer.target import ModelPair
+from relations import REGISTRY, infer_kind, names_for_kind
 
 #: Inputs used to calibrate static quantization when the user supplies data.
 CALIBRATION_SIZE = 512
@@ -24,32 +25,37 @@ class Workload:
     x: np.ndarray
     y: np.ndarray | None
     description: dict
+    kind: str = "image"
+    relations: tuple[str, ...] = ()
 
 
 def prepare(config: CampaignConfig) -> Workload:
     """Build the model pair and load the seed data that ``config`` names.
 
-    Without ``--data`` the seeds come from the digits test split and static
-    quantization is calibrated on the digits training split; with ``--data``
-    it is calibrated on the first :data:`CALIBRATION_SIZE` inputs of the file.
+    Without ``--data`` the seeds come from the bundled example's test split
+    and static quantization is calibrated on its training split; with
+    ``--data`` it is calibrated on the first :data:`CALIBRATION_SIZE` inputs
+    of the file. The relation set is ``config.relations``, or every relation
+    of the input kind (``config.kind``, or inferred from the input shape).
     """
+    from fuzzer.examples import EXAMPLES
+
+    example = EXAMPLES[config.example]
     description: dict = {}
     calibration = None
+    bundled = None
+    if config.data is None or config.model is None:
+        bundled = example.load_data()
     if config.data is None:
-        from fuzzer.examples.digits import load_digits_data
-
-        digits = load_digits_data()
-        x, y = digits.x_test, digits.y_test
-        calibration = digits.x_train
-        description["data"] = "scikit-learn load_digits, test split (30%, 541 real 8x8 images)"
+        x, y = bundled.x_test, bundled.y_test
+        calibration = bundled.x_train
+        description["data"] = example.data_description
     else:
         x, y = load_npz(config.data)
         description["data"] = config.data
     if config.model is None:
-        from fuzzer.examples.digits import trained_digits_cnn
-
-        reference = trained_digits_cnn(0)
-        description["model"] = "bundled digits CNN (trained from seed 0)"
+        reference = example.load_model(0, bundled)
+        description["model"] = example.model_description
     else:
         reference = load_factory(config.model, option="--model")
         description["model"] = config.model
@@ -61,7 +67,34 @@ def prepare(config: CampaignConfig) -> Workload:
     else:
         candidate = build_counterpart(config.precision, reference, calibration)
         description["candidate"] = f"{config.precision} counterpart of the reference"
-    return Workload(ModelPair(reference, candidate), x, y, description)
+    kind, relation_names = search_relations(config, x.shape[1:])
+    description["kind"] = kind if config.kind else f"{kind} (inferred from shape {tuple(x.shape[1:])})"
+    description["relations"] = ", ".join(relation_names)
+    pair = ModelPair(reference, candidate, labels=(description["model"], description["candidate"]))
+    return Workload(pair, x, y, description, kind, relation_names)
+
+
+def search_relations(config: CampaignConfig, input_shape: tuple[int, ...]) -> tuple[str, tuple[str, ...]]:
+    """The input kind and the relations a campaign searches over.
+
+    ``config.kind`` or the kind inferred from one input's shape; then
+    ``config.relations``, or every relation that declares that kind.
+    """
+    kind = config.kind or infer_kind(tuple(input_shape))
+    channels = int(input_shape[0])
+    names = tuple(config.relations or names_for_kind(kind, channels=channels))
+    if not names:
+        raise DiverfuzzError(f"--kind={kind!r}: no relation applies to this kind of input")
+    for name in names:
+        relation = REGISTRY[name]
+        if kind not in relation.kinds or not relation.accepts_channels(channels):
+            raise DiverfuzzError(
+                f"--relations: {name!r} does not apply to {kind} inputs of shape {tuple(input_shape)} "
+                f"(it takes {', '.join(sorted(relation.kinds))}"
+                + (f" with C in {list(relation.channels)}" if relation.channels else "")
+                + f"); relations for this input: {', '.join(names_for_kind(kind, channels=channels))}"
+            )
+    return kind, names
 
 
 @dataclass(frozen=True)

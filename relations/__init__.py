@@ -1,8 +1,10 @@
 """Label-preserving transformations (metamorphic relations) and validity.
 
-Inputs are channel-first float32 arrays ``(C, H, W)`` with values in
-``[0, 1]``; every relation returns a new array of the same shape and dtype,
-clipped to ``[0, 1]``. A :class:`Chain` of :class:`Step` s is plain data that
+Inputs are channel-first float32 arrays with values in ``[0, 1]``: images
+and spectral cubes ``(C, H, W)``, signals ``(C, T)`` (the three *kinds*;
+:func:`infer_kind` guesses one from a shape, :func:`names_for_kind` lists
+the relations for one). Every relation returns a new array of the same
+shape and dtype, clipped to ``[0, 1]``. A :class:`Chain` of :class:`Step` s is plain data that
 round-trips through JSON. ``relations.strategies`` holds Hypothesis
 strategies (imported separately so Hypothesis stays optional at run time).
 """
@@ -16,7 +18,10 @@ from .base import (
     Step,
     apply_batch,
     check_image,
+    check_input,
     get_relation,
+    infer_kind,
+    names_for_kind,
 )
 from .validity import (
     DEFAULT_VALIDITY,
@@ -40,7 +45,10 @@ __all__ = [
     "Step",
     "apply_batch",
     "check_image",
+    "check_input",
     "get_relation",
+    "infer_kind",
+    "names_for_kind",
     "DEFAULT_VALIDITY",
     "METRICS",
     "Validity",

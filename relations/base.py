@@ -1,14 +1,22 @@
 """Core types of the relations package: parameter specs, relations, chains.
 
 A *relation* is a pure, deterministic transformation of a channel-first
-float32 image ``(C, H, W)`` with values in ``[0, 1]`` that is expected to
-preserve the label (a metamorphic relation, as in DeepTest and DiverGet).
+float32 array with values in ``[0, 1]`` that is expected to preserve the
+label (a metamorphic relation, as in DeepTest and DiverGet). Inputs come in
+three *kinds*: ``"image"`` and ``"spectral"`` arrays ``(C, H, W)`` (few
+colour channels, or many spectral bands) and ``"signal"`` arrays ``(C, T)``
+(multi-channel time series); each relation declares the kinds it supports.
 A :class:`Chain` is plain data (relation names and numbers), so it can be
 stored as JSON, replayed, shrunk and shown without the code that found it.
 
 The registry order is: photometric (brightness, contrast, gamma,
 gaussian_blur), noise (gaussian_noise, salt_pepper), geometric (rotation,
-translation, zoom, shear), occlusion.
+translation, zoom, shear), occlusion (the original eleven, whose names,
+parameters and ranges never change because recorded campaigns replay them),
+then filters (motion_blur, box_blur, sharpen, pixelate, jpeg), sensor noise
+(speckle_noise, poisson_noise), corruptions (fog, vignette, clahe,
+channel_shift, elastic, perspective), spectral (band_loss, ...) and signal
+(jitter, ...).
 """
 
 from __future__ import annotations
@@ -32,9 +40,17 @@ __all__ = [
     "Chain",
     "apply_batch",
     "check_image",
+    "check_input",
+    "infer_kind",
+    "names_for_kind",
+    "KINDS",
 ]
 
 KINDS = frozenset({"image", "spectral", "signal"})
+"""The input kinds: ``"image"`` and ``"spectral"`` are ``(C, H, W)``, ``"signal"`` is ``(C, T)``."""
+
+_NDIM = {"image": 3, "spectral": 3, "signal": 2}
+_LAYOUT = {3: "(C, H, W)", 2: "(C, T)"}
 
 
 class RelationError(ValueError):
@@ -89,6 +105,141 @@ def check_image(x: np.ndarray, *, name: str = "x") -> np.ndarray:
             "rescale the input or use np.clip(x, 0, 1)"
         )
     return x32
+
+
+def check_input(
+    x: np.ndarray, *, kinds: frozenset[str] | None = None, name: str = "x", who: str = ""
+) -> np.ndarray:
+    """Validate an image, spectral cube or signal and return it as float32.
+
+    Parameters
+    ----------
+    x : np.ndarray
+        ``(C, H, W)`` (kinds ``"image"``, ``"spectral"``) or ``(C, T)``
+        (kind ``"signal"``), any floating dtype, finite values in ``[0, 1]``.
+    kinds : frozenset of str, optional
+        Kinds the caller supports; the number of dimensions must match one
+        of them. Default: any kind (2 or 3 dimensions).
+    name : str, optional
+        Name used in error messages. Default ``"x"``.
+    who : str, optional
+        Caller named in error messages, e.g. ``"relation 'jitter'"``.
+
+    Returns
+    -------
+    np.ndarray
+        ``x`` as float32 (a copy only if the dtype differs).
+
+    Raises
+    ------
+    RelationError
+        If ``x`` has the wrong number of dimensions for ``kinds``, a
+        non-floating dtype, or values that are not finite in [0, 1].
+
+    Examples
+    --------
+    >>> check_input(np.zeros((6, 128), np.float32)).shape
+    (6, 128)
+    """
+    kinds = KINDS if kinds is None else frozenset(kinds)
+    ndims = sorted({_NDIM[k] for k in kinds}, reverse=True)
+    if isinstance(x, np.ndarray) and x.ndim in (2, 3) and x.ndim not in ndims:
+        layouts = " or ".join(_LAYOUT[d] for d in ndims)
+        raise RelationError(
+            f"{name}.ndim={x.ndim} (shape {x.shape}): {who or 'this call'} supports kinds "
+            f"{', '.join(sorted(kinds))}, which need {layouts} arrays; "
+            f"pick a relation from names_for_kind({infer_kind(x.shape)!r})"
+        )
+    if ndims == [3]:
+        return check_image(x, name=name)
+    if not isinstance(x, np.ndarray):
+        raise RelationError(
+            f"{name} must be a numpy array of shape (C, H, W) or (C, T), got {type(x).__name__}; "
+            "convert it with np.asarray(..., dtype=np.float32)"
+        )
+    if x.ndim == 3:
+        return check_image(x, name=name)
+    if x.ndim != 2:
+        raise RelationError(
+            f"{name}.ndim={x.ndim} (shape {x.shape}): expected (C, H, W) images and spectral "
+            "cubes or (C, T) signals, channel first; add a channel axis with x[None]"
+        )
+    # A (C, T) signal: reuse the 3-D checks on a (C, 1, T) view.
+    check_image(x[:, None, :], name=name)
+    return x.astype(np.float32, copy=False)
+
+
+def infer_kind(shape: Sequence[int] | np.ndarray) -> str:
+    """Guess the input kind from an array shape (or an array).
+
+    Parameters
+    ----------
+    shape : tuple of int or np.ndarray
+        A channel-first shape without the batch axis.
+
+    Returns
+    -------
+    str
+        ``"signal"`` for 2-D ``(C, T)``; for 3-D ``(C, H, W)``: ``"image"``
+        when ``C`` is 1, 3 or 4 (grey, RGB, RGBA), ``"spectral"`` when
+        ``C >= 8`` (multi- and hyperspectral bands), otherwise ``"image"``.
+
+    Raises
+    ------
+    RelationError
+        For shapes with other than 2 or 3 dimensions.
+
+    Examples
+    --------
+    >>> infer_kind((1, 8, 8)), infer_kind((100, 32, 32)), infer_kind((6, 128))
+    ('image', 'spectral', 'signal')
+    """
+    if isinstance(shape, np.ndarray):
+        shape = shape.shape
+    shape = tuple(int(d) for d in shape)
+    if len(shape) == 2:
+        return "signal"
+    if len(shape) == 3:
+        return "spectral" if shape[0] >= 8 else "image"
+    raise RelationError(
+        f"shape={shape}: expected (C, H, W) for images and spectral cubes or (C, T) for "
+        "signals (without the batch axis)"
+    )
+
+
+def names_for_kind(kind: str, *, channels: int | None = None) -> tuple[str, ...]:
+    """Names of the relations that support ``kind``, in registry order.
+
+    Parameters
+    ----------
+    kind : str
+        ``"image"``, ``"spectral"`` or ``"signal"``.
+    channels : int, optional
+        Channel count ``C`` of the inputs. Relations restricted to some
+        channel counts (``channel_shift``: RGB only) are included only when
+        they accept ``channels``. Default None: they are left out, so every
+        name returned works on every input of ``kind``.
+
+    Raises
+    ------
+    RelationError
+        If ``kind`` is not one of ``"image"``, ``"spectral"``, ``"signal"``.
+
+    Examples
+    --------
+    >>> names_for_kind("signal")[:2]
+    ('jitter', 'scaling')
+    >>> "channel_shift" in names_for_kind("image"), "channel_shift" in names_for_kind("image", channels=3)
+    (False, True)
+    """
+    if kind not in KINDS:
+        raise RelationError(f"kind={kind!r} is unknown; accepted kinds: image, spectral, signal")
+    return tuple(
+        name
+        for name, rel in REGISTRY.items()
+        if kind in rel.kinds
+        and (rel.channels is None if channels is None else rel.accepts_channels(channels))
+    )
 
 
 @dataclass(frozen=True)
@@ -195,6 +346,14 @@ class Relation:
     identity_params : tuple of str, optional
         Parameters whose identity values alone make the relation a no-op
         (e.g. ``("size",)`` for occlusion). Default ``()``: all parameters.
+    batch_func : callable, optional
+        ``batch_func(xs, params_list) -> np.ndarray``: the same computation
+        on a stack ``xs`` of ``n`` inputs with one params dict per input,
+        bit-for-bit equal to ``func`` row by row (unclipped, like ``func``).
+        Used by :func:`apply_batch`. Default None (rows one at a time).
+    channels : tuple of int, optional
+        Channel counts the relation accepts (e.g. ``(3,)`` for RGB-only
+        colour shifts). Default None: any.
     """
 
     name: str
@@ -202,9 +361,34 @@ class Relation:
     params: Mapping[str, ParamSpec] = field(hash=False)
     func: Callable[..., np.ndarray] = field(repr=False)
     identity_params: tuple[str, ...] = ()
+    batch_func: Callable[..., np.ndarray] | None = field(default=None, repr=False, compare=False)
+    channels: tuple[int, ...] | None = None
+
+    @property
+    def summary(self) -> str:
+        """First line of the function's docstring (used in the doc table)."""
+        doc = (self.func.__doc__ or "").strip()
+        return doc.splitlines()[0].strip() if doc else ""
+
+    def accepts_channels(self, c: int) -> bool:
+        """Whether inputs with ``c`` channels are accepted."""
+        return self.channels is None or c in self.channels
+
+    def check(self, x: np.ndarray) -> np.ndarray:
+        """Validate ``x`` for this relation (kind, channels, dtype, range)."""
+        x32 = check_input(x, kinds=self.kinds, who=f"relation {self.name!r}")
+        if not self.accepts_channels(x32.shape[0]):
+            raise RelationError(
+                f"x.shape[0]={x32.shape[0]}: relation {self.name!r} needs "
+                f"C in {list(self.channels or ())} channels (shape {x32.shape}); "
+                "leave it out of chains for other channel counts"
+            )
+        return x32
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kinds", frozenset(self.kinds))
+        if self.channels is not None:
+            object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
         object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
         object.__setattr__(self, "identity_params", tuple(self.identity_params))
         if not self.kinds <= KINDS:
@@ -264,7 +448,8 @@ class Relation:
         Parameters
         ----------
         x : np.ndarray
-            Image ``(C, H, W)``, floating, values in ``[0, 1]``.
+            ``(C, H, W)`` image or spectral cube, or ``(C, T)`` signal, as
+            the relation's kinds allow; floating, values in ``[0, 1]``.
         **params
             All parameters of the relation, each within its range.
 
@@ -274,14 +459,17 @@ class Relation:
             New float32 array of the same shape, clipped to ``[0, 1]``.
             Exactly equal to ``x`` when the params are the identity.
         """
-        x32 = check_image(x)
+        x32 = self.check(x)
         values = self.validate(params)
         if self.is_identity(values):
             return x32.copy()
-        out = np.asarray(self.func(x32, **values))
-        if out.shape != x32.shape:
+        return self._finish(self.func(x32, **values), x32.shape)
+
+    def _finish(self, out: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        out = np.asarray(out)
+        if out.shape != shape:
             raise RelationError(
-                f"relation {self.name!r} returned shape {out.shape} for input {x32.shape}"
+                f"relation {self.name!r} returned shape {out.shape} for input {shape}"
             )
         return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
 
@@ -289,11 +477,22 @@ class Relation:
 def _build_registry() -> Mapping[str, Relation]:
     # Family modules import ParamSpec/Relation from this (partially
     # initialised) module, so the import must happen after they are defined.
-    from . import geometric, noise, occlusion, photometric
+    from . import corruptions, filters, geometric, noise, occlusion, photometric, signal, spectral
 
+    groups = (
+        photometric.RELATIONS,
+        noise.RELATIONS,
+        geometric.RELATIONS,
+        occlusion.RELATIONS,
+        filters.RELATIONS,
+        noise.SENSOR_RELATIONS,
+        corruptions.RELATIONS,
+        spectral.RELATIONS,
+        signal.RELATIONS,
+    )
     table: dict[str, Relation] = {}
-    for module in (photometric, noise, geometric, occlusion):
-        for relation in module.RELATIONS:
+    for group in groups:
+        for relation in group:
             if relation.name in table:
                 raise RelationError(f"duplicate relation name {relation.name!r}")
             table[relation.name] = relation
@@ -405,8 +604,12 @@ class Chain:
         return len(self.steps)
 
     def apply(self, x: np.ndarray) -> np.ndarray:
-        """Apply every step in order; returns a new float32 array."""
-        out = check_image(x).copy()
+        """Apply every step in order; returns a new float32 array.
+
+        ``x`` is a ``(C, H, W)`` image or spectral cube or a ``(C, T)``
+        signal; every step checks that its relation supports that kind.
+        """
+        out = check_input(x).copy()
         for s in self.steps:
             out = s.apply(out)
         return out
@@ -436,23 +639,66 @@ class Chain:
         return cls.from_list(items)
 
 
+_BATCH_MAX_SIZE = 16384
+"""Largest input (elements) for which ``batch_func`` groups rows: on bigger
+inputs (e.g. 100-band cubes) the gathered copies cost more than the Python
+overhead they save (measured with ``bench/relations.py``)."""
+
+
 def apply_batch(chains: Sequence[Chain], x: np.ndarray) -> np.ndarray:
-    """Apply each chain to the same seed ``x``.
+    """Apply each chain to the same seed ``x``, the whole population at once.
 
     Parameters
     ----------
     chains : sequence of Chain
         ``N`` chains (may be empty).
     x : np.ndarray
-        Seed image ``(C, H, W)``, values in ``[0, 1]``.
+        Seed: ``(C, H, W)`` image or spectral cube, or ``(C, T)`` signal,
+        values in ``[0, 1]``.
 
     Returns
     -------
     np.ndarray
-        ``(N, C, H, W)`` float32, identical to stacking ``c.apply(x)``.
+        ``(N,) + x.shape`` float32, identical (``np.array_equal``) to
+        stacking ``c.apply(x)``.
+
+    Notes
+    -----
+    The chains advance in lock step: at step ``k`` the rows whose ``k``-th
+    step uses the same relation form a group. The seed is validated once
+    (every relation output is already float32 in ``[0, 1]``), identity
+    steps are skipped, and relations with a ``batch_func`` (pointwise ones
+    such as ``brightness``, ``contrast``, ``vignette``, ``channel_shift``)
+    transform the whole group with one NumPy expression (for inputs of at
+    most ``_BATCH_MAX_SIZE`` elements). ``batch_func`` is
+    written to perform the same floating-point operations as ``func``, so
+    results are bit-for-bit those of :meth:`Chain.apply`.
     """
-    x32 = check_image(x)
+    x32 = check_input(x)
     out = np.empty((len(chains),) + x32.shape, dtype=np.float32)
-    for i, chain in enumerate(chains):
-        out[i] = chain.apply(x32)
+    out[...] = x32
+    plans = []
+    for chain in chains:
+        if not isinstance(chain, Chain):
+            raise RelationError(f"chains contains {chain!r}: expected Chain instances")
+        plans.append([(get_relation(s.relation), s.params) for s in chain.steps])
+    depth = max((len(p) for p in plans), default=0)
+    checked: set[str] = set()
+    for k in range(depth):
+        groups: dict[str, list[int]] = {}
+        for i, plan in enumerate(plans):
+            if k < len(plan) and not plan[k][0].is_identity(plan[k][1]):
+                groups.setdefault(plan[k][0].name, []).append(i)
+        for name, rows in groups.items():
+            rel = REGISTRY[name]
+            if name not in checked:  # kind and channel count, with the message of Relation.apply
+                rel.check(x32)
+                checked.add(name)
+            params = [dict(plans[i][k][1]) for i in rows]
+            if rel.batch_func is not None and len(rows) > 1 and x32.size <= _BATCH_MAX_SIZE:
+                idx = np.asarray(rows)
+                out[idx] = rel._finish(rel.batch_func(out[idx], params), out[idx].shape)
+            else:
+                for i, p in zip(rows, params):
+                    out[i] = rel._finish(rel.func(out[i].copy(), **p), x32.shape)
     return out

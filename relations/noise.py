@@ -2,8 +2,11 @@
 
 Randomness comes only from the integer ``seed`` parameter, which is passed to
 ``skimage.util.random_noise`` as ``rng`` (it builds
-``np.random.default_rng(seed)`` locally), so a :class:`~relations.Step` fully
-determines its output.
+``np.random.default_rng(seed)`` locally) or to ``np.random.default_rng``, so
+a :class:`~relations.Step` fully determines its output.
+
+``RELATIONS`` holds the original two (registry positions 5 and 6);
+``SENSOR_RELATIONS`` the later speckle and Poisson (shot) noise.
 """
 
 from __future__ import annotations
@@ -13,7 +16,15 @@ from skimage.util import random_noise
 
 from .base import ParamSpec, Relation
 
-__all__ = ["gaussian_noise", "salt_pepper", "RELATIONS", "SEED_SPEC"]
+__all__ = [
+    "gaussian_noise",
+    "salt_pepper",
+    "speckle_noise",
+    "poisson_noise",
+    "RELATIONS",
+    "SENSOR_RELATIONS",
+    "SEED_SPEC",
+]
 
 SEED_SPEC = ParamSpec(0, 2**31 - 1, 0, integer=True, doc="noise seed")
 """Integer seed in ``[0, 2**31 - 1]``; identity ``0`` (irrelevant when the noise level is 0)."""
@@ -64,16 +75,83 @@ def salt_pepper(x: np.ndarray, *, amount: float, seed: int) -> np.ndarray:
 RELATIONS: tuple[Relation, ...] = (
     Relation(
         "gaussian_noise",
-        frozenset({"image"}),
+        frozenset({"image", "spectral"}),
         {"sigma": ParamSpec(0.0, 0.2, 0.0, doc="noise standard deviation"), "seed": SEED_SPEC},
         gaussian_noise,
         identity_params=("sigma",),
     ),
     Relation(
         "salt_pepper",
-        frozenset({"image"}),
+        frozenset({"image", "spectral"}),
         {"amount": ParamSpec(0.0, 0.2, 0.0, doc="fraction of elements replaced"), "seed": SEED_SPEC},
         salt_pepper,
         identity_params=("amount",),
+    ),
+)
+
+
+def speckle_noise(x: np.ndarray, *, sigma: float, seed: int) -> np.ndarray:
+    """Multiplicative noise: ``x + x * n`` with ``n ~ N(0, sigma^2)``.
+
+    Parameters
+    ----------
+    x : np.ndarray
+        ``(C, H, W)``, float32 in ``[0, 1]``.
+    sigma : float
+        Noise standard deviation in ``[0, 0.3]``; identity ``0``.
+    seed : int
+        Seed in ``[0, 2**31 - 1]``; identity ``0`` (irrelevant when
+        ``sigma`` is 0).
+
+    Notes
+    -----
+    ImageNet-C "speckle noise" (Hendrycks & Dietterich, 2019); also the
+    coherent noise of radar and ultrasound sensors. ``n`` is drawn from
+    ``np.random.default_rng(seed)`` in float64.
+    """
+    n = np.random.default_rng(seed).normal(0.0, sigma, x.shape)
+    return (x + x * n).astype(np.float32)
+
+
+def poisson_noise(x: np.ndarray, *, level: float, seed: int) -> np.ndarray:
+    """Shot noise: photon counts ``Poisson(x * lam) / lam``.
+
+    Parameters
+    ----------
+    x : np.ndarray
+        ``(C, H, W)``, float32 in ``[0, 1]``.
+    level : float
+        Noise level in ``[0, 1]``; identity ``0``. The photon budget is
+        ``lam = 1 / (0.3 * level)^2``, so the noise standard deviation at
+        ``x = 1`` is ``0.3 * level`` (``lam`` is capped at ``1e12``).
+    seed : int
+        Seed in ``[0, 2**31 - 1]``; identity ``0`` (irrelevant when
+        ``level`` is 0).
+
+    Notes
+    -----
+    ImageNet-C "shot noise" (Hendrycks & Dietterich, 2019), which uses 3
+    to 60 photons at full scale; ``level = 1`` gives about 11.
+    """
+    std = 0.3 * level
+    lam = 1e12 if std < 1e-6 else min(1.0 / std**2, 1e12)
+    counts = np.random.default_rng(seed).poisson(x.astype(np.float64) * lam)
+    return (counts / lam).astype(np.float32)
+
+
+SENSOR_RELATIONS: tuple[Relation, ...] = (
+    Relation(
+        "speckle_noise",
+        frozenset({"image", "spectral"}),
+        {"sigma": ParamSpec(0.0, 0.3, 0.0, doc="multiplicative noise std"), "seed": SEED_SPEC},
+        speckle_noise,
+        identity_params=("sigma",),
+    ),
+    Relation(
+        "poisson_noise",
+        frozenset({"image", "spectral"}),
+        {"level": ParamSpec(0.0, 1.0, 0.0, doc="shot-noise level"), "seed": SEED_SPEC},
+        poisson_noise,
+        identity_params=("level",),
     ),
 )

@@ -60,7 +60,7 @@ def occlusion(x: np.ndarray, *, size: float, cx: float, cy: float, value: float)
 RELATIONS: tuple[Relation, ...] = (
     Relation(
         "occlusion",
-        frozenset({"image"}),
+        frozenset({"image", "spectral"}),
         {
             "size": ParamSpec(0.0, 0.5, 0.0, doc="patch side as a fraction of the image side"),
             "cx": ParamSpec(0.0, 1.0, 0.5, doc="patch centre, fraction of width"),

@@ -90,28 +90,44 @@ def gaussian_blur(x: np.ndarray, *, sigma: float) -> np.ndarray:
     return gaussian(x, sigma=sigma, mode="nearest", preserve_range=True, channel_axis=0)
 
 
+def _brightness_batch(xs: np.ndarray, params: list[dict]) -> np.ndarray:
+    # Same float32 additions as brightness(), one row per input.
+    delta = np.array([p["delta"] for p in params], dtype=np.float32)
+    return xs + delta.reshape((-1,) + (1,) * (xs.ndim - 1))
+
+
+def _contrast_batch(xs: np.ndarray, params: list[dict]) -> np.ndarray:
+    # Means row by row (a reduction over other axes could sum in another
+    # order); the rest is elementwise float64 arithmetic, as in contrast().
+    mean = np.stack([x.mean(axis=(1, 2), keepdims=True, dtype=np.float64) for x in xs])
+    factor = np.array([p["factor"] for p in params], dtype=np.float64).reshape(-1, 1, 1, 1)
+    return ((xs - mean) * factor + mean).astype(np.float32)
+
+
 RELATIONS: tuple[Relation, ...] = (
     Relation(
         "brightness",
-        frozenset({"image"}),
+        frozenset({"image", "spectral"}),
         {"delta": ParamSpec(-0.3, 0.3, 0.0, doc="added offset")},
         brightness,
+        batch_func=_brightness_batch,
     ),
     Relation(
         "contrast",
-        frozenset({"image"}),
+        frozenset({"image", "spectral"}),
         {"factor": ParamSpec(0.5, 1.5, 1.0, doc="contrast factor about the channel mean")},
         contrast,
+        batch_func=_contrast_batch,
     ),
     Relation(
         "gamma",
-        frozenset({"image"}),
+        frozenset({"image", "spectral"}),
         {"gamma": ParamSpec(0.5, 2.0, 1.0, doc="gamma exponent")},
         gamma,
     ),
     Relation(
         "gaussian_blur",
-        frozenset({"image"}),
+        frozenset({"image", "spectral"}),
         {"sigma": ParamSpec(0.0, 2.0, 0.0, doc="blur standard deviation in pixels")},
         gaussian_blur,
     ),

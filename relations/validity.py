@@ -66,8 +66,10 @@ def _pair(seed: np.ndarray, mutant: np.ndarray) -> tuple[np.ndarray, np.ndarray]
             f"seed.shape={s.shape} and mutant.shape={m.shape} differ; "
             "metrics compare a mutant with its own seed"
         )
-    if s.ndim != 3:
-        raise RelationError(f"seed.ndim={s.ndim}: expected channel-first (C, H, W) arrays")
+    if s.ndim not in (2, 3):
+        raise RelationError(
+            f"seed.ndim={s.ndim}: expected channel-first (C, H, W) images or (C, T) signals"
+        )
     return s.astype(np.float64), m.astype(np.float64)
 
 
@@ -77,7 +79,8 @@ def ssim(seed: np.ndarray, mutant: np.ndarray) -> float:
     Parameters
     ----------
     seed, mutant : np.ndarray
-        ``(C, H, W)`` arrays with values in ``[0, 1]``; ``H, W >= 3``.
+        ``(C, H, W)`` arrays with ``H, W >= 3`` or ``(C, T)`` signals with
+        ``T >= 3``; values in ``[0, 1]``.
 
     Returns
     -------
@@ -89,11 +92,15 @@ def ssim(seed: np.ndarray, mutant: np.ndarray) -> float:
     ``skimage.metrics.structural_similarity`` (Wang et al., 2004) with the
     default 7x7 window; for images smaller than 7 pixels on a side the
     window is the largest odd size ``<= min(H, W)`` (at least 3).
+    Signals ``(C, T)`` use the same function with ``channel_axis=0``, so
+    each channel is compared as a 1-D sequence with a 7-sample window
+    (smaller odd windows for ``T < 7``), and the channel means averaged.
     """
     s, m = _pair(seed, mutant)
     side = min(s.shape[1:])
     if side < 3:
-        raise RelationError(f"image side {side} < 3: SSIM needs images of at least 3x3 pixels")
+        what = "signals of at least 3 samples" if s.ndim == 2 else "images of at least 3x3 pixels"
+        raise RelationError(f"side {side} < 3: SSIM needs {what}")
     if np.array_equal(s, m):
         return 1.0
     win = 7 if side >= 7 else (side if side % 2 == 1 else side - 1)
@@ -248,9 +255,9 @@ def evaluate_batch(
     validity : Validity or str
         Constraint (strings are parsed with :meth:`Validity.parse`).
     seed : np.ndarray
-        ``(C, H, W)`` seed.
+        ``(C, H, W)`` or ``(C, T)`` seed.
     mutants : np.ndarray
-        ``(N, C, H, W)`` mutants of ``seed``.
+        ``(N,) + seed.shape`` mutants of ``seed``.
 
     Returns
     -------
@@ -262,7 +269,7 @@ def evaluate_batch(
     if isinstance(validity, str):
         validity = Validity.parse(validity)
     mutants = np.asarray(mutants)
-    if mutants.ndim != 4 or mutants.shape[1:] != np.shape(seed):
+    if mutants.ndim != np.ndim(seed) + 1 or mutants.shape[1:] != np.shape(seed):
         raise RelationError(
             f"mutants.shape={mutants.shape}: expected (N,) + seed.shape = (N,) + {np.shape(seed)}"
         )

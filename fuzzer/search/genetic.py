@@ -1,4 +1,4 @@
-"""Genetic search over chains of relations (DiverGet), built on DEAP.
+"""Genetic search over chains of relations (DiverGet), built on DEAP, made adaptive.
 
 DEAP's classes are created once here, at import, and used nowhere else
 (``creator`` is global state in DEAP). DEAP's operators draw from Python's
@@ -19,11 +19,15 @@ import numpy as np
 from deap import base, creator, tools
 
 from fuzzer.evaluate import SeedEvaluator
+from fuzzer.search.objectives import disagreement_margin, penalised, score
 from fuzzer.search.space import SearchSpace
 
 if not hasattr(creator, "DiverfuzzFitness"):
     creator.create("DiverfuzzFitness", base.Fitness, weights=(1.0,))
     creator.create("DiverfuzzIndividual", list, fitness=creator.DiverfuzzFitness)
+
+#: Mutation operators the adaptive selector chooses among.
+OPERATORS = ("polynomial", "toggle", "gaussian", "toward_identity")
 
 
 @contextmanager
@@ -36,9 +40,25 @@ def _seeded_random(rng: np.random.Generator) -> Iterator[None]:
         random.setstate(state)
 
 
+class _Credit:
+    """Probability matching (Thierens, GECCO 2005) over a fixed set of arms."""
+
+    def __init__(self, n: int, p_min: float, decay: float = 0.3) -> None:
+        self.q = np.ones(n)
+        self.p_min = min(p_min, 1.0 / n)
+        self.decay = decay
+
+    def probs(self) -> np.ndarray:
+        n = len(self.q)
+        return self.p_min + (1 - n * self.p_min) * self.q / self.q.sum()
+
+    def reward(self, arm: int, value: float) -> None:
+        self.q[arm] = (1 - self.decay) * self.q[arm] + self.decay * value
+
+
 @dataclass(frozen=True)
 class GeneticSearch:
-    """A generational GA with tournament selection, crossover, bounded mutation, elitism.
+    """A generational GA with adaptive operators, graded validity penalty and restarts.
 
     Parameters
     ----------
@@ -53,26 +73,48 @@ class GeneticSearch:
         Probability that a pair of parents is recombined by uniform
         crossover (default 0.7, range [0, 1]).
     mutation_rate : float, optional
-        Probability that an offspring is mutated (default 0.5, range [0, 1]).
+        Probability that an offspring is mutated (default 0.8, range [0, 1]).
     eta : float, optional
         Crowding degree of polynomial bounded mutation (default 10; larger
         gives smaller steps).
+    patience : int, optional
+        Generations without a better best fitness before a restart, which
+        keeps the elite and resamples the rest (default 4).
+    adaptive : bool, optional
+        Choose mutation operators and the relations to switch on by their
+        record of improving offspring (default True). False gives the fixed
+        DiverGet operators (polynomial mutation only).
 
     Notes
     -----
-    The genome (:mod:`fuzzer.search.space`) and fitness follow DiverGet
-    (Yahmed et al., "DiverGet: a search-based software testing approach for
-    deep neural network quantization assessment", EMSE 2022): one activation
-    gene and bounded parameters per transformation, fitness from the
-    counterpart's probability margin, stopping at the first divergence.
+    The genome (:mod:`fuzzer.search.space`) follows DiverGet (Yahmed et al.,
+    "DiverGet: a search-based software testing approach for deep neural
+    network quantization assessment", EMSE 2022): one activation gene and
+    bounded parameters per transformation. Beyond DiverGet:
+
+    - fitness is :func:`~fuzzer.search.objectives.disagreement_margin`,
+      the margin towards a disagreement from whichever model is closer to
+      flipping;
+    - mutation picks among :data:`OPERATORS` by probability matching
+      (Thierens, "An adaptive pursuit strategy for allocating operator
+      probabilities", GECCO 2005) rewarded by offspring-over-parent
+      improvement, and switches on relations in proportion to their own
+      improvement record;
+    - invalid candidates get :func:`~fuzzer.search.objectives.penalised`
+      fitness graded by their distance to the validity boundary (still
+      below every valid one, and never reported);
+    - after ``patience`` stagnant generations the population restarts
+      around the elite.
     """
 
     population: int = 20
     elite: int = 2
     tournament: int = 3
     crossover_rate: float = 0.7
-    mutation_rate: float = 0.5
+    mutation_rate: float = 0.8
     eta: float = 10.0
+    patience: int = 4
+    adaptive: bool = True
     name: str = "genetic"
 
     def _toolbox(self, length: int) -> base.Toolbox:
@@ -84,33 +126,115 @@ class GeneticSearch:
         toolbox.register("select", tools.selTournament, tournsize=self.tournament)
         return toolbox
 
-    def _assess(self, evaluator: SeedEvaluator, space: SearchSpace, individuals: list) -> list:
+    def _assess(self, evaluator: SeedEvaluator, space: SearchSpace, individuals: list, seen: set) -> list:
         """Evaluate as one batch; returns the individuals the budget covered."""
         result = evaluator.evaluate([space.decode(ind) for ind in individuals])
         kept = individuals[: len(result.chains)]
-        for ind, fit in zip(kept, result.fitness):
-            ind.fitness.values = (float(fit),)
+        fit = penalised(score(result, disagreement_margin), result.valid, result.violation)
+        if evaluator.mode == "many":
+            # Niching: a divergence of an already-found cluster is worth no
+            # more than the boundary, so the search moves on to new ones.
+            for i in np.flatnonzero(result.diverged):
+                key = (
+                    int(np.argmax(result.reference_probs[i])),
+                    int(np.argmax(result.candidate_probs[i])),
+                    tuple(sorted({s.relation for s in result.chains[i].steps})),
+                )
+                if key in seen:
+                    fit[i] = min(fit[i], 0.0)
+                seen.add(key)
+        for ind, f in zip(kept, fit):
+            ind.fitness.values = (float(f),)
         return kept
+
+    def _blocks(self, space: SearchSpace) -> list[tuple[int, int]]:
+        out, pos = [], 0
+        for relation in space.relations:
+            out.append((pos, len(relation.params)))
+            pos += 1 + len(relation.params)
+        return out
+
+    def _mutate(self, ind, op: int, blocks, identity, relation_credit: _Credit, toolbox, rng) -> None:
+        active = [i for i, (pos, _) in enumerate(blocks) if ind[pos] >= 0.5]
+        name = OPERATORS[op]
+        if name == "polynomial":
+            with _seeded_random(rng):
+                toolbox.mutate(ind)
+        elif name == "toggle":
+            if active and (rng.random() < 0.4 or len(active) >= 4):
+                pos, _ = blocks[active[rng.integers(len(active))]]
+                ind[pos] = 0.25
+            else:
+                r = int(rng.choice(len(blocks), p=relation_credit.probs()))
+                pos, width = blocks[r]
+                ind[pos] = 0.75
+                if rng.random() < 0.5:  # start gently, near the identity
+                    for g in range(pos + 1, pos + 1 + width):
+                        ind[g] = float(identity[g] + (rng.random() - identity[g]) * rng.random() * 0.5)
+        elif name == "gaussian":
+            for r in active or range(len(blocks)):
+                pos, width = blocks[r]
+                for g in range(pos + 1, pos + 1 + width):
+                    ind[g] = float(np.clip(ind[g] + rng.normal(0, 0.08), 0.0, 1.0))
+        else:  # toward_identity: pull active params part of the way back
+            for r in active:
+                pos, width = blocks[r]
+                a = rng.uniform(0.3, 0.8)
+                for g in range(pos + 1, pos + 1 + width):
+                    ind[g] = float(identity[g] + a * (ind[g] - identity[g]))
 
     def search(self, evaluator: SeedEvaluator, space: SearchSpace, rng: np.random.Generator) -> None:
         toolbox = self._toolbox(space.genome_length)
         size = max(2, self.population)
+        blocks = self._blocks(space)
+        identity = space.identity_genome()
+        ops = _Credit(len(OPERATORS) if self.adaptive else 1, p_min=0.1)
+        relation_credit = _Credit(len(blocks), p_min=0.3 / len(blocks))
+        seen: set = set()
         pop = [creator.DiverfuzzIndividual(g.tolist()) for g in space.sample(rng, size)]
-        pop = self._assess(evaluator, space, pop)
+        pop = self._assess(evaluator, space, pop, seen)
+        best = max((ind.fitness.values[0] for ind in pop), default=-np.inf)
+        stale = 0
         while not evaluator.done and pop:
             elite = tools.selBest(pop, min(self.elite, len(pop)))
             with _seeded_random(rng):
                 offspring = [toolbox.clone(ind) for ind in toolbox.select(pop, size - len(elite))]
-                for a, b in zip(offspring[::2], offspring[1::2]):
-                    if random.random() < self.crossover_rate:
+            for ind in offspring:
+                ind.parent_fitness = ind.fitness.values[0]
+                ind.op = None
+            for a, b in zip(offspring[::2], offspring[1::2]):
+                if rng.random() < self.crossover_rate:
+                    with _seeded_random(rng):
                         toolbox.mate(a, b)
-                        del a.fitness.values, b.fitness.values
-                for ind in offspring:
-                    if random.random() < self.mutation_rate:
-                        toolbox.mutate(ind)
+                    del a.fitness.values, b.fitness.values
+            for ind in offspring:
+                if rng.random() < self.mutation_rate:
+                    op = int(rng.choice(len(ops.q), p=ops.probs())) if self.adaptive else 0
+                    self._mutate(ind, op, blocks, identity, relation_credit, toolbox, rng)
+                    ind.op = op
+                    if ind.fitness.valid:
                         del ind.fitness.values
             # Unchanged offspring keep their fitness: re-querying a known chain
             # would only spend budget.
             fresh = [ind for ind in offspring if not ind.fitness.valid]
-            fresh = self._assess(evaluator, space, fresh)
+            fresh = self._assess(evaluator, space, fresh, seen)
+            if self.adaptive:
+                for ind in fresh:
+                    gain = float(ind.fitness.values[0] > ind.parent_fitness)
+                    if ind.op is not None:
+                        ops.reward(ind.op, gain)
+                    if gain:
+                        for r, (pos, _) in enumerate(blocks):
+                            if ind[pos] >= 0.5:
+                                relation_credit.reward(r, 1.0)
             pop = elite + [ind for ind in offspring if ind.fitness.valid]
+            top = max(ind.fitness.values[0] for ind in pop)
+            if top > best + 1e-9:
+                best, stale = top, 0
+            else:
+                stale += 1
+            if stale >= self.patience and not evaluator.done:
+                # Restart: keep the elite, resample everything else.
+                stale = 0
+                fresh = [creator.DiverfuzzIndividual(g.tolist()) for g in space.sample(rng, size - len(elite))]
+                pop = tools.selBest(pop, len(elite)) + self._assess(evaluator, space, fresh, seen)

@@ -35,6 +35,10 @@ DEFAULT_RELATIONS: tuple[str, ...] = (
 )
 
 
+#: Relations active in a freshly sampled chain, on average.
+EXPECTED_ACTIVE = 2.5
+
+
 @dataclass(frozen=True)
 class SearchSpace:
     """The relations a search may chain, and the genome layout for them.
@@ -83,15 +87,20 @@ class SearchSpace:
             pos += 1 + width
         return Chain(tuple(steps))
 
-    def sample(self, rng: np.random.Generator, n: int, *, p_active: float = 0.25) -> np.ndarray:
+    def sample(self, rng: np.random.Generator, n: int, *, p_active: float | None = None) -> np.ndarray:
         """``n`` random genomes, shape ``(n, genome_length)``.
 
-        Each relation is active with probability ``p_active``; each parameter
+        Each relation is active with probability ``p_active`` (default: so
+        that :data:`EXPECTED_ACTIVE` relations are active on average); each parameter
         moves from its identity towards a uniform random value by a random
         fraction, so the population spans gentle to strong distortions
         instead of clustering at the strong end, where most mutants fail the
         validity constraint.
         """
+        if p_active is None:
+            # About EXPECTED_ACTIVE relations per chain whatever the space's
+            # size: long random chains mostly fail the validity constraint.
+            p_active = min(0.5, EXPECTED_ACTIVE / len(self.relations))
         identity = self.identity_genome()
         target = rng.random((n, len(identity)))
         strength = rng.random((n, 1))

@@ -93,11 +93,11 @@ def tiny_run_args(tiny_files):
     return build
 
 
-def read_report(out: Path | str) -> dict:
+def _read_report(out: Path | str) -> dict:
     return json.loads((Path(out) / "report.json").read_text())
 
 
-def divergence_key(d: dict) -> tuple:
+def _divergence_key(d: dict) -> tuple:
     """What must match between two runs that should find the same divergences."""
     return (
         d["seed_index"],
@@ -108,7 +108,7 @@ def divergence_key(d: dict) -> tuple:
     )
 
 
-def finished_seed_count(out: Path | str) -> int:
+def _finished_seed_count(out: Path | str) -> int:
     path = Path(out) / "corpus.sqlite"
     if not path.exists():
         return 0
@@ -117,3 +117,25 @@ def finished_seed_count(out: Path | str) -> int:
             return db.execute("SELECT COUNT(*) FROM seeds").fetchone()[0]
     except sqlite3.Error:  # tables not created yet, or the file is mid-creation
         return 0
+
+
+# Helpers are handed out as fixtures: with --import-mode=importlib test modules
+# cannot import this conftest.
+
+
+@pytest.fixture(scope="session")
+def read_report():
+    """``read_report(out)``: the parsed ``report.json`` of a campaign folder."""
+    return _read_report
+
+
+@pytest.fixture(scope="session")
+def divergence_key():
+    """``divergence_key(d)``: (seed_index, chain JSON, labels, queries) of a report divergence."""
+    return _divergence_key
+
+
+@pytest.fixture(scope="session")
+def finished_seed_count():
+    """``finished_seed_count(out)``: rows in the corpus ``seeds`` table (0 before it exists)."""
+    return _finished_seed_count

@@ -9,7 +9,9 @@ from skimage.transform import rotate
 from relations import REGISTRY, RelationError, get_relation
 from relations.strategies import images, params_for
 
-NAMES = list(REGISTRY)
+# The original eleven (image and spectral, any C); every relation and kind is
+# covered by test_relations_kinds.py.
+NAMES = list(REGISTRY)[:11]
 
 
 def _image(c, h, w, seed=0):
@@ -74,7 +76,8 @@ def test_input_not_modified():
     x = _image(3, 12, 12)
     before = x.copy()
     for rel in REGISTRY.values():
-        rel.apply(x, **_strong(rel))
+        if "image" in rel.kinds:
+            rel.apply(x, **_strong(rel))
     assert np.array_equal(x, before)
 
 

@@ -13,15 +13,17 @@ from relations import REGISTRY, ParamSpec, Relation, RelationError, get_relation
 
 
 def test_registry_is_immutable_and_ordered():
-    assert list(REGISTRY) == [
+    # The original eleven keep their positions; later relations are appended.
+    assert list(REGISTRY)[:11] == [
         "brightness", "contrast", "gamma", "gaussian_blur", "gaussian_noise", "salt_pepper",
         "rotation", "translation", "zoom", "shear", "occlusion",
     ]
+    assert len(REGISTRY) >= 25
     with pytest.raises(TypeError):
         REGISTRY["x"] = REGISTRY["zoom"]  # type: ignore[index]
     for name, rel in REGISTRY.items():
         assert rel.name == name
-        assert rel.kinds <= {"image", "spectral", "signal"} and "image" in rel.kinds
+        assert rel.kinds <= {"image", "spectral", "signal"} and rel.kinds
         with pytest.raises(TypeError):
             rel.params["new"] = ParamSpec(0, 1, 0)  # type: ignore[index]
         with pytest.raises(dataclasses.FrozenInstanceError):

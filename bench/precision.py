@@ -1,0 +1,86 @@
+"""Cost of each precision backend next to native float32, measured side by side in one run.
+
+Usage: ``python bench/precision.py [--repeat 5] [--batch 540] [--specs fp16,float:e4m3,...]``
+
+Prints, for each backend on the bundled digits CNN, the counterpart's
+inference time on the test split over the native float32 model's (best of
+``--repeat`` runs each), then elements/s of ``quantize_float`` (nearest and
+stochastic, float16 and bfloat16 formats) next to the native ``.half()`` /
+``.bfloat16()`` casts on a 1M-element tensor. The goal for minifloat
+emulation is within 10x of the native cast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from fuzzer.examples.digits import load_digits_data, trained_digits_cnn
+from fuzzer.precision import build_counterpart, quantize_fixed, quantize_float
+
+SPECS = (
+    "fp16", "bf16", "int8-static", "int8-dynamic", "int8-weight", "int4-weight", "float:e4m3", "float:e5m2:sr",
+    "fixed:16.14:sr", "int8", "int4:weights", "binary-weight", "ternary-weight", "mca:t=11", "approx:exact",
+    "approx:mitchell",
+)
+
+
+def best_of(fn, repeat: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=None, help="test inputs per forward (default: all 540)")
+    parser.add_argument("--specs", default=",".join(SPECS))
+    args = parser.parse_args()
+
+    data = load_digits_data()
+    model = trained_digits_cnn(0, data)
+    x = torch.from_numpy(data.x_test[: args.batch])
+    with torch.no_grad():
+        native = best_of(lambda: model(x), args.repeat)
+        print(f"bundled digits CNN, {len(x)} inputs per forward, {torch.get_num_threads()} threads, best of {args.repeat}")
+        print(f"{'backend':<18}{'ms':>10}{'x fp32':>9}{'build s':>9}")
+        print(f"{'float32 (native)':<18}{native * 1e3:>10.2f}{1.0:>9.1f}{'':>9}")
+        for spec in args.specs.split(","):
+            t0 = time.perf_counter()
+            counterpart = build_counterpart(spec, model, data.x_train)
+            build = time.perf_counter() - t0
+            seconds = best_of(lambda: counterpart(x), args.repeat)
+            print(f"{spec:<18}{seconds * 1e3:>10.2f}{seconds / native:>9.1f}{build:>9.2f}")
+
+    n = 1_000_000
+    t = torch.randn(n, generator=torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(0)
+    rows = [
+        ("native .half()", lambda: t.half()),
+        ("native .half().float()", lambda: t.half().float()),
+        ("quantize_float e5m10", lambda: quantize_float(t, 5, 10)),
+        ("quantize_float e5m10 sr", lambda: quantize_float(t, 5, 10, rounding="stochastic", generator=g)),
+        ("native .bfloat16()", lambda: t.bfloat16()),
+        ("quantize_float e8m7", lambda: quantize_float(t, 8, 7)),
+        ("native float8_e5m2", lambda: t.to(torch.float8_e5m2)),
+        ("quantize_float e5m2", lambda: quantize_float(t, 5, 2)),
+        ("quantize_float e4m3", lambda: quantize_float(t, 4, 3)),
+        ("quantize_fixed 16.14", lambda: quantize_fixed(t, 16, 14)),
+    ]
+    print(f"\n1M float32 elements (randn), best of {args.repeat}")
+    print(f"{'operation':<26}{'ms':>9}{'Melem/s':>10}{'x .half()':>11}")
+    half = best_of(rows[0][1], args.repeat)
+    for name, fn in rows:
+        seconds = best_of(fn, args.repeat)
+        print(f"{name:<26}{seconds * 1e3:>9.2f}{n / seconds / 1e6:>10.1f}{seconds / half:>11.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Fitness functions of the strategies, computed from both models' probabilities.
+
+The evaluator hands every strategy the two models' softmax outputs
+(:class:`fuzzer.evaluate.BatchResult`); each strategy turns them into the
+objective its paper describes. Rows the validity constraint rejected hold
+NaN probabilities and get :func:`penalised` fitness instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fuzzer.evaluate import INVALID_FITNESS
+
+
+def _margin(p: np.ndarray, label: np.ndarray) -> np.ndarray:
+    rows = np.arange(len(p))
+    others = p.copy()
+    others[rows, label] = -np.inf
+    return others.max(axis=1) - p[rows, label]
+
+
+def disagreement_margin(reference_probs: np.ndarray, candidate_probs: np.ndarray) -> np.ndarray:
+    """Margin fitness across both models, ``(N,)`` in ``[-1, 1]``.
+
+    ``(m_c + m_r) / 2`` where ``m_c = max_{j != r} p_c[j] - p_c[r]`` is how
+    far the candidate is from leaving the reference's label ``r`` and
+    ``m_r = max_{j != c} p_r[j] - p_r[c]`` how far the reference is from
+    leaving the candidate's label ``c``. While the models agree both terms
+    are <= 0; once their top-1 labels differ both are > 0, so the fitness is
+    positive exactly at a divergence (ties aside). Unlike DiverGet's margin
+    (``m_c`` alone) it also rewards inputs that bring the reference to its
+    decision boundary, where the counterpart's rounding decides the label;
+    unlike ``max(m_c, m_r)`` it keeps a slope in both terms.
+    """
+    r = reference_probs.argmax(axis=1)
+    c = candidate_probs.argmax(axis=1)
+    return 0.5 * (_margin(candidate_probs, r) + _margin(reference_probs, c))
+
+
+def k_uncertainty(reference_probs: np.ndarray, candidate_probs: np.ndarray, *, k: int = 2) -> np.ndarray:
+    """DiffChaser's k-uncertainty fitness, ``(N,)`` in ``[-1, 0]`` (higher is better).
+
+    ``-(p_1 - p_k)`` of the candidate, where ``p_1`` and ``p_k`` are its
+    top-1 and k-th largest probabilities: the fitness pushes the two
+    together, so a small further change can swap them (Xie et al.,
+    "DiffChaser: Detecting Disagreements for Deep Neural Networks", IJCAI
+    2019, Sec. 3.3, with ``k = 2``).
+    """
+    srt = np.sort(candidate_probs, axis=1)[:, ::-1]
+    return -(srt[:, 0] - srt[:, min(k, srt.shape[1]) - 1])
+
+
+def probability_gap(reference_probs: np.ndarray, candidate_probs: np.ndarray) -> np.ndarray:
+    """DFlare's probability-gap fitness, ``(N,)`` in ``[-1, 1]``.
+
+    ``p_r[r] - p_c[r]`` for the reference's label ``r``: how much less the
+    candidate believes the reference's answer (Li et al., "Finding
+    Deviated Behaviors of the Compressed DNN Models for Image
+    Classifications", ASE 2023 / TOSEM, Sec. 3).
+    """
+    r = reference_probs.argmax(axis=1)
+    rows = np.arange(len(r))
+    return reference_probs[rows, r] - candidate_probs[rows, r]
+
+
+def penalised(fitness: np.ndarray, valid: np.ndarray, violation: np.ndarray) -> np.ndarray:
+    """Grade rejected rows by how far they miss the validity constraint.
+
+    Valid rows keep ``fitness``; rejected rows get ``-1 - min(1, violation)``,
+    in ``[INVALID_FITNESS, -1)``: below every valid candidate (so an invalid
+    one is never preferred, nor reported), but higher the nearer it lies to
+    the boundary, so the search can walk back to it.
+    """
+    out = np.array(fitness, dtype=np.float64, copy=True)
+    bad = ~np.asarray(valid, dtype=bool)
+    out[bad] = np.maximum(INVALID_FITNESS, -1.0 - np.minimum(1.0, np.nan_to_num(violation[bad], nan=1.0, posinf=1.0)))
+    return out
+
+
+def score(result, objective) -> np.ndarray:
+    """``objective`` on a :class:`~fuzzer.evaluate.BatchResult`, INVALID_FITNESS where rejected."""
+    n = len(result.chains)
+    out = np.full(n, INVALID_FITNESS)
+    idx = np.flatnonzero(result.valid)
+    if len(idx):
+        out[idx] = objective(result.reference_probs[idx], result.candidate_probs[idx])
+    return out

@@ -1,0 +1,175 @@
+"""PixelDP: noise off equals the plain network, scale and radius formulas, seeded certification."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from defenses.pixeldp import (
+    PixelDPModel,
+    PixelDPNoise,
+    certify,
+    layer_sensitivity,
+    noise_scale,
+    pixeldp_model,
+    robust_epsilon,
+)
+from fuzzer.errors import DiverfuzzError
+
+
+def _net(seed: int = 0) -> nn.Module:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 10))
+
+
+def _x(n: int = 12, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((n, 1, 8, 8), dtype=np.float32)
+
+
+def test_noise_off_equals_plain_network_with_normalised_first_layer():
+    net = _net()
+    before = copy.deepcopy(net.state_dict())
+    model = pixeldp_model(net, noise=False).eval()
+    plain = copy.deepcopy(net).eval()
+    with torch.no_grad():
+        plain[0].weight /= layer_sensitivity(plain[0].weight, norm=2, q=2)
+    x = torch.from_numpy(_x())
+    with torch.no_grad():
+        assert torch.equal(model(x), plain(x))
+        infinite = pixeldp_model(net, epsilon=math.inf).eval()
+        assert torch.equal(infinite(x), model(x))
+    # the user's network is untouched
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_normalised_layer_has_sensitivity_one():
+    model = pixeldp_model(_net())
+    layer = model.network[0]
+    assert float(layer_sensitivity(layer.normalised_weight(), norm=2, q=2)) == pytest.approx(1.0, rel=1e-5)
+    laplace = pixeldp_model(_net(), mechanism="laplace", delta=0.0, norm=1)
+    w = laplace.network[0].normalised_weight()
+    assert float(w.abs().sum(dim=(0, 2, 3)).max()) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_noise_scale_matches_paper_formulas():
+    assert noise_scale(0.5, 0.05, 0.1) == pytest.approx(math.sqrt(2 * math.log(1.25 / 0.05)) * 0.1 / 0.5)
+    assert noise_scale(2.0, 0.0, 0.3, mechanism="laplace", sensitivity=2.0) == pytest.approx(0.3)
+    layer = PixelDPNoise(1.0, 0.05, 0.1).train()
+    sample = layer(torch.zeros(200, 16, 8, 8))
+    assert float(sample.std()) == pytest.approx(layer.scale, rel=0.02)
+
+
+def test_eval_forward_is_deterministic_and_batch_invariant():
+    model = pixeldp_model(_net(), draws=20, seed=3).eval()
+    x = torch.from_numpy(_x())
+    with torch.no_grad():
+        a, b = model(x), model(x)
+        alone = model(x[:1])
+    assert torch.equal(a, b)
+    torch.testing.assert_close(alone, a[:1], rtol=1e-5, atol=1e-6)
+
+
+def test_robust_epsilon_solves_the_paper_condition():
+    # Laplace (delta = 0): lower > exp(2 eps) upper  <=>  eps < ln(lower / upper) / 2
+    assert robust_epsilon(0.9, 0.1, 0.0) == pytest.approx(0.5 * math.log(9))
+    eps = robust_epsilon(0.9, 0.05, 0.01)
+    assert 0.9 == pytest.approx(math.exp(2 * eps) * 0.05 + (1 + math.exp(eps)) * 0.01)
+    assert robust_epsilon(0.3, 0.25, 0.05) == 0.0
+
+
+class _Constant(nn.Module):
+    """Always predicts label 2 with certainty, whatever the noise."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc(x.flatten(1))
+        return torch.zeros_like(h) + torch.nn.functional.one_hot(torch.tensor(2), 10) * 1e4 + 0 * h
+
+
+@pytest.mark.parametrize("epsilon", [0.25, 0.5, 1.0, 2.0])
+def test_certified_radius_follows_the_formula(epsilon):
+    """Radius = L * eps'/epsilon with eps' = ln(lower/upper)/2 (Laplace); with the
+    noise scale b = L/epsilon fixed, the radius is b * eps', growing linearly with eps'."""
+    L, n, eta = 0.1, 300, 0.05
+    model = pixeldp_model(_Constant(), mechanism="laplace", delta=0.0, norm=1, epsilon=epsilon, L=L)
+    certs = certify(model, _x(3), n_draws=n, eta=eta, seed=0)
+    lower = (eta / 10) ** (1 / n)  # Clopper-Pearson, all n draws on label 2
+    upper = 1 - lower
+    eps_star = 0.5 * math.log(lower / upper)
+    for c in certs:
+        assert c.label == 2
+        assert c.lower == pytest.approx(lower) and c.upper == pytest.approx(upper)
+        assert c.radius == pytest.approx(L * eps_star / epsilon)
+        assert c.radius == pytest.approx(model.noise_layer.scale * eps_star)
+        assert c.certified == (eps_star >= epsilon)
+
+
+def test_certification_is_reproducible_from_a_seed():
+    model = pixeldp_model(_net(), epsilon=0.2, L=1.0).eval()
+    x = _x(8)
+    a = certify(model, x, n_draws=50, seed=7, bound="hoeffding")
+    b = certify(model, x, n_draws=50, seed=7, bound="hoeffding")
+    c = certify(model, x, n_draws=50, seed=8, bound="hoeffding")
+    assert a == b
+    assert [r.lower for r in a] != [r.lower for r in c]
+    # certification leaves the model's own noise seed and draws alone
+    assert model.noise_layer.seed == 0 and model.draws == 300
+
+
+@pytest.mark.parametrize(
+    "params, fragment",
+    [
+        ({"epsilon": 0.0}, "epsilon=0.0 must be > 0"),
+        ({"epsilon": -1.0}, "epsilon=-1.0 must be > 0"),
+        ({"epsilon": 2.0}, "must be <= 1 for the Gaussian"),
+        ({"delta": 0.0}, "delta=0.0 must be in (0, 1)"),
+        ({"mechanism": "laplace", "delta": 0.05, "norm": 1}, "delta=0.05 must be 0"),
+        ({"mechanism": "laplace", "delta": 0.0, "norm": 2}, "norm=2"),
+        ({"L": 0.0}, "L=0.0 must be"),
+        ({"draws": 0}, "draws=0 must be"),
+        ({"mechanism": "cauchy"}, "mechanism='cauchy'"),
+    ],
+)
+def test_bad_parameters_raise_clear_errors(params, fragment):
+    with pytest.raises(DiverfuzzError, match=re_escape(fragment)):
+        pixeldp_model(_net(), **params)
+
+
+def re_escape(s: str) -> str:
+    import re
+
+    return re.escape(s)
+
+
+def test_certify_rejects_noise_off_and_plain_models():
+    with pytest.raises(DiverfuzzError, match="noise off"):
+        certify(pixeldp_model(_net(), noise=False), _x(2))
+    with pytest.raises(DiverfuzzError, match="PixelDPModel"):
+        certify(_net(), _x(2))
+
+
+def test_model_without_linear_layer_is_rejected():
+    with pytest.raises(DiverfuzzError, match="Linear or Conv"):
+        PixelDPModel(nn.Sequential(nn.Flatten()))
+
+
+@pytest.mark.slow
+def test_train_pixeldp_on_digits_learns_and_certifies():
+    from defenses.pixeldp import certified_accuracy, train_pixeldp
+    from fuzzer.examples.digits import DigitsCNN, load_digits_data
+    from fuzzer.examples.training import accuracy
+
+    data = load_digits_data()
+    model = train_pixeldp(DigitsCNN, data, seed=0, epochs=4, draws=20)
+    assert accuracy(model, data.x_test[:200], data.y_test[:200]) > 0.7
+    certs = certify(model, data.x_test[:50], n_draws=100, seed=0)
+    assert 0.0 <= certified_accuracy(certs, data.y_test[:50]) <= 1.0
