@@ -66,6 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(run.add_argument)
     rep = sub.add_parser("replay", help="re-execute every divergence recorded in DIR")
     rep.add_argument("dir", metavar="DIR")
+    rep.add_argument("--id", metavar="N[,N...]", help="replay only these divergence ids")
+    ren = sub.add_parser("report", help="re-render the reports of the campaign in DIR from its corpus")
+    ren.add_argument("dir", metavar="DIR")
+    ren.add_argument(
+        "--format",
+        default="html,json,md,junit",
+        metavar="F[,F...]",
+        help="formats to write: html, json, md, junit (default: all)",
+    )
     return parser
 
 
@@ -152,11 +161,29 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from fuzzer.replay import replay
 
-    result = replay(args.dir)
+    ids = None
+    if args.id:
+        try:
+            ids = {int(v) for v in args.id.split(",") if v.strip()}
+        except ValueError:
+            raise DiverfuzzError(f"--id={args.id!r}: expected divergence ids like 3 or 3,7") from None
+    result = replay(args.dir, ids=ids)
     for line in result.failures:
         print(f"not reproduced: {line}")
     print(f"{result.reproduced}/{result.total} divergences reproduce")
     return EXIT_OK if result.ok else EXIT_NOT_REPRODUCED
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from fuzzer.rerender import FORMATS, rerender
+
+    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise DiverfuzzError(f"--format={args.format!r}: choose from {', '.join(FORMATS)}")
+    for path in rerender(args.dir, formats):
+        print(path)
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -164,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "report":
+            return cmd_report(args)
         return cmd_replay(args)
     except DiverfuzzError as exc:
         print(f"diverfuzz: error: {exc}", file=sys.stderr)

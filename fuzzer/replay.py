@@ -25,10 +25,10 @@ class ReplayResult:
         return self.reproduced == self.total
 
 
-def replay(out: str | Path, *, workload: Workload | None = None) -> ReplayResult:
+def replay(out: str | Path, *, workload: Workload | None = None, ids: set[int] | None = None) -> ReplayResult:
     """Rebuild the campaign's models and data and re-run every divergence in ``out``.
 
-    A divergence reproduces when the mutant rebuilt from its seed and chain
+    ``ids`` restricts the replay to those divergence ids. A divergence reproduces when the mutant rebuilt from its seed and chain
     gets the recorded reference and candidate labels again.
     """
     out = Path(out)
@@ -39,7 +39,10 @@ def replay(out: str | Path, *, workload: Workload | None = None) -> ReplayResult
         if stored is None:
             raise DiverfuzzError(f"DIR={str(out)!r}: the corpus has no campaign config")
         config = CampaignConfig.from_dict(stored)
-        divergences = list(corpus.divergences())
+        divergences = [(i, d) for i, d in corpus.divergences() if ids is None or i in ids]
+    if ids is not None and len(divergences) != len(ids):
+        missing = sorted(ids - {i for i, _ in divergences})
+        raise DiverfuzzError(f"--id={','.join(map(str, missing))}: no such divergence in {str(out)!r}")
     with torch_threads(config.threads):
         return _replay(config, divergences, workload or prepare(config))
 

@@ -74,6 +74,15 @@ def prepare(config: CampaignConfig) -> Workload:
     return Workload(pair, x, y, description, kind, relation_names)
 
 
+def seed_data(config: CampaignConfig) -> np.ndarray:
+    """The seed inputs ``config`` names, without building any model."""
+    if config.data is not None:
+        return load_npz(config.data)[0]
+    from fuzzer.examples import EXAMPLES
+
+    return EXAMPLES[config.example].load_data().x_test
+
+
 def search_relations(config: CampaignConfig, input_shape: tuple[int, ...]) -> tuple[str, tuple[str, ...]]:
     """The input kind and the relations a campaign searches over.
 

@@ -364,3 +364,33 @@ def test_sigint_saves_progress_and_resume_finishes(tmp_path, read_report, diverg
     ids = {d["id"]: divergence_key(d) for d in resumed["divergences"]}
     for d in report["divergences"]:
         assert ids[d["id"]] == divergence_key(d)
+
+
+def test_report_command_rerenders_every_format(tmp_path, tiny_run_args, capsys):
+    out = tmp_path / "out"
+    assert main(tiny_run_args(out)) == EXIT_OK
+    before = json.loads((out / "report.json").read_text())
+    (out / "report.json").unlink()
+    (out / "report.html").unlink()
+    capsys.readouterr()
+    assert main(["report", str(out), "--format", "json,html,md"]) == EXIT_OK
+    printed = capsys.readouterr().out.split()
+    assert printed == [str(out / "report.json"), str(out / "report.html"), str(out / "report.md")]
+    after = json.loads((out / "report.json").read_text())
+    assert after["divergences"] == before["divergences"]
+    assert after["summary"] == before["summary"]
+    assert "data:image/png;base64," in (out / "report.html").read_text() or not after["divergences"]
+    assert main(["report", str(out), "--format", "pdf"]) == EXIT_USAGE
+    assert main(["report", str(tmp_path / "nothing")]) == EXIT_USAGE
+
+
+def test_replay_single_ids(tmp_path, tiny_run_args, capsys):
+    out = tmp_path / "out"
+    assert main(tiny_run_args(out)) == EXIT_OK
+    ids = [d["id"] for d in json.loads((out / "report.json").read_text())["divergences"]]
+    assert ids, "the tiny pair must diverge for this test to mean anything"
+    capsys.readouterr()
+    assert main(["replay", str(out), "--id", str(ids[0])]) == EXIT_OK
+    assert "1/1 divergences reproduce" in capsys.readouterr().out
+    assert main(["replay", str(out), "--id", "99999"]) == EXIT_USAGE
+    assert "--id=99999" in capsys.readouterr().err

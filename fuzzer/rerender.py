@@ -1,0 +1,34 @@
+"""``diverfuzz report DIR``: re-render any report format from a campaign's corpus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fuzzer.campaign import REPORT_HTML, REPORT_JSON, build_report, write_reports
+from fuzzer.config import CampaignConfig
+from fuzzer.corpus import CORPUS_FILE, Corpus
+from fuzzer.errors import DiverfuzzError
+from fuzzer.workload import seed_data
+
+FORMATS = ("html", "json", "md", "junit")
+FILES = {"html": REPORT_HTML, "json": REPORT_JSON, "md": "report.md", "junit": "junit.xml"}
+
+
+def rerender(out: str | Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    """Rebuild the campaign record from ``out``'s corpus and write ``formats``.
+
+    Needs the campaign's seed data (the bundled example's, or its ``--data``
+    file) for the HTML images, but no model.
+    """
+    out = Path(out)
+    if not (out / CORPUS_FILE).is_file():
+        raise DiverfuzzError(f"DIR={str(out)!r} holds no {CORPUS_FILE}; give the --out folder of a campaign")
+    with Corpus.in_folder(out) as corpus:
+        stored = corpus.get_meta("config")
+        if stored is None:
+            raise DiverfuzzError(f"DIR={str(out)!r}: the corpus has no campaign config (the campaign never started)")
+        config = CampaignConfig.from_dict(stored)
+        report = build_report(corpus)
+        seeds = seed_data(config) if "html" in formats else None
+        write_reports(report, corpus, seeds, out, formats)
+    return [out / FILES[f] for f in formats]
