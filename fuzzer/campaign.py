@@ -17,6 +17,7 @@ from fuzzer.corpus import Corpus, SeedRecord
 from fuzzer.errors import DiverfuzzError
 from fuzzer.evaluate import SeedEvaluator
 from fuzzer.search import SearchSpace, get_strategy
+from fuzzer.shrink import shrink_divergence
 from fuzzer.target import torch_threads
 from fuzzer.workload import Workload, prepare, search_relations, seed_input, select_seeds
 from relations import Validity
@@ -160,7 +161,9 @@ def _run(
                 if index in finished:
                     continue
                 t0 = time.perf_counter()
-                evaluator = SeedEvaluator(workload.pair, seed_input(workload, index), index, config.budget, validity)
+                evaluator = SeedEvaluator(
+                    workload.pair, seed_input(workload, index), index, config.budget, validity, mode=config.mode
+                )
                 strategy.search(evaluator, space, seed_rng(config.rng_seed, index))
                 record = SeedRecord(
                     index,
@@ -169,9 +172,15 @@ def _run(
                     evaluator.best_fitness,
                     time.perf_counter() - t0,
                 )
-                corpus.finish_seed(record, evaluator.divergence)
+                # Minimise before storing; shrinking queries are not budget queries.
+                try:
+                    divergences = [shrink_divergence(d, evaluator) for d in evaluator.divergences]
+                except DiverfuzzError:
+                    corpus.finish_seed(record, evaluator.divergences)  # keep them unshrunk
+                    raise
+                corpus.finish_seed(record, divergences)
                 done += 1
-                found += evaluator.divergence is not None
+                found += len(divergences)
                 if progress:
                     progress(done, total, found)
         except KeyboardInterrupt:
@@ -189,13 +198,19 @@ def _run(
 def _finish(corpus: Corpus, workload: Workload, out: Path, started: float, *, interrupted: bool) -> dict:
     wall = float(corpus.get_meta("wall_seconds") or 0.0) + time.perf_counter() - started
     corpus.set_meta("wall_seconds", wall)
+    corpus.set_meta("interrupted", interrupted)
     report = build_report(corpus, interrupted=interrupted)
-    write_reports(report, corpus, workload, out)
+    write_reports(report, corpus, workload.x, out)
     return report
 
 
-def build_report(corpus: Corpus, *, interrupted: bool = False) -> dict:
-    """The campaign record (``report.json``, schema version 1) from a corpus."""
+def build_report(corpus: Corpus, *, interrupted: bool | None = None) -> dict:
+    """The campaign record (``report.json``, schema version 1) from a corpus.
+
+    ``interrupted`` defaults to what the last run stored.
+    """
+    if interrupted is None:
+        interrupted = bool(corpus.get_meta("interrupted"))
     from reports import SCHEMA_VERSION
 
     seeds = corpus.seed_records()
@@ -231,13 +246,27 @@ def build_report(corpus: Corpus, *, interrupted: bool = False) -> dict:
     }
 
 
-def write_reports(report: dict, corpus: Corpus, workload: Workload, out: Path) -> None:
-    """Write ``report.json`` and a self-contained ``report.html`` (with images) to ``out``."""
-    from reports import DivergenceImages, write_html, write_json
+def write_reports(
+    report: dict, corpus: Corpus, seeds: np.ndarray, out: Path, formats: tuple[str, ...] = ("json", "html")
+) -> None:
+    """Write the report ``formats`` (json, html, md, junit) to ``out``.
 
-    images = {}
-    for div_id, d in corpus.divergences():
-        seed = seed_input(workload, d.seed_index)
-        images[div_id] = DivergenceImages(seed=seed, mutant=d.chain.apply(seed))
-    write_json(report, out / REPORT_JSON)
-    write_html(report, out / REPORT_HTML, images)
+    ``seeds`` is the campaign's seed data: HTML shows each divergence's seed,
+    mutant (rebuilt from the chain) and their difference.
+    """
+    from reports import DivergenceImages, write_html, write_json, write_markdown
+
+    if "html" in formats:
+        images = {}
+        for div_id, d in corpus.divergences():
+            seed = np.ascontiguousarray(seeds[d.seed_index], dtype=np.float32)
+            images[div_id] = DivergenceImages(seed=seed, mutant=d.chain.apply(seed))
+        write_html(report, out / REPORT_HTML, images)
+    if "json" in formats:
+        write_json(report, out / REPORT_JSON)
+    if "md" in formats:
+        write_markdown(report, out / "report.md")
+    if "junit" in formats:
+        from reports import write_junit
+
+        write_junit(report, out / "junit.xml")

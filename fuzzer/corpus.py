@@ -11,7 +11,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from fuzzer.errors import DiverfuzzError
 from fuzzer.evaluate import Divergence
@@ -45,6 +45,15 @@ CREATE TABLE IF NOT EXISTS divergences (
 );
 """
 
+#: Columns added after schema version 1 shipped: added on open when missing,
+#: NULL (unknown) in divergences stored before them.
+_ADDED_COLUMNS = (
+    ("minimal_chain", "TEXT"),
+    ("minimal_distance", "REAL"),
+    ("shrink_queries", "INTEGER"),
+    ("cluster_size", "INTEGER"),
+)
+
 
 @dataclass(frozen=True)
 class SeedRecord:
@@ -74,6 +83,11 @@ class Corpus:
             self._db = sqlite3.connect(str(self.path))
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(divergences)")}
+            with self._db:
+                for column, sql_type in _ADDED_COLUMNS:
+                    if column not in have:
+                        self._db.execute(f"ALTER TABLE divergences ADD COLUMN {column} {sql_type}")
         except sqlite3.DatabaseError as exc:
             raise DiverfuzzError(f"corpus={str(self.path)!r} is not a diverfuzz corpus: {exc}") from exc
         stored = self.get_meta("schema_version")
@@ -111,15 +125,21 @@ class Corpus:
             )
 
     # -- seeds and divergences ----------------------------------------------
-    def finish_seed(self, record: SeedRecord, divergence: Divergence | None) -> None:
-        """Store a finished seed and its divergence (if any) in one transaction."""
+    def finish_seed(self, record: SeedRecord, divergence: Divergence | Sequence[Divergence] | None) -> None:
+        """Store a finished seed and its divergence(s) (if any) in one transaction."""
+        if divergence is None:
+            found: Sequence[Divergence] = ()
+        elif isinstance(divergence, Divergence):
+            found = (divergence,)
+        else:
+            found = tuple(divergence)
         with self._db:
-            if divergence is not None:
-                d = divergence
+            for d in found:
                 self._db.execute(
                     "INSERT INTO divergences (seed_index, chain, reference_label, candidate_label, "
-                    "reference_probs, candidate_probs, fitness, validity, queries, found_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "reference_probs, candidate_probs, fitness, validity, queries, found_at, "
+                    "minimal_chain, minimal_distance, shrink_queries, cluster_size) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         d.seed_index,
                         d.chain.to_json(),
@@ -131,6 +151,10 @@ class Corpus:
                         json.dumps({k: _json_safe(v) for k, v in d.validity.items()}),
                         d.queries,
                         d.found_at,
+                        None if d.minimal_chain is None else d.minimal_chain.to_json(),
+                        d.minimal_distance,
+                        d.shrink_queries,
+                        d.cluster_size,
                     ),
                 )
             self._db.execute(
@@ -157,7 +181,8 @@ class Corpus:
         """``(id, divergence)`` pairs in the order they were found."""
         rows = self._db.execute(
             "SELECT id, seed_index, chain, reference_label, candidate_label, reference_probs, "
-            "candidate_probs, fitness, validity, queries, found_at FROM divergences ORDER BY id"
+            "candidate_probs, fitness, validity, queries, found_at, minimal_chain, minimal_distance, "
+            "shrink_queries, cluster_size FROM divergences ORDER BY id"
         )
         for r in rows.fetchall():
             validity = {k: float(v) for k, v in json.loads(r[8]).items()}
@@ -172,6 +197,10 @@ class Corpus:
                 validity=validity,
                 queries=r[9],
                 found_at=r[10],
+                minimal_chain=None if r[11] is None else Chain.from_json(r[11]),
+                minimal_distance=r[12],
+                shrink_queries=r[13] or 0,
+                cluster_size=r[14] or 1,
             )
 
     def is_empty(self) -> bool:

@@ -7,16 +7,22 @@ Each module here turns that same record into one format:
   :func:`read_json`, :func:`to_jsonable`);
 - :mod:`reports.html_report` -- a self-contained HTML page
   (:func:`write_html`), with template ``reports/templates/report.html.j2``;
-- :mod:`reports.markdown_report` -- a short Markdown summary
-  (:func:`write_markdown`);
-- :mod:`reports.images` -- arrays to inline PNG data URIs.
+- :mod:`reports.markdown_report` -- a short Markdown summary for pull
+  requests (:func:`write_markdown`);
+- :mod:`reports.junit_report` -- JUnit XML for CI (:func:`write_junit`);
+- :mod:`reports.render` -- all of them into one folder (:func:`render_all`);
+- :mod:`reports.images` -- arrays to inline PNG data URIs;
+- :mod:`reports.schema` -- the record's JSON Schema
+  (``reports/report.schema.json``) and :func:`validate_report`.
 """
 
 from .html_report import write_html
 from .images import DivergenceImages, array_to_png_data_uri, difference_image
 from .json_report import read_json, to_jsonable, write_json
+from .junit_report import write_junit
 from .markdown_report import write_markdown
-from .schema import SCHEMA_VERSION, ReportError
+from .render import render_all
+from .schema import SCHEMA_VERSION, ReportError, load_schema, validate_report
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -29,4 +35,8 @@ __all__ = [
     "array_to_png_data_uri",
     "difference_image",
     "write_markdown",
+    "write_junit",
+    "render_all",
+    "load_schema",
+    "validate_report",
 ]

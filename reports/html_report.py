@@ -1,9 +1,12 @@
 """HTML renderer: one self-contained page per campaign record.
 
-The page has no external resources: styles are inline and images are
-``data:image/png;base64`` URIs.  Every string from the record (config values,
-relation names, labels, paths) is escaped by Jinja2's autoescaping; the
-template uses no ``|safe``.
+The page has no external resources and no scripts: styles are inline,
+images are ``data:image/png;base64`` URIs and charts are inline SVG.  Every
+string from the record (config values, relation names, labels, paths) is
+escaped by Jinja2's autoescaping, after control characters are made visible
+(:func:`reports.formatting.clean_text`); the template uses no ``|safe``.  The
+charts arrive as :class:`markupsafe.Markup` built by
+:func:`reports.charts.bar_chart_svg`, which escapes its labels itself.
 """
 
 from __future__ import annotations
@@ -14,14 +17,20 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import jinja2
+from markupsafe import Markup
 
 from ._atomic import atomic_write_text
+from .aggregate import effective_chain, label_change_counts, label_matrix, relation_counts
+from .charts import bar_chart_svg
 from .formatting import (
     MISSING,
+    clean_text,
     format_chain,
     format_number,
     format_value,
-    summary_rows,
+    overview_rows,
+    replay_command,
+    top_probabilities,
     top_probability,
 )
 from .images import (
@@ -50,10 +59,19 @@ class _Figure:
     height: int
 
 
+def _finalize(value: Any) -> Any:
+    # Runs on every {{ ... }} before autoescaping: Markup (the charts) is
+    # already safe; any other value is shown with its controls made visible.
+    if isinstance(value, Markup) or value is None:
+        return value
+    return clean_text(value)
+
+
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(_TEMPLATE_DIR),
         autoescape=True,
+        finalize=_finalize,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -86,7 +104,8 @@ def _validity_rows(validity: Mapping[str, Any] | None) -> list[tuple[str, str]]:
 
 
 def _divergence_view(
-    div: Mapping[str, Any], images: Mapping[int, DivergenceImages]
+    div: Mapping[str, Any], images: Mapping[int, DivergenceImages],
+    report_dir: str | os.PathLike[str] | None,
 ) -> dict[str, Any]:
     div_id = div.get("id")
     figures: list[_Figure] = []
@@ -98,6 +117,15 @@ def _divergence_view(
                 "DivergenceImages(seed=..., mutant=...)"
             )
         figures = _figures(div_id, entry)
+    minimal = div.get("minimal_chain")
+    shrink = []
+    if div.get("minimal_distance") is not None:
+        shrink.append(("minimal distance", format_number(div.get("minimal_distance"), digits=4)))
+    if div.get("shrink_queries") is not None:
+        shrink.append(("shrink queries", format_number(div.get("shrink_queries"))))
+    for key in ("cluster_size", "cluster"):
+        if div.get(key) is not None:
+            shrink.append((key.replace("_", " "), format_value(div.get(key))))
     return {
         "id": format_number(div_id),
         "seed_index": format_number(div.get("seed_index")),
@@ -108,10 +136,50 @@ def _divergence_view(
         "fitness": format_number(div.get("fitness"), digits=4),
         "queries": format_number(div.get("queries")),
         "found_at": format_value(div.get("found_at")),
-        "chain": format_chain(div.get("chain")),
+        "chain": format_chain(effective_chain(div)),
+        "is_minimal": minimal is not None,
+        "found_chain": format_chain(div.get("chain")) if minimal is not None else None,
+        "shrink": shrink,
+        "reference_top3": top_probabilities(div.get("reference_probs")),
+        "candidate_top3": top_probabilities(div.get("candidate_probs")),
         "validity": _validity_rows(div.get("validity")),
         "figures": figures,
+        "replay": replay_command(report_dir, div_id),
     }
+
+
+def _charts(divergences: list[Mapping[str, Any]]) -> dict[str, Any]:
+    relations = relation_counts(divergences)
+    changes = label_change_counts(divergences)
+    matrix = label_matrix(changes)
+    heat = None
+    if matrix is not None:
+        rows, cols, counts = matrix
+        peak = max(max(r) for r in counts) or 1
+        heat = {
+            "columns": cols,
+            "rows": [
+                (label, [(n, _heat_style(n, peak)) for n in row])
+                for label, row in zip(rows, counts)
+            ],
+        }
+    return {
+        "relations_svg": bar_chart_svg(
+            relations, title="Divergences per relation", max_bars=25),
+        "changes_svg": bar_chart_svg(
+            [(f"{r} → {c}", n) for r, c, n in changes],
+            title="Most frequent label changes (reference → candidate)",
+            max_bars=10, color="#a65f3b"),
+        "heat": heat,
+    }
+
+
+def _heat_style(count: int, peak: int) -> str:
+    # white -> dark orange; dark cells get white text
+    t = count / peak
+    r, g, b = (round(255 + (c - 255) * t) for c in (166, 60, 20))
+    fg = "#fff" if t > 0.55 else "#1d1d1f"
+    return f"background: rgb({r}, {g}, {b}); color: {fg}"
 
 
 def render_html(
@@ -119,10 +187,13 @@ def render_html(
     images: Mapping[int, DivergenceImages] | None = None,
     *,
     max_divergences: int = 200,
+    report_dir: str | os.PathLike[str] | None = None,
 ) -> str:
     """Render `report` as a self-contained HTML page and return the text.
 
-    Parameters are those of :func:`write_html`.
+    Parameters are those of :func:`write_html`; `report_dir` (default
+    ``None``: the placeholder ``DIR``) is the folder named in the replay
+    commands.
     """
     check_report(report)
     if isinstance(max_divergences, bool) or not isinstance(max_divergences, int) \
@@ -138,14 +209,18 @@ def render_html(
         "tool_name": format_value(tool.get("name", "diverfuzz")),
         "tool_version": format_value(tool.get("version")),
         "schema_version": format_value(report.get("schema_version")),
-        "summary": summary_rows(report.get("summary")),
+        "summary": overview_rows(report),
+        "replay_all": replay_command(report_dir),
+        "fingerprints": [(str(k), format_value(v)) for k, v in
+                         (report.get("fingerprints") or {}).items()],
         "config": [(str(k), format_value(v)) for k, v in
                    (report.get("config") or {}).items()],
         "workload": [(str(k), format_value(v)) for k, v in
                      (report.get("workload") or {}).items()],
         "versions": [(str(k), format_value(v)) for k, v in
                      (report.get("versions") or {}).items()],
-        "divergences": [_divergence_view(d, images) for d in shown],
+        "divergences": [_divergence_view(d, images, report_dir) for d in shown],
+        **_charts(divergences),
         "total": len(divergences),
         "omitted": len(divergences) - len(shown),
         "missing": MISSING,
@@ -159,6 +234,7 @@ def write_html(
     images: Mapping[int, DivergenceImages] | None = None,
     *,
     max_divergences: int = 200,
+    report_dir: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Write `report` as one self-contained HTML file.
 
@@ -175,6 +251,9 @@ def write_html(
     max_divergences : int, optional
         Show at most this many divergences (in record order); the page says
         how many were omitted.  Must be >= 0.  Default 200.
+    report_dir : str or os.PathLike, optional
+        The campaign folder named in the page's ``diverfuzz replay`` commands.
+        Default: the folder of `path`.
 
     Returns
     -------
@@ -194,6 +273,21 @@ def write_html(
     ``image-rendering: pixelated`` so each input pixel stays a sharp square.
     The difference image is ``|mutant - seed|`` (maximum over channels)
     divided by its maximum; the caption states that maximum.
+
+    The page opens with the summary (pair, precision spec, budget, success
+    rate, queries), then two charts counting every divergence in the record
+    (not only those shown): divergences per relation (a divergence counts once
+    for each relation in its ``minimal_chain`` when present, else its
+    ``chain``) and the most frequent reference → candidate label changes
+    (plus a count matrix when at most 12 labels occur on each side).  Each
+    divergence then shows its labels, both models' top-3 probabilities, the
+    minimal chain (and the chain the search found), validity metrics, images
+    and a ``diverfuzz replay DIR --id N`` command.  The page ends with the
+    configuration and the environment: model fingerprints and library
+    versions.
     """
-    text = render_html(report, images, max_divergences=max_divergences)
+    if report_dir is None:
+        report_dir = Path(path).parent
+    text = render_html(report, images, max_divergences=max_divergences,
+                       report_dir=report_dir)
     return atomic_write_text(path, text)

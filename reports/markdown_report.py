@@ -3,30 +3,66 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
 from ._atomic import atomic_write_text
-from .formatting import format_chain, format_number, format_value, summary_rows
+from .aggregate import effective_chain, label_change_counts, relation_counts
+from .formatting import (
+    clean_text,
+    format_chain,
+    format_number,
+    format_value,
+    overview_rows,
+    replay_command,
+)
 from .schema import check_report
 
-__all__ = ["write_markdown", "render_markdown", "escape_cell"]
+__all__ = ["write_markdown", "render_markdown", "escape_cell", "code_span"]
+
+#: Rows in the "Top label changes" and "Divergences per relation" tables.
+_TOP = 10
 
 
 def escape_cell(text: str) -> str:
     """Make `text` safe inside one Markdown table cell.
 
-    Pipes become ``\\|``, line breaks become spaces, and ``&``, ``<``, ``>``
-    become HTML entities so user strings cannot inject markup.
+    Backslashes are doubled and pipes become ``\\|`` (so a trailing
+    backslash cannot swallow the column separator), line breaks become
+    spaces, control characters are made visible
+    (:func:`reports.formatting.clean_text`), and ``&``, ``<``, ``>`` become
+    HTML entities so user strings cannot inject markup.
 
     Examples
     --------
     >>> escape_cell("a|b <i>")
     'a\\\\|b &lt;i&gt;'
     """
-    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    text = str(text).replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    text = clean_text(text).replace("\\", "\\\\")
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return text.replace("|", "\\|")
+
+
+def code_span(text: str) -> str:
+    """`text` as one inline Markdown code span, whatever backticks it holds.
+
+    The fence is one backtick longer than the longest run inside `text`
+    (CommonMark); line breaks become spaces and controls are made visible.
+
+    Examples
+    --------
+    >>> code_span("diverfuzz replay runs/a")
+    '`diverfuzz replay runs/a`'
+    >>> code_span("a`b")
+    '``a`b``'
+    """
+    text = clean_text(str(text).replace("\r", " ").replace("\n", " "))
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -36,18 +72,34 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def render_markdown(report: Mapping[str, Any]) -> str:
-    """Render `report` as Markdown text; see :func:`write_markdown`."""
+def render_markdown(
+    report: Mapping[str, Any], *, report_dir: str | os.PathLike[str] | None = None,
+) -> str:
+    """Render `report` as Markdown text; see :func:`write_markdown`.
+
+    `report_dir` (default ``None``: the placeholder ``DIR``) is the folder
+    named in the replay command.
+    """
     check_report(report)
-    lines = ["# diverfuzz report", "", "## Summary", ""]
-    lines += _table(["Metric", "Value"], [list(r) for r in summary_rows(report.get("summary"))])
-    config = report.get("config") or {}
-    if config:
-        lines += ["", "## Configuration", ""]
-        lines += _table(["Key", "Value"],
-                        [[str(k), format_value(v)] for k, v in config.items()])
-    lines += ["", "## Divergences", ""]
     divergences = list(report.get("divergences") or [])
+    lines = ["# diverfuzz report", "", "## Summary", ""]
+    lines += _table(["Metric", "Value"], [list(r) for r in overview_rows(report)])
+    lines += ["", f"Replay: {code_span(replay_command(report_dir))} "
+              f"(one divergence: {code_span(replay_command(report_dir, 'N'))})"]
+    if divergences:
+        changes = label_change_counts(divergences)
+        lines += ["", "## Top label changes", ""]
+        lines += _table(["Reference", "Candidate", "Divergences"],
+                        [[r, c, str(n)] for r, c, n in changes[:_TOP]])
+        if len(changes) > _TOP:
+            lines += ["", f"… and {len(changes) - _TOP} more label pairs."]
+        relations = relation_counts(divergences)
+        lines += ["", "## Divergences per relation", ""]
+        lines += _table(["Relation", "Divergences"],
+                        [[name, str(n)] for name, n in relations[:_TOP]])
+        if len(relations) > _TOP:
+            lines += ["", f"… and {len(relations) - _TOP} more relations."]
+    lines += ["", "## Divergences", ""]
     if not divergences:
         lines.append("No divergences found.")
     else:
@@ -57,16 +109,34 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                 format_number(d.get("seed_index")),
                 format_value(d.get("reference_label")),
                 format_value(d.get("candidate_label")),
-                format_chain(d.get("chain")),
+                format_chain(effective_chain(d)),
                 format_number(d.get("queries")),
             ]
             for d in divergences
         ]
+        if any(d.get("minimal_chain") is not None for d in divergences):
+            lines += ["Chains are the shrunk minimal chains where the campaign "
+                      "recorded one.", ""]
         lines += _table(["ID", "Seed", "Reference", "Candidate", "Chain", "Queries"], rows)
+    config = report.get("config") or {}
+    if config:
+        lines += ["", "## Configuration", ""]
+        lines += _table(["Key", "Value"],
+                        [[str(k), format_value(v)] for k, v in config.items()])
+    fingerprints = report.get("fingerprints") or {}
+    versions = report.get("versions") or {}
+    if fingerprints or versions:
+        lines += ["", "## Environment", ""]
+        lines += _table(["Item", "Value"],
+                        [[f"fingerprint: {k}", format_value(v)] for k, v in fingerprints.items()]
+                        + [[str(k), format_value(v)] for k, v in versions.items()])
     return "\n".join(lines) + "\n"
 
 
-def write_markdown(report: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
+def write_markdown(
+    report: Mapping[str, Any], path: str | os.PathLike[str], *,
+    report_dir: str | os.PathLike[str] | None = None,
+) -> Path:
     """Write a short Markdown summary of `report`.
 
     Parameters
@@ -75,6 +145,9 @@ def write_markdown(report: Mapping[str, Any], path: str | os.PathLike[str]) -> P
         The campaign record (``schema_version == 1``).
     path : str or os.PathLike
         Destination file; written atomically, parent folders created.
+    report_dir : str or os.PathLike, optional
+        The campaign folder named in the ``diverfuzz replay`` command.
+        Default: the folder of `path`.
 
     Returns
     -------
@@ -83,8 +156,14 @@ def write_markdown(report: Mapping[str, Any], path: str | os.PathLike[str]) -> P
 
     Notes
     -----
-    The file has a summary table, the configuration table, and one row per
-    divergence (id, seed index, both labels, the relation chain, queries),
-    or "No divergences found.".  Cells are escaped with :func:`escape_cell`.
+    The file has a summary table (pair, precision spec, budget, then the
+    campaign summary), a replay command, the most frequent reference →
+    candidate label changes and relations (top 10 each), one row per
+    divergence (id, seed index, both labels, the minimal chain when recorded
+    else the chain, queries) or "No divergences found.", then the
+    configuration and the environment (model fingerprints, versions).
+    Cells are escaped with :func:`escape_cell`.
     """
-    return atomic_write_text(path, render_markdown(report))
+    if report_dir is None:
+        report_dir = Path(path).parent
+    return atomic_write_text(path, render_markdown(report, report_dir=report_dir))

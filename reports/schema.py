@@ -1,16 +1,25 @@
-"""Report schema version, the package error type and the schema check.
+"""Report schema version, the package error type and the schema checks.
 
 The campaign writes one record (a plain ``dict``) per run; every renderer in
 :mod:`reports` reads that same record.  This module holds what they share
 about its shape: the version number, the error raised when a record is not
-usable, and the check of that version.
+usable, the quick check of that version (:func:`check_report`, which every
+renderer runs) and the full check against the documented JSON Schema,
+``reports/report.schema.json`` (:func:`validate_report`).
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import math
+from importlib import resources
 from typing import Any, Mapping
 
-__all__ = ["SCHEMA_VERSION", "ReportError", "check_report"]
+__all__ = ["SCHEMA_VERSION", "ReportError", "check_report", "load_schema", "validate_report"]
+
+#: File name of the JSON Schema (draft 2020-12) inside the package.
+SCHEMA_FILE = "report.schema.json"
 
 #: Version of the report dict layout this package reads and writes.
 SCHEMA_VERSION = 1
@@ -71,3 +80,122 @@ def check_report(report: Any, *, source: str = "report") -> Mapping[str, Any]:
             f"campaign or use the diverfuzz release that wrote the file"
         )
     return report
+
+
+@functools.lru_cache(maxsize=1)
+def _schema_text() -> str:
+    return resources.files(__package__).joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+
+
+def load_schema() -> dict[str, Any]:
+    """The record's JSON Schema (draft 2020-12), ``reports/report.schema.json``.
+
+    Returns
+    -------
+    dict[str, Any]
+        A fresh copy of the parsed schema, with a ``description`` per field.
+    """
+    return json.loads(_schema_text())
+
+
+def _where(path: Any) -> str:
+    return "report" + "".join(f"[{p!r}]" for p in path)
+
+
+def validate_report(report: Any) -> None:
+    """Check `report` against the documented schema (``report.schema.json``).
+
+    Parameters
+    ----------
+    report : Any
+        A campaign record, as built in memory (NumPy scalars and non-finite
+        floats are accepted: they are checked in their JSON form, see
+        :func:`reports.json_report.to_jsonable`) or as read back from JSON.
+
+    Raises
+    ------
+    ReportError
+        If the version is unsupported (as :func:`check_report`), or a
+        required key is missing or has the wrong type.  The message names the
+        location, e.g. ``report['summary']['seeds']``, what was found and
+        what the schema expects.
+
+    Notes
+    -----
+    When the optional package ``jsonschema`` is importable the whole schema
+    is enforced (types, ranges, nested chains).  Without it a built-in check
+    covers what every reader relies on: the required keys of the record, of
+    ``summary`` and of each divergence, and their basic types.
+
+    Examples
+    --------
+    >>> validate_report({"schema_version": 1, "config": {}, "divergences": [],
+    ...     "summary": {"seeds": 0, "seeds_disagreeing_initially": 0,
+    ...                 "seeds_with_divergence": 0, "success_rate": 0.0,
+    ...                 "queries": 0, "median_queries_to_first_divergence": None,
+    ...                 "wall_seconds": 0.1}})
+    """
+    from .json_report import to_jsonable  # json_report imports this module
+
+    check_report(report)
+    record = to_jsonable(report)
+    try:
+        import jsonschema
+    except ImportError:
+        _validate_builtin(record)
+        return
+    validator = jsonschema.Draft202012Validator(load_schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(record))
+    if error is not None:
+        raise ReportError(
+            f"{_where(error.absolute_path)}: {error.message}; the record does not "
+            f"match {SCHEMA_FILE} (schema_version={SCHEMA_VERSION}). Re-render it "
+            "from the campaign corpus or fix the field named here"
+        )
+
+
+_TYPES = {
+    "object": (dict,), "array": (list,), "string": (str,), "integer": (int,),
+    "number": (int, float), "boolean": (bool,), "null": (type(None),),
+}
+
+
+def _type_ok(value: Any, kinds: Any) -> bool:
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+    for kind in kinds:
+        if kind in ("integer", "number") and isinstance(value, bool):
+            continue
+        if isinstance(value, _TYPES[kind]):
+            if kind == "number" and isinstance(value, float) and not math.isfinite(value):
+                continue
+            return True
+    return False
+
+
+def _check_object(value: Any, spec: Mapping[str, Any], path: tuple) -> None:
+    for key in spec.get("required", ()):
+        if key not in value:
+            raise ReportError(
+                f"{_where(path)}: missing required key {key!r}; the record does not "
+                f"match {SCHEMA_FILE} (schema_version={SCHEMA_VERSION})"
+            )
+    for key, sub in spec.get("properties", {}).items():
+        if key in value and "type" in sub and not _type_ok(value[key], sub["type"]):
+            raise ReportError(
+                f"{_where(path + (key,))}={value[key]!r}: expected type "
+                f"{sub['type']!r} as {SCHEMA_FILE} documents"
+            )
+
+
+def _validate_builtin(record: Mapping[str, Any]) -> None:
+    schema = load_schema()
+    _check_object(record, schema, ())
+    props = schema["properties"]
+    _check_object(record["summary"], props["summary"], ("summary",))
+    item = props["divergences"]["items"]
+    for i, div in enumerate(record["divergences"]):
+        if not isinstance(div, dict):
+            raise ReportError(
+                f"{_where(('divergences', i))}={div!r}: expected an object"
+            )
+        _check_object(div, item, ("divergences", i))

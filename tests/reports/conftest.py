@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -94,3 +96,60 @@ def digit_images() -> DivergenceImages:
     seed = rng.random((1, 8, 8), dtype=np.float32)
     mutant = np.clip(seed + rng.normal(0, 0.1, size=seed.shape), 0, 1).astype(np.float32)
     return DivergenceImages(seed=seed, mutant=mutant)
+
+
+_DATA = Path(__file__).resolve().parent / "data"
+
+#: Strings that try to break out of every format the reports write.
+HOSTILE = [
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(1)>',
+    "]]>",
+    "&amp;",
+    "ctl\x00\x07\x08\x0b\x1b\x7f\x85end",
+    "pipe|cell\\",
+    "`tick``s`",
+]
+
+
+@pytest.fixture
+def campaign_record() -> dict[str, Any]:
+    """A real record from ``diverfuzz run --seeds 8 --budget 200`` (2 divergences kept).
+
+    It has the optional fields a shrinking campaign adds (``minimal_chain``,
+    ``minimal_distance``, ``shrink_queries``, ``cluster_size``, ``mode``).
+    """
+    with open(_DATA / "campaign_record.json", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+@pytest.fixture
+def hostile_report(campaign_record: dict[str, Any]) -> dict[str, Any]:
+    """The real record with hostile strings in every user-provided field."""
+    h = HOSTILE
+    joined = " ".join(h)
+    report = campaign_record
+    report["config"].update(model=joined, candidate=h[1], precision=h[0],
+                            data=h[4], relations=list(h))
+    report["config"][h[0]] = h[2]
+    report["workload"] = {"model": joined, "candidate": h[1] + h[5], "data": h[3],
+                          h[1]: h[4]}
+    report["fingerprints"] = {"reference": h[0], h[1]: h[5]}
+    report["versions"][h[0]] = h[1]
+    report["tool"]["version"] = h[1]
+    for i, div in enumerate(report["divergences"]):
+        div["reference_label"] = h[i % len(h)] + h[5]
+        div["candidate_label"] = h[(i + 1) % len(h)] + h[4]
+        div["found_at"] = h[2] + h[4]
+        for key in ("chain", "minimal_chain"):
+            for j, step in enumerate(div[key]):
+                step["relation"] = h[(i + j) % len(h)] + h[5]
+                step["params"][h[1]] = joined
+        div["validity"][h[0]] = 0.5
+    return report
+
+
+@pytest.fixture
+def hostile_strings() -> list[str]:
+    """The hostile strings :func:`hostile_report` plants (a fresh list)."""
+    return list(HOSTILE)

@@ -137,3 +137,83 @@ def test_models_and_data_section_is_shown_and_escaped():
     html = render_html(report)
     assert "Models and data" in html
     assert "net.py:&lt;build&gt;" in html and "digits test split" in html
+
+
+def test_summary_first_with_pair_precision_budget(tmp_path: Path, campaign_record: dict) -> None:
+    html = _render(tmp_path, campaign_record)
+    order = [html.index(s) for s in ("<h2>Summary</h2>", "<h2>Charts</h2>",
+                                     "<h2>Divergences (2)</h2>", "<h2>Environment</h2>")]
+    assert order == sorted(order)
+    summary = html[order[0]:order[1]]
+    assert ("bundled digits CNN (trained from seed 0) / int8-static counterpart of "
+            "the reference") in summary
+    for row in ("<th scope=\"row\">Precision</th><td>int8-static</td>",
+                "<th scope=\"row\">Budget per seed</th><td>200</td>",
+                "<th scope=\"row\">Mode</th><td>first</td>",
+                "<th scope=\"row\">Success rate</th><td>50.0 %</td>",
+                "<th scope=\"row\">Queries</th><td>1276</td>"):
+        assert row in summary
+    assert f"diverfuzz replay {tmp_path}" in summary
+
+
+def test_charts_count_minimal_chains_and_label_changes(tmp_path: Path,
+                                                       campaign_record: dict) -> None:
+    import xml.etree.ElementTree as ET
+
+    html = _render(tmp_path, campaign_record)
+    svgs = re.findall(r"<svg .*?</svg>", html, re.S)
+    assert len(svgs) == 2
+    relations = ET.fromstring(svgs[0])
+    titles = [t.text for t in relations.iter("title")][1:]
+    # both minimal chains use shear and occlusion; "gamma" is only in a found chain
+    assert titles[:2] == ["occlusion: 2", "shear: 2"]
+    assert "perspective: 1" in titles and not any(t.startswith("gamma") for t in titles)
+    changes = [t.text for t in ET.fromstring(svgs[1]).iter("title")][1:]
+    assert changes == ["1 → 4: 1", "3 → 8: 1"]
+    assert 'class="heat"' in html
+
+
+def test_divergence_details(tmp_path: Path, campaign_record: dict,
+                            digit_images: DivergenceImages) -> None:
+    html = _render(tmp_path, campaign_record, images={1: digit_images})
+    section = html[html.index('id="divergence-1"'):html.index('id="divergence-2"')]
+    assert "Divergence 1 · seed 0" in section
+    assert "Minimal chain: <span class=\"chain\">shear(shear=0.265518) → occlusion(" in section
+    assert "Chain found by the search: <span class=\"chain\">gamma(" in section
+    # top-3 of each model: class and probability
+    assert re.search(r"<td>1</td><td class=\"num\">0\.468</td>\s*<td>4</td>"
+                     r"<td class=\"num\">0\.464</td>", section)
+    assert re.search(r"<td>7</td><td class=\"num\">0\.096</td>\s*<td>7</td>", section)
+    for name in ("ssim", "psnr", "minimal distance", "shrink queries", "cluster size"):
+        assert f'<th scope="col">{name}</th>' in section
+    assert section.count("data:image/png;base64,") == 3
+    assert f"diverfuzz replay {tmp_path} --id 1" in section
+
+
+def test_environment_shows_fingerprints(tmp_path: Path, campaign_record: dict) -> None:
+    html = _render(tmp_path, campaign_record)
+    env = html[html.index("<h2>Environment</h2>"):]
+    assert "<th scope=\"row\">reference</th><td><code>d9b86424a0b8b515</code></td>" in env
+    assert "2.13.0+cpu" in env
+
+
+def test_optional_fields_absent(tmp_path: Path, sample_report: dict) -> None:
+    html = _render(tmp_path, sample_report)
+    assert "Minimal chain" not in html and "Chain found by the search" not in html
+    assert "Chain: <span class=\"chain\">rotation(angle=12.5)" in html
+    assert "minimal distance" not in html
+    assert "<h3>Model fingerprints</h3>\n<p>—</p>" in html
+
+
+def test_report_dir_placeholder_and_control_characters() -> None:
+    from reports.html_report import render_html
+
+    report = {"schema_version": 1, "summary": {}, "config": {"note": "a\x1bb\x00"},
+              "divergences": [{"id": 4, "seed_index": 0, "chain": [],
+                               "reference_label": 1, "candidate_label": 2,
+                               "reference_probs": None, "candidate_probs": [0.2, None, 0.8],
+                               "queries": 3}]}
+    html = render_html(report)
+    assert "diverfuzz replay DIR --id 4" in html
+    assert "a\\x1bb\\x00" in html and "\x1b" not in html and "\x00" not in html
+    assert "Chain: <span class=\"chain\">(identity)</span>" in html
