@@ -130,11 +130,13 @@ def defended_reference(name: str, base_example_data: ExampleData, *, seed: int =
                 return PixelDPModel(DigitsCNN(), seed=seed, **params)
 
         train_key = {k: v for k, v in config.items() if k not in ("draws", "certify_draws", "eta")}
-        return cached_model(
+        model = cached_model(
             _key(name, train_key, seed),
             build,
             lambda: train_pixeldp(DigitsCNN, base_example_data, seed=seed, epochs=config["epochs"], **params),
         )
+        # Draw the fixed noise now, so build_counterpart exports it as a constant.
+        return model.warm_up(tuple(base_example_data.x_train.shape[1:]))
 
     def build_plain() -> nn.Module:
         with torch.random.fork_rng(devices=[]):

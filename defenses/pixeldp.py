@@ -197,7 +197,7 @@ class PixelDPNoise(nn.Module):
         self.enabled = True
         self.scale = noise_scale(self.epsilon, self.delta, self.L, mechanism=mechanism, sensitivity=self.sensitivity)
         self._train_gen = torch.Generator().manual_seed(self.seed)
-        self._bank: torch.Tensor | None = None
+        self.register_buffer("_bank", None, persistent=False)
         self._bank_key: tuple | None = None
 
     def extra_repr(self) -> str:
@@ -217,6 +217,12 @@ class PixelDPNoise(nn.Module):
         """The ``(draws, *feature_shape)`` noise used in eval mode (re-seeded from ``seed``)."""
         key = (tuple(feature_shape), self.draws, self.seed)
         if self._bank is None or self._bank_key != key:
+            if torch.compiler.is_compiling():
+                raise DiverfuzzError(
+                    "the PixelDP noise for this input shape was never drawn, so export would trace a random op; "
+                    "call model.warm_up(input_shape) (or run the model once in eval mode) before exporting "
+                    "or quantizing it"
+                )
             generator = torch.Generator().manual_seed(self.seed)
             self._bank = self._sample((self.draws, *feature_shape), generator)
             self._bank_key = key
@@ -322,6 +328,20 @@ class PixelDPModel(nn.Module):
         if not isinstance(value, int) or value < 1:
             raise DiverfuzzError(f"draws={value!r} must be an int >= 1 (paper: 300)")
         self.noise_layer.draws = value
+
+    def warm_up(self, input_shape: tuple[int, ...]) -> PixelDPModel:
+        """Draw the eval-mode noise for inputs of ``input_shape`` (one input, no batch axis).
+
+        Call before ``torch.export``/quantization (e.g. ``build_counterpart``),
+        so the fixed, seeded noise is a constant of the exported graph.
+        Returns ``self``.
+        """
+        training = self.training
+        self.eval()
+        with torch.no_grad():
+            self(torch.zeros((1, *input_shape)))
+        self.train(training)
+        return self
 
     @property
     def noisy(self) -> bool:
@@ -569,7 +589,7 @@ def certify(
     if not isinstance(n_draws, int) or n_draws < 1:
         raise DiverfuzzError(f"n_draws={n_draws!r} must be an int >= 1 (paper: 300)")
     noise = model.noise_layer
-    saved = (noise.seed, noise.draws, model.training)
+    saved = (noise.seed, noise.draws, model.training, noise._bank, noise._bank_key)
     noise.seed, noise.draws = int(seed), n_draws
     model.eval()
     try:
@@ -580,7 +600,7 @@ def certify(
                 chunks.append(torch.softmax(model.sample_logits(batch), dim=-1).double().numpy())
     finally:
         noise.seed, noise.draws = saved[0], saved[1]
-        noise._bank = None
+        noise._bank, noise._bank_key = saved[3], saved[4]
         model.train(saved[2])
     scores = np.concatenate(chunks, axis=1)
     labels, lower, upper = score_bounds(scores, eta=eta, bound=bound)

@@ -225,6 +225,10 @@ def build_report(corpus: Corpus, *, interrupted: bool | None = None) -> dict:
     n = len(seeds)
     with_div = len(firsts)
     config = dict(corpus.get_meta("config") or {})
+    if config.get("defense"):
+        from defenses import defense_config
+
+        config["defense_params"] = defense_config(config["defense"])
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "diverfuzz", "version": __version__},
@@ -243,6 +247,7 @@ def build_report(corpus: Corpus, *, interrupted: bool | None = None) -> dict:
             "interrupted": interrupted,
         },
         "divergences": divergences,
+        **({"supervisors": corpus.get_meta("supervisors")} if corpus.get_meta("supervisors") else {}),
     }
 
 

@@ -48,6 +48,11 @@ def add_run_options(add_argument) -> None:
         help="bundled model/data for what --model/--data leave out: digits (real images), "
         "spectral, signal (both synthetic)",
     )
+    add_argument(
+        "--defense",
+        choices=("pixeldp", "distillation"),
+        help="fuzz the bundled digits model defended by PixelDP or defensive distillation",
+    )
     add_argument("--kind", choices=("image", "spectral", "signal"), help="input kind (default: inferred from shape)")
     add_argument("--relations", metavar="NAME,...", help="relations to search, comma-separated (default: all of the kind)")
     add_argument("--threads", type=int, default=1, metavar="T", help="torch intra-op threads (default 1)")
@@ -67,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("replay", help="re-execute every divergence recorded in DIR")
     rep.add_argument("dir", metavar="DIR")
     rep.add_argument("--id", metavar="N[,N...]", help="replay only these divergence ids")
+    sup = sub.add_parser(
+        "evaluate-supervisors",
+        help="score uncertainty supervisors on the divergence-inducing inputs of the campaign in DIR",
+    )
+    sup.add_argument("dir", metavar="DIR")
+    sup.add_argument("--false-alarm", type=float, default=0.05, metavar="RATE", help="calibration false-alarm rate (default 0.05)")
     ren = sub.add_parser("report", help="re-render the reports of the campaign in DIR from its corpus")
     ren.add_argument("dir", metavar="DIR")
     ren.add_argument(
@@ -97,6 +108,7 @@ def _config_from_args(args: argparse.Namespace):
         population=args.population,
         example=args.example,
         threads=args.threads,
+        defense=args.defense,
         kind=args.kind,
         relations=None if args.relations is None else tuple(r.strip() for r in args.relations.split(",") if r.strip()),
     )
@@ -174,6 +186,27 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_NOT_REPRODUCED
 
 
+def cmd_evaluate_supervisors(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from fuzzer.supervision import SUPERVISORS_FILE, evaluate_campaign_supervisors
+
+    scores = evaluate_campaign_supervisors(args.dir, false_alarm=args.false_alarm)
+    table = Table(title="supervisors on divergence-inducing inputs")
+    for column in ("supervisor", "AUROC", "TPR @ threshold", "nominal acceptance", "accepted accuracy"):
+        table.add_column(column)
+
+    def fmt(v):
+        return "-" if v is None or v != v else f"{v:.3f}"
+
+    for s in scores:
+        table.add_row(s.name, fmt(s.auroc), fmt(s.tpr_at_threshold), fmt(s.nominal_acceptance), fmt(s.accepted_accuracy))
+    Console().print(table)
+    print(f"written: {Path(args.dir) / SUPERVISORS_FILE}")
+    return EXIT_OK
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from fuzzer.rerender import FORMATS, rerender
 
@@ -193,6 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "report":
             return cmd_report(args)
+        if args.command == "evaluate-supervisors":
+            return cmd_evaluate_supervisors(args)
         return cmd_replay(args)
     except DiverfuzzError as exc:
         print(f"diverfuzz: error: {exc}", file=sys.stderr)

@@ -12,6 +12,8 @@ from relations import DEFAULT_VALIDITY, REGISTRY, RelationError, Validity
 #: Bundled examples (see :mod:`fuzzer.examples`).
 EXAMPLES = ("digits", "spectral", "signal")
 KINDS = frozenset({"image", "spectral", "signal"})
+#: Defenses ``--defense`` accepts (see :data:`defenses.DEFENSES`).
+DEFENSE_NAMES = ("pixeldp", "distillation")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,10 @@ class CampaignConfig:
     threads : int
         Intra-op torch threads for inference (>= 1, default 1: campaign
         batches are small, and results must not depend on the machine).
+    defense : str or None
+        Replace the bundled reference by its defended version (``pixeldp``
+        or ``distillation``, see :mod:`defenses`); the counterpart is then
+        built from the defended reference.
     """
 
     model: str | None = None
@@ -74,6 +80,7 @@ class CampaignConfig:
     kind: str | None = None
     relations: tuple[str, ...] | None = None
     threads: int = 1
+    defense: str | None = None
     mode: str = "first"
 
     def __post_init__(self) -> None:
@@ -89,6 +96,14 @@ class CampaignConfig:
             parse_precision(self.precision)  # raises DiverfuzzError("--precision='...': ...")
         if self.example not in EXAMPLES:
             raise DiverfuzzError(f"--example={self.example!r} is unknown; choose one of {', '.join(EXAMPLES)}")
+        if self.defense is not None:
+            if self.defense not in DEFENSE_NAMES:
+                raise DiverfuzzError(f"--defense={self.defense!r} is unknown; choose one of {', '.join(DEFENSE_NAMES)}")
+            if self.model is not None or self.example != "digits":
+                raise DiverfuzzError(
+                    f"--defense={self.defense!r} retrains the bundled digits model; "
+                    "it cannot be combined with --model or another --example"
+                )
         if self.kind is not None and self.kind not in KINDS:
             raise DiverfuzzError(f"--kind={self.kind!r} is unknown; choose one of {', '.join(sorted(KINDS))}")
         if self.relations is not None:

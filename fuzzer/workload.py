@@ -53,7 +53,12 @@ def prepare(config: CampaignConfig) -> Workload:
     else:
         x, y = load_npz(config.data)
         description["data"] = config.data
-    if config.model is None:
+    if config.defense is not None:
+        from defenses import defended_reference
+
+        reference = defended_reference(config.defense, bundled, seed=0)
+        description["model"] = f"{example.model_description}, defended by {config.defense}"
+    elif config.model is None:
         reference = example.load_model(0, bundled)
         description["model"] = example.model_description
     else:

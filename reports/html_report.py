@@ -182,6 +182,17 @@ def _heat_style(count: int, peak: int) -> str:
     return f"background: rgb({r}, {g}, {b}); color: {fg}"
 
 
+def _supervisor_rows(section: Any) -> dict | None:
+    """Rows of the supervisors table (``diverfuzz evaluate-supervisors``), or None."""
+    if not isinstance(section, Mapping) or not section.get("scores"):
+        return None
+    keys = ("name", "auroc", "tpr_at_threshold", "nominal_acceptance", "accepted_accuracy")
+    return {
+        "false_alarm": format_value(section.get("false_alarm")),
+        "rows": [[format_value(row.get(k)) for k in keys] for row in section["scores"] if isinstance(row, Mapping)],
+    }
+
+
 def render_html(
     report: Mapping[str, Any],
     images: Mapping[int, DivergenceImages] | None = None,
@@ -217,6 +228,7 @@ def render_html(
                    (report.get("config") or {}).items()],
         "workload": [(str(k), format_value(v)) for k, v in
                      (report.get("workload") or {}).items()],
+        "supervisors": _supervisor_rows(report.get("supervisors")),
         "versions": [(str(k), format_value(v)) for k, v in
                      (report.get("versions") or {}).items()],
         "divergences": [_divergence_view(d, images, report_dir) for d in shown],
