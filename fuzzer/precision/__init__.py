@@ -94,9 +94,12 @@ def build_counterpart(name: str, reference: torch.nn.Module, calibration: np.nda
 
         counterpart = mca_model(reference, t=spec.t, mode=spec.mode, seed=spec.seed)
     elif spec.kind == "approx":
-        from fuzzer.precision.approx import approx_model
+        from fuzzer.precision.approx import approx_float_model, approx_model
 
-        counterpart = approx_model(reference, spec.name, calibration)
+        if spec.man_bits:
+            counterpart = approx_float_model(reference, spec.name, spec.man_bits)
+        else:
+            counterpart = approx_model(reference, spec.name, calibration)
     else:
         counterpart = apply_precision(reference, spec, calibration)
     counterpart.eval()  # exported graphs' eval() returns None, so don't chain it

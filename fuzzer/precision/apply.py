@@ -3,7 +3,9 @@
 Weights are quantized once in the copy; activations are rounded by forward
 hooks on every matched leaf module, at its input (what the layer reads) and
 its output (what a matmul/conv or activation unit writes back), which is
-where hardware rounds. Stochastic rounding draws its random bits once per
+where hardware rounds. With the ``ops`` option a ``TorchFunctionMode`` also
+rounds the result of every arithmetic torch call in the forward pass
+(functional activations, residual additions) that no module hook sees. Stochastic rounding draws its random bits once per
 (layer, side, sample shape) from the spec's seed and reuses them for every
 sample, so a sample's result never depends on the batch it is evaluated in
 and a replay reproduces it bit for bit.
@@ -18,10 +20,12 @@ import hashlib
 import numpy as np
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from fuzzer.errors import DiverfuzzError
 from fuzzer.precision.affine import binarize, fake_quantize, int_range, quantize_int, ternarize
 from fuzzer.precision.fixed import quantize_fixed
+from fuzzer.precision.mca import ARITHMETIC
 from fuzzer.precision.minifloat import _SR_BITS, quantize_float
 from fuzzer.precision.spec import PrecisionSpec, parse_precision
 
@@ -59,7 +63,7 @@ class _Rounder:
         if spec.kind == "float":
             return quantize_float(
                 x, spec.exp_bits, spec.man_bits, rounding=spec.rounding, saturate=spec.saturate,
-                subnormals=spec.subnormals, noise=self._noise(x),
+                subnormals=spec.subnormals, finite=spec.finite, noise=self._noise(x),
             )
         if spec.kind == "fixed":
             return quantize_fixed(x, spec.word_bits, spec.frac_bits, rounding=spec.rounding, noise=self._noise(x))
@@ -108,6 +112,23 @@ class _OutputHook:
         return _round_tree(self.rounder, output)
 
 
+class _OpRounding(TorchFunctionMode):
+    """Rounds the float32 result of every arithmetic torch call made inside it (the ``:ops`` option)."""
+
+    def __init__(self, rounders: dict[int, _Rounder], spec: PrecisionSpec) -> None:
+        super().__init__()
+        self.rounders, self.spec, self.count = rounders, spec, 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if getattr(func, "__name__", "") not in ARITHMETIC:
+            return out
+        index, self.count = self.count, self.count + 1
+        if index not in self.rounders:
+            self.rounders[index] = _Rounder(self.spec, f"op{index}")
+        return _round_tree(self.rounders[index], out)
+
+
 class EmulatedModel(nn.Module):
     """A copy of a model with emulated formats applied; takes and returns float32."""
 
@@ -116,9 +137,14 @@ class EmulatedModel(nn.Module):
         self.model = model
         self.spec_text = spec.text
         self.assignment = {name: s.text for name, s in assignment.items()}
+        self.op_spec = spec if spec.ops else None
+        self.op_rounders: dict[int, _Rounder] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        if self.op_spec is None:
+            return self.model(x)
+        with _OpRounding(self.op_rounders, self.op_spec):
+            return self.model(x)
 
     def extra_repr(self) -> str:
         return f"precision={self.spec_text!r}"
@@ -168,7 +194,7 @@ def _quantize_weights(name: str, module: nn.Module, spec: PrecisionSpec) -> None
                 if spec.kind == "float":
                     new = quantize_float(
                         param.float(), spec.exp_bits, spec.man_bits, rounding=spec.rounding,
-                        saturate=spec.saturate, subnormals=spec.subnormals, generator=g,
+                        saturate=spec.saturate, subnormals=spec.subnormals, finite=spec.finite, generator=g,
                     )
                 else:
                     new = quantize_fixed(param.float(), spec.word_bits, spec.frac_bits, rounding=spec.rounding, generator=g)
@@ -222,6 +248,8 @@ def apply_precision(model: nn.Module, spec: str | PrecisionSpec, calibration: np
         spec = parse_precision(spec)
     if spec.kind not in LAYER_KINDS + ("policy",):
         raise DiverfuzzError(f"--precision={spec.text!r} is not an emulated format; build it with build_counterpart")
+    if spec.kind == "policy" and any(inner.ops for _, inner in spec.layers):
+        raise DiverfuzzError(f"--precision={spec.text!r}: the ops option applies to a whole model, not per layer")
     counterpart = copy.deepcopy(model).eval()
     assignment = assign_layers(counterpart, spec)
     modules = dict(counterpart.named_modules())

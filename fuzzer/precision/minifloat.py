@@ -20,6 +20,12 @@ ROUNDINGS = ("nearest", "stochastic")
 _SIGN = -(2**31)  # int32 0x80000000
 _INF_BITS = 0x7F800000
 _SR_BITS = 60  # random bits per element for stochastic rounding
+_NATIVE = {
+    (5, 10, False): torch.float16,
+    (8, 7, False): torch.bfloat16,
+    (5, 2, False): torch.float8_e5m2,
+    (4, 3, True): torch.float8_e4m3fn,
+}
 
 
 def _f32_bits(value: float) -> int:
@@ -38,11 +44,19 @@ def check_rounding(rounding: str, *, name: str = "rounding") -> None:
         raise DiverfuzzError(f"{name}={rounding!r} is unknown; choose one of {', '.join(ROUNDINGS)}")
 
 
-def float_format_limits(exp_bits: int, man_bits: int) -> tuple[float, float, float]:
-    """``(max_finite, min_normal, min_subnormal)`` of the format ``(exp_bits, man_bits)``."""
+def float_format_limits(exp_bits: int, man_bits: int, *, finite: bool = False) -> tuple[float, float, float]:
+    """``(max_finite, min_normal, min_subnormal)`` of the format ``(exp_bits, man_bits)``.
+
+    ``finite`` selects the OCP "fn" encoding (no infinities; the top exponent
+    holds numbers and only its all-ones mantissa is NaN), e.g. E4M3 up to 448.
+    """
     check_float_format(exp_bits, man_bits)
+    if finite and (man_bits == 0 or exp_bits == 8):
+        raise DiverfuzzError(f"float: finite (fn) formats need 1..7 exponent and 1..23 mantissa bits (got e{exp_bits}m{man_bits})")
     bias = 2 ** (exp_bits - 1) - 1
     emin = 1 - bias
+    if finite:
+        return (2.0 - 2.0 ** (1 - man_bits)) * 2.0 ** (bias + 1), 2.0**emin, 2.0 ** (emin - man_bits)
     return (2.0 - 2.0**-man_bits) * 2.0**bias, 2.0**emin, 2.0 ** (emin - man_bits)
 
 
@@ -56,6 +70,8 @@ def quantize_float(
     subnormals: bool = True,
     generator: torch.Generator | None = None,
     noise: torch.Tensor | None = None,
+    native: bool = True,
+    finite: bool = False,
 ) -> torch.Tensor:
     """Round float32 ``x`` to the minifloat with ``exp_bits`` / ``man_bits``.
 
@@ -84,6 +100,17 @@ def quantize_float(
         broadcastable to ``x``, used instead of drawing from ``generator``
         (e.g. one draw per sample shape, shared across a batch, so that a
         sample's rounding does not depend on its batch).
+    native : bool
+        If True (default) and the format is float16, bfloat16 or
+        float8_e5m2 with nearest rounding, no saturation and subnormals,
+        use torch's own cast (same results, proven bit for bit by the tests,
+        except that a NaN's payload may change); False always runs the
+        integer emulation.
+    finite : bool
+        The OCP "fn" variant without infinities (``float8_e4m3fn`` for
+        ``(4, 3)``): the top exponent holds finite values, and out-of-range
+        values and ±inf saturate to ± the largest finite value, as torch's
+        cast does. Needs ``1 <= exp_bits <= 7`` and ``man_bits >= 1``.
 
     Returns
     -------
@@ -98,10 +125,13 @@ def quantize_float(
     format drops at that exponent (more in the subnormal range), the
     remainder decides the rounding, and the result is rebuilt from the
     rounded integer and its exponent, so there is exactly one rounding
-    (no double rounding through an intermediate format). Stochastic
-    rounding compares the dropped bits with uniform random integers
-    (Gupta et al., "Deep learning with limited numerical precision", 2015),
-    exact for up to 60 dropped bits.
+    (no double rounding through an intermediate format). Ties go to the
+    encoding whose last bit is 0; with ``man_bits == 0`` that is the even
+    biased exponent (e.g. e3m0 rounds 0.75 to 0.5). Stochastic
+    rounding adds uniform random integers below the dropped bits' weight and
+    truncates (Gupta et al., "Deep learning with limited numerical
+    precision", ICML 2015): it rounds up with probability exactly
+    (dropped bits) / 2**dropped, for up to 60 dropped bits.
 
     Examples
     --------
@@ -114,9 +144,12 @@ def quantize_float(
     if not isinstance(x, torch.Tensor) or x.dtype != torch.float32:
         got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
         raise DiverfuzzError(f"quantize_float needs a float32 tensor (got {got}); convert with .float() first")
+    max_finite, min_normal, _ = float_format_limits(exp_bits, man_bits, finite=finite)
     if exp_bits == 8 and man_bits == 23:
         return x.clone()
-    max_finite, min_normal, _ = float_format_limits(exp_bits, man_bits)
+    dtype = _NATIVE.get((exp_bits, man_bits, finite))
+    if native and dtype is not None and rounding == "nearest" and (finite or not saturate) and subnormals:
+        return x.to(dtype).float()
     max_bits = _f32_bits(max_finite)
     drop = 23 - man_bits
     keep_mask = ~((1 << drop) - 1)
@@ -127,16 +160,12 @@ def quantize_float(
     # == 8, whose subnormals line up with float32's), rounding drops the same
     # `drop` low bits of the magnitude; a carry out of the mantissa bumps the
     # exponent, which is exactly IEEE behaviour.
-    if rounding == "stochastic":
-        if noise is None:
-            noise = torch.randint(0, 2**_SR_BITS, x.shape, generator=generator, device=x.device, dtype=torch.int64)
-        else:
-            noise = torch.broadcast_to(noise, x.shape)
-    else:
-        noise = None
+    stochastic = rounding == "stochastic"
+    if noise is not None and stochastic:
+        noise = torch.broadcast_to(noise, x.shape)
     if drop == 0:
         out = mag.clone()
-    elif noise is None:
+    elif not stochastic:
         out = mag >> drop
         out &= 1  # ties to even: round up on a tie only when the kept lsb is odd
         out += mag
@@ -144,7 +173,10 @@ def quantize_float(
     else:
         # Adding `drop` uniform random bits then truncating rounds up with
         # probability (dropped bits) / 2**drop.
-        out = (noise >> (_SR_BITS - drop)).to(torch.int32)
+        if noise is None:
+            out = torch.randint(0, 1 << drop, x.shape, generator=generator, device=x.device, dtype=torch.int32)
+        else:
+            out = (noise >> (_SR_BITS - drop)).to(torch.int32)
         out += mag
     out &= keep_mask
     if exp_bits < 8:
@@ -152,12 +184,20 @@ def quantize_float(
         below = ((mag + 0x7FFFFFFF) < (_f32_bits(min_normal) - 1 - 2**31)).view(-1).nonzero().view(-1)
         if len(below):
             flat = out.view(-1)
-            sub_noise = None if noise is None else noise.reshape(-1)[below]
+            sub_noise = None
+            if stochastic:
+                if noise is None:  # the dropped bits here can be many more than `drop`
+                    sub_noise = torch.randint(
+                        0, 2**_SR_BITS, below.shape, generator=generator, device=x.device, dtype=torch.int64
+                    )
+                else:
+                    sub_noise = noise.reshape(-1)[below]
             flat[below] = _round_subnormal(mag.view(-1)[below], exp_bits, man_bits, sub_noise)
     if subnormals is False:
         out.masked_fill_(out < _f32_bits(min_normal), 0)
-    special = mag >= _INF_BITS  # inf or NaN input: keeps its bits
-    out.masked_fill_(out > max_bits, max_bits if saturate else _INF_BITS)
+    # inf or NaN input keeps its bits (a finite format saturates inf too)
+    special = mag > _INF_BITS if finite else mag >= _INF_BITS
+    out.masked_fill_(out > max_bits, max_bits if saturate or finite else _INF_BITS)
     out |= bits & _SIGN
     out = torch.where(special, bits, out)
     return out.view(torch.float32).view(x.shape)

@@ -9,7 +9,9 @@ spec                           counterpart
 ``int8-weight``                torchao int8 weight-only (``Int8WeightOnlyConfig``)
 ``int4-weight``                torchao int4 weight-only, per group of 32
                                (``IntxWeightOnlyConfig``), Linear layers
-``float:eXmY[:opts]``          emulated IEEE-style minifloat, X in 1..8, Y in 0..23
+``float:eXmY[:opts]``          emulated IEEE-style minifloat, X in 1..8, Y in 0..23;
+                               ``float:eXmYfn`` without infinities (OCP FP8
+                               ``e4m3fn``: max 448, saturating)
 ``fixed:W.F[:opts]``           emulated saturating fixed point, W in 2..24 bits
                                of which F fractional
 ``intN[:opts]``, ``int:N``     emulated integer fake-quant, N in 2, 4, 8 (``int:N``
@@ -20,13 +22,18 @@ spec                           counterpart
 ``ternary-weight``             weights in ``{-alpha, 0, alpha}`` (TWN)
 ``mca:t=T[:opts]``             Monte Carlo Arithmetic at virtual precision T
 ``approx:NAME``                Linear/Conv2d through an int8 multiplier table
-                               (``exact``, ``truncated``, ``mitchell``)
+                               (``exact``, ``truncated``, ``mitchell``);
+                               ``approx:NAME:mantissa=M``: float products
+                               from an M-bit significand table (M in 1..8)
 ``PATH.json`` / ``PATH.toml``  per-layer policy: ``{"pattern": "spec", ...}``
 =============================  ===============================================
 
 Options (after ``:``, any order): ``sr`` stochastic rounding; ``sat``
 saturate instead of overflowing to inf; ``nosub`` flush subnormals;
 ``weights`` or ``activations`` to round only those (default both);
+``ops`` also round the result of every arithmetic torch call inside the
+model (functional activations, residual additions), not only leaf modules
+(``float``/``fixed``, not in policies);
 ``asym`` asymmetric weights, ``per-tensor`` one weight scale per tensor,
 ``group=G`` one per G inputs (``intN``); ``seed=S`` the seed of stochastic
 rounding (default 0); ``mode=rr|pb|full`` (``mca``).
@@ -47,7 +54,7 @@ MULTIPLIERS = ("exact", "truncated", "mitchell")
 MCA_MODES = ("rr", "pb", "full")
 TARGETS = ("both", "weights", "activations")
 EXAMPLES = (
-    "fp16", "bf16", "float:e4m3", "float:e5m2:sr", "fixed:16.14:sr", "int8-static", "int8-dynamic",
+    "fp16", "bf16", "float:e4m3", "float:e4m3fn", "float:e5m2:sr", "fixed:16.14:sr", "int8-static", "int8-dynamic",
     "int4-weight", "int8-weight", "int8", "int4:weights", "binary-weight", "ternary-weight", "mca:t=11",
     "approx:mitchell", "policy.json",
 )
@@ -70,17 +77,19 @@ class PrecisionSpec:
     kind: str
     name: str = ""  # native: the runtime name; approx: the multiplier
     exp_bits: int = 0  # float
-    man_bits: int = 0  # float
+    man_bits: int = 0  # float; approx: significand table bits (0: the int8 table)
     word_bits: int = 0  # fixed
     frac_bits: int = 0  # fixed
     bits: int = 0  # int
     rounding: str = "nearest"  # float, fixed, mca
     saturate: bool = False  # float
     subnormals: bool = True  # float
+    finite: bool = False  # float: OCP "fn" encoding without infinities (e4m3fn)
     symmetric: bool = True  # int weights
     per_channel: bool = True  # int weights
     group_size: int | None = None  # int weights
     targets: str = "both"  # float, fixed, int
+    ops: bool = False  # float, fixed: also round every arithmetic op's result (TorchFunctionMode)
     seed: int = 0  # anything stochastic
     t: int = 0  # mca: virtual precision in bits
     mode: str = "rr"  # mca
@@ -139,16 +148,19 @@ def parse_precision(spec: str) -> PrecisionSpec:
             return PrecisionSpec(spec, "native", name=head)
         return PrecisionSpec(spec, head.split("-")[0], targets="weights")
     if head == "float":
-        if not options or not (m := re.fullmatch(r"e(\d+)m(\d+)", options[0])):
+        if not options or not (m := re.fullmatch(r"e(\d+)m(\d+)(fn)?", options[0])):
             got = options[0] if options else "nothing"
-            raise _fail(spec, f"expected float:eXmY, e.g. float:e4m3 (got {got!r})")
+            raise _fail(spec, f"expected float:eXmY or float:eXmYfn, e.g. float:e4m3 (got {got!r})")
         exp_bits, man_bits = int(m.group(1)), int(m.group(2))
         if not 1 <= exp_bits <= 8:
             raise _fail(spec, f"exponent bits must be 1..8 (got {exp_bits})")
         if not 0 <= man_bits <= 23:
             raise _fail(spec, f"mantissa bits must be 0..23 (got {man_bits})")
-        base = PrecisionSpec(spec, "float", exp_bits=exp_bits, man_bits=man_bits)
-        return _options(spec, base, options[1:], ("sr", "sat", "nosub", "weights", "activations", "seed"))
+        finite = m.group(3) is not None
+        if finite and (man_bits == 0 or exp_bits == 8):
+            raise _fail(spec, "fn (finite, no inf) formats need exponent bits 1..7 and mantissa bits 1..23")
+        base = PrecisionSpec(spec, "float", exp_bits=exp_bits, man_bits=man_bits, finite=finite)
+        return _options(spec, base, options[1:], ("sr", "sat", "nosub", "weights", "activations", "ops", "seed"))
     if head == "fixed":
         if not options or not (m := re.fullmatch(r"(\d+)\.(\d+)", options[0])):
             got = options[0] if options else "nothing"
@@ -159,7 +171,7 @@ def parse_precision(spec: str) -> PrecisionSpec:
         if frac > 126:
             raise _fail(spec, f"fraction bits must be 0..126 (got {frac})")
         base = PrecisionSpec(spec, "fixed", word_bits=word, frac_bits=frac)
-        return _options(spec, base, options[1:], ("sr", "weights", "activations", "seed"))
+        return _options(spec, base, options[1:], ("sr", "weights", "activations", "ops", "seed"))
     if (m := re.fullmatch(r"int(\d+)", head)) or head == "int":
         if m:
             bits = int(m.group(1))
@@ -178,9 +190,15 @@ def parse_precision(spec: str) -> PrecisionSpec:
             raise _fail(spec, "needs the virtual precision, e.g. mca:t=11 (t in 1..52)")
         return base
     if head == "approx":
-        if len(options) != 1 or options[0] not in MULTIPLIERS:
-            raise _fail(spec, f"expected approx:NAME with NAME one of {', '.join(MULTIPLIERS)}")
-        return PrecisionSpec(spec, "approx", name=options[0])
+        if not options or options[0] not in MULTIPLIERS:
+            raise _fail(spec, f"expected approx:NAME[:mantissa=M] with NAME one of {', '.join(MULTIPLIERS)}")
+        base = PrecisionSpec(spec, "approx", name=options[0])
+        for option in options[1:]:
+            key, _, value = option.partition("=")
+            if key != "mantissa" or base.man_bits:
+                raise _fail(spec, f"unknown option {option!r}; approx accepts mantissa=M (M in 1..8)")
+            base = replace(base, man_bits=_int_option(spec, "mantissa", value, 1, 8))
+        return base
     raise DiverfuzzError(f"--precision={spec!r} is unknown; choose one of {_ACCEPTED}")
 
 
@@ -201,6 +219,8 @@ def _options(spec: str, base: PrecisionSpec, options: list[str], allowed: tuple[
             changes["subnormals"] = False
         elif key in ("weights", "activations"):
             changes["targets"] = key
+        elif key == "ops":
+            changes["ops"] = True
         elif key == "asym":
             changes["symmetric"] = False
         elif key == "per-tensor":
@@ -215,6 +235,8 @@ def _options(spec: str, base: PrecisionSpec, options: list[str], allowed: tuple[
             if value not in MCA_MODES:
                 raise _fail(spec, f"mode must be one of {', '.join(MCA_MODES)} (got {value!r})")
             changes["mode"] = value
+    if changes.get("ops") and changes.get("targets") == "weights":
+        raise _fail(spec, "option 'ops' rounds activations and contradicts 'weights'")
     return replace(base, **changes)
 
 
@@ -226,8 +248,10 @@ def _parse_policy(spec: str) -> PrecisionSpec:
         if path.suffix.lower() == ".json":
             data = json.loads(path.read_text())
         else:
-            import tomllib
-
+            try:
+                import tomllib
+            except ImportError as exc:  # Python 3.10
+                raise _fail(spec, "TOML policies need Python 3.11+; write the policy as .json") from exc
             data = tomllib.loads(path.read_text())
     except (ValueError, OSError) as exc:
         raise _fail(spec, f"cannot read the policy file: {exc}".replace("\n", " ")) from exc

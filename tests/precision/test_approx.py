@@ -89,3 +89,39 @@ def test_custom_multiplier_and_errors():
         approx_model(grouped, "exact", x)
     bare = approx_model(nn.Linear(3, 2), "exact", np.ones((2, 3), np.float32))
     assert isinstance(bare[0], ApproxLinear)
+
+
+def test_float_significand_table():
+    from fuzzer.precision.approx import approx_float_model, lut_float_matmul, mantissa_table, mitchell_mantissa
+
+    t = mantissa_table(lambda a, b: a * b, 3)
+    assert t.shape == (8, 8) and t[1, 2].item() == 1.125 * 1.25
+    assert mitchell_mantissa(1.5, 1.5) == 2.0 and mitchell_mantissa(1.25, 1.5) == 1.75
+    with pytest.raises(DiverfuzzError, match="1..8 mantissa bits"):
+        mantissa_table(lambda a, b: a * b, 9)
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(30, 40, generator=g), torch.randn(7, 40, generator=g)
+    x[0, :5] = 0.0
+    for m in (3, 7):
+        got = lut_float_matmul(x, w, mantissa_table(lambda a, b: a * b, m), m)
+        # the exact table multiplies the operands truncated to m mantissa bits
+        trunc = lambda v: torch.sign(v) * torch.ldexp(torch.floor(torch.frexp(v.double())[0].abs() * 2 ** (m + 1)) / 2 ** (m + 1), torch.frexp(v.double())[1])  # noqa: E731
+        assert torch.allclose(got.double(), trunc(x) @ trunc(w).T, rtol=1e-5, atol=1e-5)
+    net = _net()
+    xs = torch.rand(5, 2, 8, 8, generator=g)
+    low = build_counterpart("approx:mitchell:mantissa=7", net, xs.numpy())
+    exact7 = approx_float_model(net, "exact", 7)
+    with torch.no_grad():
+        ref, a, b = net(xs), low(xs), exact7(xs)
+    assert torch.allclose(b, ref, atol=0.05) and not torch.allclose(a, b, atol=1e-4)
+    assert torch.equal(low(xs[1:3]), a[1:3])
+
+
+def test_exact_table_is_exact_for_large_sums_too():
+    g = torch.Generator().manual_seed(3)
+    qx = torch.randint(-128, 128, (5, 3000), generator=g)
+    qw = torch.randint(-128, 128, (4, 3000), generator=g)
+    qx[0], qw[0] = -128, -128  # 3000 * 16384 > 2**24: needs the float64 path
+    big = multiplier_table(lambda a, b: a * b * 1000)
+    assert torch.equal(lut_matmul(qx, qw, multiplier_table(exact)), qx @ qw.T)
+    assert torch.equal(lut_matmul(qx, qw, big), (qx @ qw.T) * 1000)

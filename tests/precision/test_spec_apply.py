@@ -37,6 +37,9 @@ def data():
         ("int4-weight", {"kind": "native", "name": "int4-weight"}),
         ("float:e4m3", {"kind": "float", "exp_bits": 4, "man_bits": 3, "rounding": "nearest", "targets": "both"}),
         ("float:e5m2:sr", {"kind": "float", "rounding": "stochastic", "seed": 0}),
+        ("float:e4m3fn", {"kind": "float", "exp_bits": 4, "man_bits": 3, "finite": True}),
+        ("float:e4m3:ops", {"ops": True, "targets": "both"}),
+        ("fixed:16.8:ops:activations", {"ops": True, "targets": "activations"}),
         ("float:e5m2:sr:seed=9:sat:nosub:weights", {"seed": 9, "saturate": True, "subnormals": False, "targets": "weights"}),
         ("fixed:16.14:sr", {"kind": "fixed", "word_bits": 16, "frac_bits": 14, "rounding": "stochastic"}),
         ("int4", {"kind": "int", "bits": 4, "symmetric": True, "per_channel": True}),
@@ -47,7 +50,8 @@ def data():
         ("ternary-weight", {"kind": "ternary", "targets": "weights"}),
         ("mca:t=11", {"kind": "mca", "t": 11, "mode": "rr"}),
         ("mca:t=24:mode=full:seed=2", {"t": 24, "mode": "full", "seed": 2}),
-        ("approx:mitchell", {"kind": "approx", "name": "mitchell"}),
+        ("approx:mitchell", {"kind": "approx", "name": "mitchell", "man_bits": 0}),
+        ("approx:truncated:mantissa=7", {"kind": "approx", "name": "truncated", "man_bits": 7}),
     ],
 )
 def test_specs_parse(spec, fields):
@@ -63,9 +67,11 @@ def test_specs_parse(spec, fields):
         ("float:e9m3", "--precision='float:e9m3': exponent bits must be 1..8 (got 9)"),
         ("float:e5m24", "mantissa bits must be 0..23 (got 24)"),
         ("float", "expected float:eXmY"),
-        ("float:e4m3:fast", "unknown option 'fast'; float accepts sr, sat, nosub, weights, activations, seed=N"),
+        ("float:e5m0fn", "fn (finite, no inf) formats need exponent bits 1..7 and mantissa bits 1..23"),
+        ("float:e4m3:fast", "unknown option 'fast'; float accepts sr, sat, nosub, weights, activations, ops, seed=N"),
         ("float:e4m3:seed=x", "seed must be an integer"),
         ("float:e4m3:weights:activations", "given twice or contradicts"),
+        ("float:e4m3:weights:ops", "option 'ops' rounds activations and contradicts 'weights'"),
         ("fixed:32.4", "word bits must be 2..24 (got 32)"),
         ("fixed:16", "expected fixed:W.F"),
         ("int3", "integer widths are int2, int4, int8, or int:N for any N in 2..8 (got int3)"),
@@ -75,7 +81,9 @@ def test_specs_parse(spec, fields):
         ("mca", "needs the virtual precision"),
         ("mca:t=99", "t must be an integer 1..52 (got '99')"),
         ("mca:t=8:mode=fast", "mode must be one of rr, pb, full"),
-        ("approx:wallace", "approx:NAME with NAME one of exact, truncated, mitchell"),
+        ("approx:wallace", "approx:NAME[:mantissa=M] with NAME one of exact, truncated, mitchell"),
+        ("approx:exact:mantissa=9", "mantissa must be an integer 1..8 (got '9')"),
+        ("approx:exact:bits=4", "unknown option 'bits=4'; approx accepts mantissa=M"),
         ("int3-static", "is unknown; choose one of fp16"),
         ("", "is empty"),
         ("missing.json", "policy file not found"),
@@ -174,6 +182,7 @@ def test_policy_errors(tmp_path):
         ({"classifier.*": "int4"}, "pattern 'classifier.*' matches no layer; layers are 0, 1"),
         ({"0": "float:e9m3"}, "layer '0': --precision='float:e9m3': exponent bits must be 1..8"),
         ({"0": "int8-static"}, "cannot be applied per layer"),
+        ({"0": "float:e4m3:ops"}, "the ops option applies to a whole model"),
         ([], "non-empty mapping"),
     ]:
         path = tmp_path / "p.json"
@@ -198,3 +207,59 @@ def test_stochastic_counterparts_are_seeded_and_batch_independent(data):
         assert not torch.equal(ya, yc)
         assert torch.equal(a(x[5:9]), ya[5:9])
         assert torch.equal(build_counterpart("fixed:16.10:sr", net, data)(x[3:4]), build_counterpart("fixed:16.10:sr", net, data)(x)[3:4])
+
+
+def test_every_example_spec_builds_a_working_counterpart(tmp_path, data):
+    from fuzzer.precision import EXAMPLES
+
+    net = _net()
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"0": "float:e4m3", "[35]": "int4"}))
+    x = torch.from_numpy(data[:8])
+    with torch.no_grad():
+        ref = net(x)
+    for spec in EXAMPLES:
+        if spec in ("int8-static", "int8-dynamic"):
+            continue  # slow torch.export / torchao set-up: covered in tests/fuzzer/test_target_precision.py
+        spec = str(policy) if spec.endswith(".json") else spec
+        counterpart = build_counterpart(spec, net, data)
+        with torch.no_grad():
+            out = counterpart(x)
+        assert out.shape == ref.shape and out.dtype == torch.float32, spec
+        assert bool(torch.isfinite(out).all()), spec
+
+
+class _Residual(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(1)
+            self.a, self.b = nn.Linear(6, 6), nn.Linear(6, 3)
+
+    def forward(self, x):
+        h = torch.tanh(self.a(x)) * 0.37 + x  # functional ops no module hook sees
+        return self.b(h)
+
+
+def test_ops_option_rounds_functional_ops_too():
+    net = _Residual()
+    x = torch.rand(5, 6, generator=torch.Generator().manual_seed(0))
+    hooks_only = apply_precision(net, "float:e4m3")
+    every_op = apply_precision(net, "float:e4m3:ops")
+    seen = []
+    every_op.model.b.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+    hooks_only.model.b.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+    with torch.no_grad():
+        every_op(x), hooks_only(x)
+    q = lambda t: quantize_float(t, 4, 3)  # noqa: E731
+    a = every_op.model.a
+    with torch.no_grad():
+        # every intermediate rounded: linear, tanh, the scaling and the residual sum
+        want = q(q(q(torch.tanh(q(torch.nn.functional.linear(q(x), a.weight, a.bias)))) * 0.37) + x)
+        assert torch.equal(seen[0], want)
+        # with module hooks only, the functional part runs in float32 and is rounded once
+        assert torch.equal(seen[1], q(torch.tanh(q(torch.nn.functional.linear(q(x), a.weight, a.bias))) * 0.37 + x))
+    sr = apply_precision(net, "float:e4m3:ops:sr")
+    with torch.no_grad():
+        assert torch.equal(sr(x), apply_precision(net, "float:e4m3:ops:sr")(x))
+        assert torch.equal(sr(x[1:3]), sr(x)[1:3])
