@@ -113,7 +113,16 @@ class ModelPair:
                 f"the {role} model returned shape {tuple(out.shape)} for a batch of "
                 f"{x.shape[0]}; expected (batch, classes)"
             )
-        return out.numpy().astype(np.float64)
+        result = out.numpy().astype(np.float64)
+        bad = ~np.isfinite(result)
+        if bad.any():
+            row = int(np.argwhere(bad.any(axis=1))[0, 0])
+            raise ModelError(
+                f"the {named} model returned NaN or inf logits (first at batch row {row} of {x.shape[0]}); "
+                "divergences cannot be judged on non-finite outputs: check the model (overflow in a "
+                "reduced-precision format?)"
+            )
+        return result
 
     def logits(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Logits of both models on ``batch``; counts ``len(batch)`` queries.

@@ -127,6 +127,7 @@ def select_seeds(workload: Workload, count: int) -> SeedSelection:
     (they are divergences without any transformation).
     """
     ref, cand = workload.pair.logits(workload.x)
+    _check_deterministic(workload, ref, cand)
     ref_label, cand_label = ref.argmax(axis=1), cand.argmax(axis=1)
     agree = ref_label == cand_label
     eligible = agree if workload.y is None else agree & (ref_label == workload.y)
@@ -137,6 +138,29 @@ def select_seeds(workload: Workload, count: int) -> SeedSelection:
             "check that --data matches the models"
         )
     return SeedSelection(indices, int((~agree).sum()), len(workload.x))
+
+
+#: Inputs re-run to check that both models answer the same twice.
+DETERMINISM_PROBE = 64
+
+
+def _check_deterministic(workload: Workload, ref: np.ndarray, cand: np.ndarray) -> None:
+    """Refuse models that answer the same batch differently twice.
+
+    A divergence found on a non-deterministic model cannot be replayed and
+    may be noise (dropout left on, unseeded sampling, PixelDP without a
+    fixed seed).
+    """
+    probe = workload.x[:DETERMINISM_PROBE]
+    ref2, cand2 = workload.pair.logits(probe)
+    for role, first, second in (("reference", ref, ref2), ("candidate", cand, cand2)):
+        if not np.array_equal(first[: len(probe)], second):
+            delta = float(np.abs(first[: len(probe)] - second).max())
+            raise DiverfuzzError(
+                f"the {role} model is not deterministic: the same inputs gave logits differing by up to "
+                f"{delta:.3g} on a second run; seed its randomness (dropout in eval mode, fixed noise seeds) "
+                "so divergences can be replayed"
+            )
 
 
 def seed_input(workload: Workload, index: int) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import warnings
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -15,13 +16,18 @@ from fuzzer.errors import DiverfuzzError
 
 @contextmanager
 def _quiet_torchao() -> Iterator[None]:
-    """Silence torchao's import-time chatter about CUDA-only kernels missing on CPU."""
+    """Silence torchao's import-time chatter about CUDA-only kernels missing on CPU,
+    and the deprecation warnings its imports raise (torch.jit), which say
+    nothing about the user's model."""
     loggers = [logging.getLogger(n) for n in ("torchao", "torch.utils._pytree", "torch._export")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
