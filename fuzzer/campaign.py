@@ -14,9 +14,9 @@ import numpy as np
 from fuzzer import __version__
 from fuzzer.config import CampaignConfig
 from fuzzer.corpus import Corpus, SeedRecord
-from fuzzer.errors import DiverfuzzError
-from fuzzer.evaluate import SeedEvaluator
-from fuzzer.search import SearchSpace, get_strategy
+from fuzzer.errors import DiverfuzzError, ModelError
+from fuzzer.evaluate import Divergence, SeedEvaluator
+from fuzzer.search import SearchSpace, Strategy, get_strategy
 from fuzzer.shrink import shrink_divergence
 from fuzzer.target import torch_threads
 from fuzzer.workload import Workload, prepare, search_relations, seed_input, select_seeds
@@ -46,6 +46,65 @@ def seed_rng(rng_seed: int, seed_index: int) -> np.random.Generator:
     """The generator for one seed: independent of the order seeds are run in,
     so a resumed (or distributed) campaign repeats the same choices."""
     return np.random.default_rng([rng_seed, seed_index])
+
+
+@dataclass(frozen=True)
+class SeedOutcome:
+    """What fuzzing one seed produced: plain data, so it crosses process boundaries.
+
+    ``error`` is set when shrinking failed (a model raised while shrinking):
+    ``divergences`` are then the unshrunk ones, which the driver stores
+    before it raises ``error`` (as a :class:`ModelError` when ``model_error``).
+    """
+
+    record: SeedRecord
+    divergences: tuple[Divergence, ...]
+    error: str | None = None
+    model_error: bool = False
+
+
+def search_setup(config: CampaignConfig, workload: Workload) -> tuple[Strategy, SearchSpace, Validity]:
+    """The strategy, search space and validity constraint every seed of a campaign uses."""
+    validity = Validity.parse(config.validity)
+    strategy = get_strategy(config.strategy, population=config.population)
+    names = workload.relations or search_relations(config, workload.x.shape[1:])[1]
+    return strategy, SearchSpace.from_names(names), validity
+
+
+def fuzz_seed(
+    config: CampaignConfig,
+    workload: Workload,
+    index: int,
+    strategy: Strategy,
+    space: SearchSpace,
+    validity: Validity,
+) -> SeedOutcome:
+    """Search seed ``index`` of ``workload`` and shrink what it finds.
+
+    Depends only on its arguments and ``seed_rng(config.rng_seed, index)``,
+    never on which seeds ran before, so every backend gets the same outcome.
+    Raises :class:`DiverfuzzError` when a model raises during the search.
+    """
+    t0 = time.perf_counter()
+    evaluator = SeedEvaluator(workload.pair, seed_input(workload, index), index, config.budget, validity, mode=config.mode)
+    strategy.search(evaluator, space, seed_rng(config.rng_seed, index))
+
+    def record() -> SeedRecord:
+        return SeedRecord(
+            index,
+            evaluator.queries,
+            evaluator.divergence is not None,
+            evaluator.best_fitness,
+            time.perf_counter() - t0,
+        )
+
+    # Minimise before storing; shrinking queries are not budget queries.
+    try:
+        divergences = tuple(shrink_divergence(d, evaluator) for d in evaluator.divergences)
+    except DiverfuzzError as exc:
+        # Keep them unshrunk; the driver stores them, then raises.
+        return SeedOutcome(record(), tuple(evaluator.divergences), str(exc), isinstance(exc, ModelError))
+    return SeedOutcome(record(), divergences)
 
 
 @dataclass
@@ -125,7 +184,12 @@ def _run(
     workload: Workload | None,
     progress: ProgressFn | None,
 ) -> CampaignResult:
+    from fuzzer.backends import get_backend
+
     started = time.perf_counter()
+    # Checked before anything is written: a missing Ray or an in-memory
+    # workload a worker cannot rebuild fails at once.
+    backend = get_backend(config, workload_given=workload is not None)
     corpus = _open_corpus(config, out, resume)
     interrupted = False
     try:
@@ -145,44 +209,30 @@ def _run(
         selection = select_seeds(workload, config.seeds)
         corpus.set_meta("seeds_disagreeing_initially", selection.disagreeing_initially)
         corpus.set_meta("seeds_screened", selection.screened)
-        validity = Validity.parse(config.validity)
-        strategy = get_strategy(config.strategy, population=config.population)
-        names = workload.relations or search_relations(config, workload.x.shape[1:])[1]
-        space = SearchSpace.from_names(names)
+        search_setup(config, workload)  # a bad relation set fails here, before any worker starts
         finished = corpus.finished_seeds()
         found = sum(1 for _ in corpus.divergences())
         total = len(selection.indices)
         done = sum(1 for i in selection.indices if int(i) in finished)
         if progress:
             progress(done, total, found)
+        pending = [int(i) for i in selection.indices if int(i) not in finished]
+
+        def store(outcome: SeedOutcome) -> None:
+            # The driver alone writes the corpus, one seed per transaction, as
+            # outcomes arrive (in any order: each seed's results depend on its
+            # index only).
+            nonlocal done, found
+            corpus.finish_seed(outcome.record, outcome.divergences)
+            if outcome.error is not None:
+                raise (ModelError if outcome.model_error else DiverfuzzError)(outcome.error)
+            done += 1
+            found += len(outcome.divergences)
+            if progress:
+                progress(done, total, found)
+
         try:
-            for index in selection.indices:
-                index = int(index)
-                if index in finished:
-                    continue
-                t0 = time.perf_counter()
-                evaluator = SeedEvaluator(
-                    workload.pair, seed_input(workload, index), index, config.budget, validity, mode=config.mode
-                )
-                strategy.search(evaluator, space, seed_rng(config.rng_seed, index))
-                record = SeedRecord(
-                    index,
-                    evaluator.queries,
-                    evaluator.divergence is not None,
-                    evaluator.best_fitness,
-                    time.perf_counter() - t0,
-                )
-                # Minimise before storing; shrinking queries are not budget queries.
-                try:
-                    divergences = [shrink_divergence(d, evaluator) for d in evaluator.divergences]
-                except DiverfuzzError:
-                    corpus.finish_seed(record, evaluator.divergences)  # keep them unshrunk
-                    raise
-                corpus.finish_seed(record, divergences)
-                done += 1
-                found += len(divergences)
-                if progress:
-                    progress(done, total, found)
+            backend.run(config, workload, pending, store)
         except KeyboardInterrupt:
             interrupted = True
         except DiverfuzzError:

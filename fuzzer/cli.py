@@ -56,8 +56,35 @@ def add_run_options(add_argument) -> None:
     add_argument("--kind", choices=("image", "spectral", "signal"), help="input kind (default: inferred from shape)")
     add_argument("--relations", metavar="NAME,...", help="relations to search, comma-separated (default: all of the kind)")
     add_argument("--threads", type=int, default=1, metavar="T", help="torch intra-op threads (default 1)")
+    add_argument(
+        "--backend",
+        default="local",
+        choices=("local", "process", "ray"),
+        help="where seeds run: local (default, this process), process (local process pool), "
+        "ray (Ray actors; pip install 'diverfuzz[ray]'); results do not depend on it",
+    )
+    add_argument("--workers", type=int, default=1, metavar="N", help="worker processes / Ray actors (default 1)")
+    add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="join this Ray cluster (auto, HOST:PORT, ray://HOST:PORT) instead of starting a local one",
+    )
     add_argument("--out", default="diverfuzz-out", metavar="DIR", help="output folder (default ./diverfuzz-out)")
     add_argument("--resume", action="store_true", help="continue the campaign in --out, keeping its divergences")
+    add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_sweep_options(add_argument) -> None:
+    """Options of ``diverfuzz sweep`` (see :func:`fuzzer.sweep.run_sweep`)."""
+    add_argument("--model", metavar="FILE.py:FUNC", help="reference model factory (default: bundled digits CNN)")
+    add_argument("--data", metavar="FILE.npz", help="inputs x (and labels y) (default: digits test split)")
+    add_argument("--out", default="diverfuzz-sweep", metavar="DIR", help="output folder (default diverfuzz-sweep)")
+    add_argument("--threshold", type=float, default=0.99, help="agreement a recommended format keeps (default 0.99)")
+    add_argument("--fuzz-seeds", type=int, default=10, metavar="N", help="seeds per format's fuzz campaign (default 10)")
+    add_argument("--fuzz-budget", type=int, default=100, metavar="Q", help="queries per seed (default 100)")
+    add_argument("--rng-seed", type=int, default=0, metavar="S", help="seed of every campaign (default 0)")
+    add_argument("--layer-format", default="float:e4m2", metavar="SPEC", help="format for per-layer sensitivity (default float:e4m2)")
+    add_argument("--quick", action="store_true", help="a handful of formats (smoke test)")
     add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -78,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sup.add_argument("dir", metavar="DIR")
     sup.add_argument("--false-alarm", type=float, default=0.05, metavar="RATE", help="calibration false-alarm rate (default 0.05)")
+    swp = sub.add_parser("sweep", help="sweep number formats: lowest precision that keeps the model's predictions")
+    add_sweep_options(swp.add_argument)
     ren = sub.add_parser("report", help="re-render the reports of the campaign in DIR from its corpus")
     ren.add_argument("dir", metavar="DIR")
     ren.add_argument(
@@ -108,6 +137,9 @@ def _config_from_args(args: argparse.Namespace):
         population=args.population,
         example=args.example,
         threads=args.threads,
+        backend=args.backend,
+        workers=args.workers,
+        ray_address=args.ray_address,
         defense=args.defense,
         kind=args.kind,
         relations=None if args.relations is None else tuple(r.strip() for r in args.relations.split(",") if r.strip()),
@@ -207,6 +239,33 @@ def cmd_evaluate_supervisors(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from fuzzer.sweep import recommendation_text, run_sweep, sweep_tables
+
+    err = Console(stderr=True)
+    progress = Progress(
+        TextColumn("sweeping formats"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[what]}"),
+        TimeElapsedColumn(), console=err, disable=args.quiet, transient=True,
+    )
+    task = progress.add_task("formats", total=None, what="")
+    with progress:
+        result = run_sweep(
+            args.out, model=args.model, data=args.data, threshold=args.threshold, fuzz_seeds=args.fuzz_seeds,
+            fuzz_budget=args.fuzz_budget, rng_seed=args.rng_seed, quick=args.quick, layer_format=args.layer_format,
+            progress=lambda done, total, what: progress.update(task, completed=done, total=total, what=what),
+        )
+    out = Console()
+    for table in sweep_tables(result):
+        out.print(table)
+    out.print("recommendation (smallest format keeping agreement on clean and fuzzed inputs):")
+    out.print(recommendation_text(result.recommendation), markup=False)
+    out.print(f"written: {Path(args.out)}/sweep.json, layers.json, recommendation.json, agreement_vs_mantissa.png, heatmap_exp_man.png")
+    return EXIT_OK
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from fuzzer.rerender import FORMATS, rerender
 
@@ -226,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "report":
             return cmd_report(args)
+        if args.command == "sweep":
+            return cmd_sweep(args)
         if args.command == "evaluate-supervisors":
             return cmd_evaluate_supervisors(args)
         return cmd_replay(args)

@@ -14,6 +14,10 @@ EXAMPLES = ("digits", "spectral", "signal")
 KINDS = frozenset({"image", "spectral", "signal"})
 #: Defenses ``--defense`` accepts (see :data:`defenses.DEFENSES`).
 DEFENSE_NAMES = ("pixeldp", "distillation")
+#: Where seeds are fuzzed (see :mod:`fuzzer.backends`).
+BACKENDS = ("local", "process", "ray")
+#: Settings that say where a campaign runs, not what it finds (left out of ``resume_key``).
+EXECUTION_FIELDS = ("backend", "workers", "ray_address")
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,15 @@ class CampaignConfig:
         Replace the bundled reference by its defended version (``pixeldp``
         or ``distillation``, see :mod:`defenses`); the counterpart is then
         built from the defended reference.
+    backend : str
+        Where seeds are fuzzed: ``local`` (default; this process),
+        ``process`` (a local process pool) or ``ray`` (Ray actors, see
+        :mod:`fuzzer.backends`). Results do not depend on it.
+    workers : int
+        Worker processes / Ray actors (>= 1, default 1); ``local`` takes 1.
+    ray_address : str or None
+        Address of a running Ray cluster (``backend="ray"`` only); None
+        starts a local Ray instance.
     """
 
     model: str | None = None
@@ -82,14 +95,29 @@ class CampaignConfig:
     threads: int = 1
     defense: str | None = None
     mode: str = "first"
+    backend: str = "local"
+    workers: int = 1
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
-        for name, low in (("seeds", 1), ("budget", 1), ("rng_seed", 0), ("population", 2), ("threads", 1)):
+        for name, low in (
+            ("seeds", 1), ("budget", 1), ("rng_seed", 0), ("population", 2), ("threads", 1), ("workers", 1)
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise DiverfuzzError(f"--{name.replace('_', '-')}={value!r} must be an integer >= {low}")
         if self.strategy not in STRATEGIES:
             raise DiverfuzzError(f"--strategy={self.strategy!r} is unknown; choose one of {', '.join(STRATEGIES)}")
+        if self.backend not in BACKENDS:
+            raise DiverfuzzError(f"--backend={self.backend!r} is unknown; choose one of {', '.join(BACKENDS)}")
+        if self.backend == "local" and self.workers != 1:
+            raise DiverfuzzError(
+                f"--workers={self.workers} needs --backend process or ray (--backend local runs one seed at a time)"
+            )
+        if self.ray_address is not None and self.backend != "ray":
+            raise DiverfuzzError(
+                f"--ray-address={self.ray_address!r} needs --backend ray (got --backend {self.backend})"
+            )
         if self.mode not in ("first", "many"):
             raise DiverfuzzError(f"--mode={self.mode!r} is unknown; choose first or many")
         if self.candidate is None:
@@ -139,9 +167,11 @@ class CampaignConfig:
         return cls(**data)
 
     def resume_key(self) -> dict:
-        """The settings a resumed campaign must share (all but the seed count)."""
+        """The settings a resumed campaign must share (all but the seed count and
+        where the seeds run: backend, workers and Ray address change no result)."""
         key = self.to_dict()
-        key.pop("seeds")
+        for name in ("seeds", *EXECUTION_FIELDS):
+            key.pop(name)
         if self.candidate is not None:
             key.pop("precision")
         return key

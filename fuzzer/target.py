@@ -60,8 +60,12 @@ def fingerprint(model: Model) -> str:
             digest.update(name.encode())
             if isinstance(value, torch.Tensor):
                 t = value.detach().cpu()
-                if t.is_quantized:
+                if t.is_quantized or type(t) is not torch.Tensor:
+                    # Quantized tensors and torchao's tensor subclasses
+                    # (int4/int8 weight-only) hash their dequantized values.
                     t = t.dequantize()
+                    if type(t) is not torch.Tensor:
+                        t = t.as_subclass(torch.Tensor)
                 digest.update(t.contiguous().float().numpy().tobytes())
     else:
         digest.update(getattr(model, "__qualname__", type(model).__qualname__).encode())

@@ -2,5 +2,6 @@
 
 from oracles.divergence import TopOneDisagreement, softmax
 from oracles.fitness import MarginFitness
+from oracles.triage import Triage, triage, triage_divergences
 
-__all__ = ["TopOneDisagreement", "MarginFitness", "softmax"]
+__all__ = ["TopOneDisagreement", "MarginFitness", "Triage", "softmax", "triage", "triage_divergences"]

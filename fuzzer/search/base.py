@@ -11,11 +11,18 @@ from fuzzer.search.space import SearchSpace
 
 
 class Strategy(Protocol):
-    """Searches one seed until the evaluator's budget is spent or a divergence is found.
+    """Searches one seed until the evaluator is :attr:`~fuzzer.evaluate.SeedEvaluator.done`.
 
-    A strategy proposes chains and reads back their fitness; it never sees
-    the models or the oracle, so a new strategy never touches an oracle and
-    vice versa. All its randomness comes from ``rng``.
+    That is: its budget is spent, or (mode ``first``) a divergence is found.
+    Every candidate is a :class:`relations.Chain` passed to
+    :meth:`~fuzzer.evaluate.SeedEvaluator.evaluate`, which truncates batches
+    to the remaining budget, so budgets hold exactly.
+
+    A strategy proposes chains and reads back, per candidate, validity,
+    divergence and both models' probabilities (:class:`~fuzzer.evaluate.BatchResult`),
+    from which it computes its own objective (:mod:`fuzzer.search.objectives`);
+    it never sees the models or the oracle, so a new strategy never touches
+    an oracle and vice versa. All its randomness comes from ``rng``.
     """
 
     name: str

@@ -1,4 +1,4 @@
-"""DFlare-style search (Li et al., ASE 2023): one trajectory, MCMC operator choice."""
+"""DFlare-style search: one trajectory, Metropolis–Hastings operator choice."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fuzzer.evaluate import SeedEvaluator
-from fuzzer.search.noise_steps import random_step
+from fuzzer.search.noise_steps import PIXEL_NOISE, random_step
 from fuzzer.search.objectives import probability_gap, score
 from fuzzer.search.space import SearchSpace
 from relations import Chain
@@ -32,18 +32,21 @@ class DFlareSearch:
 
     Notes
     -----
-    Li, Meng, Chen, Sun, Wang, Zhao, Wu, "Finding Deviated Behaviors of the
-    Compressed DNN Models for Image Classifications" (DFlare), ASE 2023 /
-    ACM TOSEM. Each mutation operator (here: each relation of the search
-    space, applied on top of the current chain) keeps a success record
+    After DFlare: Tian et al., "Finding Deviated Behaviors of the
+    Compressed DNN Models for Image Classifications", ACM TOSEM 2023. Each
+    mutation operator (here: each relation of the search
+    space, applied on top of the current chain; pixel-noise steps stack, as
+    DFlare's repeated mutations of one input do) keeps a success record
     (mutants that raised the fitness / mutants tried). Operators are ranked
     by success rate and the next one is drawn by Metropolis–Hastings: from
     the current operator ``A`` a uniformly proposed ``B`` is accepted with
     probability ``min(1, (1 - p) ** (k_B - k_A))``, ``k`` the ranks and
     ``p = 1 / #operators``, so successful operators are used more without
-    starving the others. The fitness is the probability gap
-    (:func:`~fuzzer.search.objectives.probability_gap`); a mutant replaces
-    the current input when its fitness is higher.
+    starving the others. The fitness is a probability gap between the two
+    models (:func:`~fuzzer.search.objectives.probability_gap`); a mutant
+    replaces the current input when its fitness is higher. Batching,
+    the restart at ``max_steps`` and the relation operators are this
+    re-implementation's choices, not the paper's.
     """
 
     batch: int = 4
@@ -73,8 +76,9 @@ class DFlareSearch:
                         break
                 rel = ops[current_op]
                 step = random_step(rel, rng, strength=self.strength)
-                # Re-mutating a relation already in the chain replaces its step.
-                kept = tuple(s for s in chain if s.relation != rel.name)
+                # Pixel noise stacks on the current input, as DFlare's mutations
+                # do; re-mutating any other relation replaces its step.
+                kept = chain if rel.name in PIXEL_NOISE else tuple(s for s in chain if s.relation != rel.name)
                 picks.append(current_op)
                 proposals.append(Chain(kept + (step,)))
             result = evaluator.evaluate(proposals)

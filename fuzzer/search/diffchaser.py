@@ -1,4 +1,4 @@
-"""DiffChaser (Xie et al., ISSTA 2019): a black-box GA on pixel-level mutants."""
+"""DiffChaser (Xie et al., IJCAI 2019): a black-box GA on pixel-level mutants."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ class DiffChaserSearch:
     Notes
     -----
     Xie et al., "DiffChaser: Detecting Disagreements for Deep Neural
-    Networks", IJCAI 2019 (the ISSTA-era tool): the population starts
+    Networks", IJCAI 2019: the population starts
     from mutants of the seed, parents are chosen by fitness-proportional
     (roulette-wheel) selection, recombined by crossover, mutated at pixel
     level, and scored by k-uncertainty (the gap between the top-1 and

@@ -19,15 +19,17 @@ import numpy as np
 from deap import base, creator, tools
 
 from fuzzer.evaluate import SeedEvaluator
+from fuzzer.search.noise_steps import noise_relations, random_step
 from fuzzer.search.objectives import disagreement_margin, penalised, score
 from fuzzer.search.space import SearchSpace
+from relations import Chain
 
 if not hasattr(creator, "DiverfuzzFitness"):
     creator.create("DiverfuzzFitness", base.Fitness, weights=(1.0,))
     creator.create("DiverfuzzIndividual", list, fitness=creator.DiverfuzzFitness)
 
 #: Mutation operators the adaptive selector chooses among.
-OPERATORS = ("polynomial", "toggle", "gaussian", "toward_identity")
+OPERATORS = ("polynomial", "toggle", "gaussian", "toward_identity", "add_noise", "reseed_noise")
 
 
 @contextmanager
@@ -56,6 +58,25 @@ class _Credit:
         self.q[arm] = (1 - self.decay) * self.q[arm] + self.decay * value
 
 
+def _chain(space: SearchSpace, ind) -> Chain:
+    """The genome's chain followed by the individual's pixel-noise tail."""
+    return Chain(space.decode(ind).steps + tuple(getattr(ind, "tail", ())))
+
+
+def _individual(genes, tail=()) -> list:
+    ind = creator.DiverfuzzIndividual(genes)
+    ind.tail = list(tail)
+    return ind
+
+
+def _clone(ind) -> list:
+    """A copy of ``ind`` (genes, fitness, tail); steps are immutable, so shared."""
+    out = _individual(list(ind), getattr(ind, "tail", ()))
+    if ind.fitness.valid:
+        out.fitness.values = ind.fitness.values
+    return out
+
+
 @dataclass(frozen=True)
 class GeneticSearch:
     """A generational GA with adaptive operators, graded validity penalty and restarts.
@@ -63,8 +84,10 @@ class GeneticSearch:
     Parameters
     ----------
     population : int, optional
-        Individuals per generation (>= 2, default 20). The whole population
-        is evaluated as one batch.
+        Individuals per generation (>= 2, default 10: on the digits pair
+        more generations beat larger ones at budgets of a few hundred
+        queries, see ``bench/effectiveness.py``). The whole population is
+        evaluated as one batch.
     elite : int, optional
         Best individuals copied unchanged into the next generation (default 2).
     tournament : int, optional
@@ -82,8 +105,12 @@ class GeneticSearch:
         keeps the elite and resamples the rest (default 4).
     adaptive : bool, optional
         Choose mutation operators and the relations to switch on by their
-        record of improving offspring (default True). False gives the fixed
-        DiverGet operators (polynomial mutation only).
+        record of improving offspring (default True). False uses polynomial
+        mutation only (DiverGet's operator; the noise tail then stays as
+        initialised).
+    max_tail : int, optional
+        Most pixel-noise steps an individual's tail holds (default 6; the
+        oldest is dropped first).
 
     Notes
     -----
@@ -92,9 +119,14 @@ class GeneticSearch:
     network quantization assessment", EMSE 2022): one activation gene and
     bounded parameters per transformation. Beyond DiverGet:
 
+    - each individual also carries a *tail* of seeded pixel-noise steps
+      (:mod:`fuzzer.search.noise_steps`), DiffChaser's pixel-level
+      perturbation made replayable; its chain is the genome's chain
+      followed by the tail. Crossover is uniform on the genome and
+      one-point on the tails; ``add_noise`` / ``reseed_noise`` mutate the
+      tail. Half of the first population starts with one noise step;
     - fitness is :func:`~fuzzer.search.objectives.disagreement_margin`,
-      the margin towards a disagreement from whichever model is closer to
-      flipping;
+      the margin towards a disagreement across both models;
     - mutation picks among :data:`OPERATORS` by probability matching
       (Thierens, "An adaptive pursuit strategy for allocating operator
       probabilities", GECCO 2005) rewarded by offspring-over-parent
@@ -104,10 +136,12 @@ class GeneticSearch:
       fitness graded by their distance to the validity boundary (still
       below every valid one, and never reported);
     - after ``patience`` stagnant generations the population restarts
-      around the elite.
+      around the elite;
+    - in mode ``many`` a divergence with an already-found label pair scores
+      at most 0 (niching), pushing the search towards new label pairs.
     """
 
-    population: int = 20
+    population: int = 10
     elite: int = 2
     tournament: int = 3
     crossover_rate: float = 0.7
@@ -115,10 +149,12 @@ class GeneticSearch:
     eta: float = 10.0
     patience: int = 4
     adaptive: bool = True
+    max_tail: int = 6
     name: str = "genetic"
 
     def _toolbox(self, length: int) -> base.Toolbox:
         toolbox = base.Toolbox()
+        toolbox.register("clone", _clone)
         toolbox.register("mate", tools.cxUniform, indpb=0.5)
         toolbox.register(
             "mutate", tools.mutPolynomialBounded, eta=self.eta, low=0.0, up=1.0, indpb=min(1.0, 2.0 / length)
@@ -128,18 +164,14 @@ class GeneticSearch:
 
     def _assess(self, evaluator: SeedEvaluator, space: SearchSpace, individuals: list, seen: set) -> list:
         """Evaluate as one batch; returns the individuals the budget covered."""
-        result = evaluator.evaluate([space.decode(ind) for ind in individuals])
+        result = evaluator.evaluate([_chain(space, ind) for ind in individuals])
         kept = individuals[: len(result.chains)]
         fit = penalised(score(result, disagreement_margin), result.valid, result.violation)
         if evaluator.mode == "many":
-            # Niching: a divergence of an already-found cluster is worth no
-            # more than the boundary, so the search moves on to new ones.
+            # Niching: a divergence with an already-found label pair is worth
+            # no more than the boundary, so the search moves on to new pairs.
             for i in np.flatnonzero(result.diverged):
-                key = (
-                    int(np.argmax(result.reference_probs[i])),
-                    int(np.argmax(result.candidate_probs[i])),
-                    tuple(sorted({s.relation for s in result.chains[i].steps})),
-                )
+                key = (int(np.argmax(result.reference_probs[i])), int(np.argmax(result.candidate_probs[i])))
                 if key in seen:
                     fit[i] = min(fit[i], 0.0)
                 seen.add(key)
@@ -154,10 +186,18 @@ class GeneticSearch:
             pos += 1 + len(relation.params)
         return out
 
-    def _mutate(self, ind, op: int, blocks, identity, relation_credit: _Credit, toolbox, rng) -> None:
+    def _noise_step(self, noise, rng):
+        return random_step(noise[int(rng.integers(len(noise)))], rng, strength=0.5)
+
+    def _mutate(self, ind, op: int, blocks, identity, relation_credit: _Credit, toolbox, rng, noise) -> None:
         active = [i for i, (pos, _) in enumerate(blocks) if ind[pos] >= 0.5]
         name = OPERATORS[op]
-        if name == "polynomial":
+        if name == "add_noise" or (name == "reseed_noise" and not ind.tail):
+            ind.tail = (ind.tail + [self._noise_step(noise, rng)])[-self.max_tail :]
+        elif name == "reseed_noise":
+            i = int(rng.integers(len(ind.tail)))
+            ind.tail = ind.tail[:i] + [self._noise_step(noise, rng)] + ind.tail[i + 1 :]
+        elif name == "polynomial":
             with _seeded_random(rng):
                 toolbox.mutate(ind)
         elif name == "toggle":
@@ -184,6 +224,7 @@ class GeneticSearch:
                     ind[g] = float(identity[g] + a * (ind[g] - identity[g]))
 
     def search(self, evaluator: SeedEvaluator, space: SearchSpace, rng: np.random.Generator) -> None:
+        noise = noise_relations(space)
         toolbox = self._toolbox(space.genome_length)
         size = max(2, self.population)
         blocks = self._blocks(space)
@@ -191,7 +232,10 @@ class GeneticSearch:
         ops = _Credit(len(OPERATORS) if self.adaptive else 1, p_min=0.1)
         relation_credit = _Credit(len(blocks), p_min=0.3 / len(blocks))
         seen: set = set()
-        pop = [creator.DiverfuzzIndividual(g.tolist()) for g in space.sample(rng, size)]
+        pop = [
+            _individual(g.tolist(), [self._noise_step(noise, rng)] if rng.random() < 0.5 else [])
+            for g in space.sample(rng, size)
+        ]
         pop = self._assess(evaluator, space, pop, seen)
         best = max((ind.fitness.values[0] for ind in pop), default=-np.inf)
         stale = 0
@@ -206,11 +250,16 @@ class GeneticSearch:
                 if rng.random() < self.crossover_rate:
                     with _seeded_random(rng):
                         toolbox.mate(a, b)
+                    ca, cb = int(rng.integers(len(a.tail) + 1)), int(rng.integers(len(b.tail) + 1))
+                    a.tail, b.tail = (
+                        (a.tail[:ca] + b.tail[cb:])[-self.max_tail :],
+                        (b.tail[:cb] + a.tail[ca:])[-self.max_tail :],
+                    )
                     del a.fitness.values, b.fitness.values
             for ind in offspring:
                 if rng.random() < self.mutation_rate:
                     op = int(rng.choice(len(ops.q), p=ops.probs())) if self.adaptive else 0
-                    self._mutate(ind, op, blocks, identity, relation_credit, toolbox, rng)
+                    self._mutate(ind, op, blocks, identity, relation_credit, toolbox, rng, noise)
                     ind.op = op
                     if ind.fitness.valid:
                         del ind.fitness.values
@@ -236,5 +285,5 @@ class GeneticSearch:
             if stale >= self.patience and not evaluator.done:
                 # Restart: keep the elite, resample everything else.
                 stale = 0
-                fresh = [creator.DiverfuzzIndividual(g.tolist()) for g in space.sample(rng, size - len(elite))]
+                fresh = [_individual(g.tolist()) for g in space.sample(rng, size - len(elite))]
                 pop = tools.selBest(pop, len(elite)) + self._assess(evaluator, space, fresh, seen)

@@ -45,7 +45,7 @@ def k_uncertainty(reference_probs: np.ndarray, candidate_probs: np.ndarray, *, k
     top-1 and k-th largest probabilities: the fitness pushes the two
     together, so a small further change can swap them (Xie et al.,
     "DiffChaser: Detecting Disagreements for Deep Neural Networks", IJCAI
-    2019, Sec. 3.3, with ``k = 2``).
+    2019; ``k = 2`` by default).
     """
     srt = np.sort(candidate_probs, axis=1)[:, ::-1]
     return -(srt[:, 0] - srt[:, min(k, srt.shape[1]) - 1])
@@ -55,9 +55,9 @@ def probability_gap(reference_probs: np.ndarray, candidate_probs: np.ndarray) ->
     """DFlare's probability-gap fitness, ``(N,)`` in ``[-1, 1]``.
 
     ``p_r[r] - p_c[r]`` for the reference's label ``r``: how much less the
-    candidate believes the reference's answer (Li et al., "Finding
-    Deviated Behaviors of the Compressed DNN Models for Image
-    Classifications", ASE 2023 / TOSEM, Sec. 3).
+    candidate believes the reference's answer: the output-probability gap
+    that guides DFlare (Tian et al., "Finding Deviated Behaviors of the
+    Compressed DNN Models for Image Classifications", ACM TOSEM 2023).
     """
     r = reference_probs.argmax(axis=1)
     rows = np.arange(len(r))
