@@ -5,11 +5,12 @@ from __future__ import annotations
 import platform
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 
 from fuzzer import __version__
 from fuzzer.config import CampaignConfig
@@ -104,7 +105,29 @@ def fuzz_seed(
     except DiverfuzzError as exc:
         # Keep them unshrunk; the driver stores them, then raises.
         return SeedOutcome(record(), tuple(evaluator.divergences), str(exc), isinstance(exc, ModelError))
-    return SeedOutcome(record(), divergences)
+    return SeedOutcome(record(), tuple(_triaged(workload, divergences)))
+
+
+def _triaged(workload: Workload, divergences: tuple[Divergence, ...]) -> list[Divergence]:
+    """Label each divergence ``precision-induced`` or ``reference-unstable``.
+
+    The reference is re-run under Monte Carlo Arithmetic at its own precision
+    (:func:`oracles.triage`): a divergence only indicts the counterpart when
+    the reference's own label is numerically stable on that input. Skipped
+    (``triage`` stays None) for references that are plain callables, which
+    MCA cannot instrument; a reference MCA cannot run records why.
+    """
+    reference = workload.pair.reference
+    if not divergences or not isinstance(reference, torch.nn.Module):
+        return list(divergences)
+    from oracles import triage
+
+    inputs = np.stack([d.chain.apply(seed_input(workload, d.seed_index)) for d in divergences])
+    try:
+        results = [t.to_dict() for t in triage(reference, inputs, seed=divergences[0].seed_index)]
+    except Exception as exc:  # MCA cannot instrument every model; the divergence stands
+        results = [{"label": "unknown", "error": f"{type(exc).__name__}: {exc}"}] * len(divergences)
+    return [replace(d, triage=t) for d, t in zip(divergences, results)]
 
 
 @dataclass
@@ -295,6 +318,10 @@ def build_report(corpus: Corpus, *, interrupted: bool | None = None) -> dict:
             "median_queries_to_first_divergence": float(statistics.median(firsts.values())) if firsts else None,
             "wall_seconds": round(float(corpus.get_meta("wall_seconds") or 0.0), 3),
             "interrupted": interrupted,
+            "triage": {
+                label: sum(1 for d in divergences if (d.get("triage") or {}).get("label") == label)
+                for label in ("precision-induced", "reference-unstable")
+            },
         },
         "divergences": divergences,
         **({"supervisors": corpus.get_meta("supervisors")} if corpus.get_meta("supervisors") else {}),

@@ -138,11 +138,20 @@ class CheckResult:
     report_dir: Path
     replayed: int = 0
     still_diverging: list[RegressionEntry] = field(default_factory=list)
+    include_unstable: bool = False
 
     @property
     def divergences(self) -> list[dict]:
         """Divergences found by this run's campaign (``report.json``'s list)."""
         return self.report["divergences"]
+
+    @property
+    def counted(self) -> list[dict]:
+        """Divergences that fail a check: by default only those whose triage does not
+        say ``reference-unstable`` (the full-precision model itself is unsure there)."""
+        if self.include_unstable:
+            return self.divergences
+        return [d for d in self.divergences if (d.get("triage") or {}).get("label") != "reference-unstable"]
 
     @property
     def seeds(self) -> int:
@@ -151,7 +160,7 @@ class CheckResult:
     @property
     def diverging_seeds(self) -> set[int]:
         """Seeds with a divergence: from the campaign or still diverging from the regression corpus."""
-        return {d["seed_index"] for d in self.divergences} | {e.seed_index for e in self.still_diverging}
+        return {d["seed_index"] for d in self.counted} | {e.seed_index for e in self.still_diverging}
 
     @property
     def success_rate(self) -> float:
@@ -164,7 +173,7 @@ class CheckResult:
 
     def worst(self) -> dict | None:
         """The most natural divergence: the highest SSIM to its seed (ties: fewest steps)."""
-        if not self.divergences:
+        if not self.counted:
             return None
 
         def key(d: dict) -> tuple:
@@ -172,7 +181,7 @@ class CheckResult:
             chain = d.get("minimal_chain") or d["chain"]
             return (-(ssim if isinstance(ssim, (int, float)) else -1.0), len(chain), d["seed_index"])
 
-        return min(self.divergences, key=key)
+        return min(self.counted, key=key)
 
     def summary_line(self) -> str:
         return (
@@ -218,7 +227,8 @@ def check(
     name: str = "pair",
     report_dir: str | Path | None = None,
     corpus_dir: str | Path | None = None,
-    population: int = 20,
+    population: int = 10,
+    include_unstable: bool = False,
 ) -> CheckResult:
     """Fuzz ``reference`` against ``candidate`` on ``seeds`` and return the verdict.
 
@@ -249,6 +259,9 @@ def check(
         A previous run's corpus there is replaced.
     corpus_dir : path-like, optional
         Regression corpus folder: replayed first, then updated with new divergences.
+    include_unstable : bool, optional
+        Count divergences triaged ``reference-unstable`` too (default False:
+        only those the reduced precision causes fail a check).
     """
     x, y = validate_inputs(seeds, labels, name="seeds")
     out = Path(report_dir) if report_dir is not None else Path(tempfile.mkdtemp(prefix="diverfuzz-"))
@@ -298,7 +311,7 @@ def check(
             ]
         )
         regression.save()
-    return CheckResult(name, result.report, out, replayed, still)
+    return CheckResult(name, result.report, out, replayed, still, include_unstable)
 
 
 def _render_extra(report: dict, out: Path) -> None:

@@ -24,7 +24,9 @@ def add_run_options(add_argument) -> None:
     add_argument(
         "--precision",
         metavar="NAME",
-        help="build the counterpart from the reference: int8-static (default), int8-dynamic, fp16, bf16",
+        help="build the counterpart from the reference: a spec such as int8-static (default), int8-dynamic, "
+        "int8-weight, int4-weight, fp16, bf16, float:e4m3, float:e5m2:sr, fixed:16.14:sr, int:4, binary-weight, "
+        "ternary-weight, mca:t=11, approx:mitchell, or a per-layer policy .json/.toml",
     )
     add_argument("--data", metavar="FILE.npz", help="seeds: x float32 (N, C, H, W) in [0, 1], optional y")
     add_argument("--seeds", type=int, default=100, metavar="N", help="seeds to fuzz (default 100)")
@@ -40,7 +42,7 @@ def add_run_options(add_argument) -> None:
     )
     add_argument("--rng-seed", type=int, default=0, metavar="S", help="seed of every random choice (default 0)")
     add_argument("--validity", default=DEFAULT_VALIDITY, metavar="EXPR", help=f"mutant constraint (default {DEFAULT_VALIDITY!r})")
-    add_argument("--population", type=int, default=20, metavar="P", help="GA population / random batch (default 20)")
+    add_argument("--population", type=int, default=10, metavar="P", help="GA population / random batch (default 10)")
     add_argument(
         "--example",
         default="digits",

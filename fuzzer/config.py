@@ -48,7 +48,7 @@ class CampaignConfig:
     validity : str
         Validity constraint against the seed (default ``relations.DEFAULT_VALIDITY``).
     population : int
-        GA population / random-search batch size (>= 2, default 20).
+        GA population / random-search batch size (>= 2, default 10; measured best for genetic by bench/effectiveness.py).
     example : str
         Bundled example used for whatever ``model`` / ``data`` leave out:
         ``digits`` (default; real images), ``spectral`` (synthetic
@@ -88,7 +88,7 @@ class CampaignConfig:
     strategy: str = "genetic"
     rng_seed: int = 0
     validity: str = DEFAULT_VALIDITY
-    population: int = 20
+    population: int = 10
     example: str = "digits"
     kind: str | None = None
     relations: tuple[str, ...] | None = None

@@ -52,6 +52,7 @@ _ADDED_COLUMNS = (
     ("minimal_distance", "REAL"),
     ("shrink_queries", "INTEGER"),
     ("cluster_size", "INTEGER"),
+    ("triage", "TEXT"),
 )
 
 
@@ -138,8 +139,8 @@ class Corpus:
                 self._db.execute(
                     "INSERT INTO divergences (seed_index, chain, reference_label, candidate_label, "
                     "reference_probs, candidate_probs, fitness, validity, queries, found_at, "
-                    "minimal_chain, minimal_distance, shrink_queries, cluster_size) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "minimal_chain, minimal_distance, shrink_queries, cluster_size, triage) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         d.seed_index,
                         d.chain.to_json(),
@@ -155,6 +156,7 @@ class Corpus:
                         d.minimal_distance,
                         d.shrink_queries,
                         d.cluster_size,
+                        None if d.triage is None else json.dumps(d.triage, sort_keys=True),
                     ),
                 )
             self._db.execute(
@@ -182,7 +184,7 @@ class Corpus:
         rows = self._db.execute(
             "SELECT id, seed_index, chain, reference_label, candidate_label, reference_probs, "
             "candidate_probs, fitness, validity, queries, found_at, minimal_chain, minimal_distance, "
-            "shrink_queries, cluster_size FROM divergences ORDER BY id"
+            "shrink_queries, cluster_size, triage FROM divergences ORDER BY id"
         )
         for r in rows.fetchall():
             validity = {k: float(v) for k, v in json.loads(r[8]).items()}
@@ -201,6 +203,7 @@ class Corpus:
                 minimal_distance=r[12],
                 shrink_queries=r[13] or 0,
                 cluster_size=r[14] or 1,
+                triage=None if r[15] is None else json.loads(r[15]),
             )
 
     def is_empty(self) -> bool:

@@ -74,6 +74,7 @@ class Divergence:
     minimal_distance: float | None = None
     shrink_queries: int = 0
     cluster_size: int = 1
+    triage: dict | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -91,6 +92,7 @@ class Divergence:
             "minimal_distance": self.minimal_distance,
             "shrink_queries": self.shrink_queries,
             "cluster_size": self.cluster_size,
+            "triage": self.triage,
         }
 
 

@@ -126,6 +126,13 @@ def _divergence_view(
     for key in ("cluster_size", "cluster"):
         if div.get(key) is not None:
             shrink.append((key.replace("_", " "), format_value(div.get(key))))
+    triage = div.get("triage")
+    if isinstance(triage, Mapping) and triage.get("label"):
+        shrink.append(("triage", format_value(triage.get("label"))))
+        if triage.get("significant_bits") is not None:
+            shrink.append(("reference significant bits", format_number(triage.get("significant_bits"), digits=3)))
+        if triage.get("label_stability") is not None:
+            shrink.append(("reference label stability", format_number(triage.get("label_stability"), digits=3)))
     return {
         "id": format_number(div_id),
         "seed_index": format_number(div.get("seed_index")),
