@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import statistics
 import time
@@ -137,8 +138,21 @@ class CampaignResult:
     interrupted: bool
 
 
+def _check_writable(out: Path) -> None:
+    """Fail before any work when ``out`` cannot hold the corpus and reports."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".diverfuzz-write-probe-{os.getpid()}"
+        probe.write_bytes(b"\0" * 65536)  # a corpus page or two must fit
+        probe.unlink()
+    except OSError as exc:
+        raise DiverfuzzError(
+            f"--out={str(out)!r} is not writable ({exc.strerror or exc}); choose another folder or free some space"
+        ) from exc
+
+
 def _open_corpus(config: CampaignConfig, out: Path, resume: bool) -> Corpus:
-    out.mkdir(parents=True, exist_ok=True)
+    _check_writable(out)
     corpus = Corpus.in_folder(out)
     stored = corpus.get_meta("config")
     if stored is None:
@@ -258,9 +272,14 @@ def _run(
             backend.run(config, workload, pending, store)
         except KeyboardInterrupt:
             interrupted = True
-        except DiverfuzzError:
-            # A model that raises mid-campaign: report what was found, then fail.
-            _finish(corpus, workload, out, started, interrupted=True)
+        except DiverfuzzError as failure:
+            # A model that raises mid-campaign: report what was found, then fail
+            # with the original error (even if the reports cannot be written,
+            # e.g. on a full disk: the corpus already holds every result).
+            try:
+                _finish(corpus, workload, out, started, interrupted=True)
+            except Exception as report_error:  # noqa: BLE001 - the first failure is the one to show
+                raise failure from report_error
             raise
         report = _finish(corpus, workload, out, started, interrupted=interrupted)
         return CampaignResult(report, out, interrupted)

@@ -74,6 +74,16 @@ def add_run_options(add_argument) -> None:
     add_argument("--out", default="diverfuzz-out", metavar="DIR", help="output folder (default ./diverfuzz-out)")
     add_argument("--resume", action="store_true", help="continue the campaign in --out, keeping its divergences")
     add_argument("--quiet", action="store_true", help="no progress bar")
+    add_argument(
+        "--config",
+        metavar="FILE",
+        help="campaign options from a .toml or .json file (option names as keys); flags given here override it",
+    )
+    add_argument(
+        "--normalize",
+        action="store_true",
+        help="min-max scale --data into [0, 1] (one min and max over the whole array) instead of refusing it",
+    )
 
 
 def add_sweep_options(add_argument) -> None:
@@ -120,6 +130,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _apply_config_file(args: argparse.Namespace) -> None:
+    """Fill every option not given on the command line from ``--config``."""
+    from fuzzer.config_file import load_config_file
+
+    run_parser = argparse.ArgumentParser(add_help=False)
+    add_run_options(run_parser.add_argument)
+    known: dict[str, type | None] = {}
+    given: set[str] = set()
+    argv = getattr(args, "argv", [])
+    for action in run_parser._actions:  # noqa: SLF001 - argparse has no public listing
+        if action.dest == "config":
+            continue
+        known[action.dest] = bool if action.const is True else action.type
+        if any(tok == opt or tok.startswith(opt + "=") for tok in argv for opt in action.option_strings):
+            given.add(action.dest)
+    for dest, value in load_config_file(args.config, known).items():
+        if dest not in given:
+            setattr(args, dest, value)
+
+
 def _config_from_args(args: argparse.Namespace):
     from fuzzer.config import CampaignConfig
 
@@ -145,6 +175,7 @@ def _config_from_args(args: argparse.Namespace):
         defense=args.defense,
         kind=args.kind,
         relations=None if args.relations is None else tuple(r.strip() for r in args.relations.split(",") if r.strip()),
+        normalize=args.normalize,
     )
 
 
@@ -174,6 +205,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from fuzzer.campaign import REPORT_HTML, REPORT_JSON, run_campaign
 
+    if args.config:
+        _apply_config_file(args)
     config = _config_from_args(args)
     out = Console()
     err = Console(stderr=True)
@@ -281,7 +314,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         if args.command == "run":
             return cmd_run(args)

@@ -64,6 +64,9 @@ class CampaignConfig:
     threads : int
         Intra-op torch threads for inference (>= 1, default 1: campaign
         batches are small, and results must not depend on the machine).
+    normalize : bool
+        Min-max scale ``data`` into [0, 1] (one min and max over the whole
+        array) instead of refusing values outside it.
     defense : str or None
         Replace the bundled reference by its defended version (``pixeldp``
         or ``distillation``, see :mod:`defenses`); the counterpart is then
@@ -94,6 +97,7 @@ class CampaignConfig:
     relations: tuple[str, ...] | None = None
     threads: int = 1
     defense: str | None = None
+    normalize: bool = False
     mode: str = "first"
     backend: str = "local"
     workers: int = 1

@@ -134,6 +134,18 @@ class Corpus:
             found = (divergence,)
         else:
             found = tuple(divergence)
+        try:
+            self._store(record, found)
+        except sqlite3.Error as exc:  # disk full, read-only file, I/O error
+            seeds = self._db.execute("SELECT COUNT(*) FROM seeds").fetchone()[0]
+            divs = self._db.execute("SELECT COUNT(*) FROM divergences").fetchone()[0]
+            raise DiverfuzzError(
+                f"writing seed {record.seed_index} to {str(self.path)!r} failed ({exc}); "
+                f"{seeds} finished seeds and {divs} divergences saved before it are intact: "
+                "free space, then continue with --resume"
+            ) from exc
+
+    def _store(self, record: SeedRecord, found: Sequence[Divergence]) -> None:
         with self._db:
             for d in found:
                 self._db.execute(

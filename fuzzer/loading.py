@@ -59,7 +59,7 @@ def load_factory(spec: str, *, option: str = "--model") -> Any:
     return model
 
 
-def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+def load_npz(path: str | Path, *, normalize: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """Load ``x`` (float32, ``(N, C, H, W)`` or ``(N, C, T)``, values in [0, 1]) and optional ``y`` from an ``.npz``.
 
     Arrays are read with ``allow_pickle=False``: an ``.npz`` holding Python
@@ -78,7 +78,27 @@ def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
         raise
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
         raise DiverfuzzError(f"--data={str(p)!r} is not a readable .npz file: {exc}") from exc
+    if normalize:
+        x = normalize_inputs(x, name=f"--data={str(p)!r}")
     return validate_inputs(x, y, name=f"--data={str(p)!r}")
+
+
+def normalize_inputs(x: Any, *, name: str = "x") -> np.ndarray:
+    """Min-max scale ``x`` into [0, 1] with one min and max over the whole array.
+
+    One global scale keeps relative intensities between inputs and channels,
+    as a fixed sensor range would; per-input scaling would erase them.
+    """
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.number) or x.size == 0:
+        raise DiverfuzzError(f"{name}: --normalize needs a non-empty numeric x, got dtype {x.dtype}")
+    x = x.astype(np.float32)
+    if not np.isfinite(x).all():
+        raise DiverfuzzError(f"{name}: x contains NaN or inf; --normalize cannot scale it, clean the data first")
+    lo, hi = float(x.min()), float(x.max())
+    if hi == lo:
+        raise DiverfuzzError(f"{name}: x is constant ({lo:g}); --normalize cannot scale it")
+    return (x - lo) / (hi - lo)
 
 
 def validate_inputs(x: Any, y: Any = None, *, name: str = "x") -> tuple[np.ndarray, np.ndarray | None]:
@@ -100,7 +120,9 @@ def validate_inputs(x: Any, y: Any = None, *, name: str = "x") -> tuple[np.ndarr
         raise DiverfuzzError(f"{name}: x contains NaN or inf (first at input {first}); clean the data first")
     lo, hi = float(x.min()), float(x.max())
     if lo < 0.0 or hi > 1.0:
-        raise DiverfuzzError(f"{name}: x values lie in [{lo:g}, {hi:g}]; expected [0, 1]")
+        raise DiverfuzzError(
+            f"{name}: x values lie in [{lo:g}, {hi:g}]; expected [0, 1] (pass --normalize to min-max scale them)"
+        )
     if y is not None:
         y = np.asarray(y)
         if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer):

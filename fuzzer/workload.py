@@ -51,7 +51,7 @@ def prepare(config: CampaignConfig) -> Workload:
         calibration = bundled.x_train
         description["data"] = example.data_description
     else:
-        x, y = load_npz(config.data)
+        x, y = load_npz(config.data, normalize=config.normalize)
         description["data"] = config.data
     if config.defense is not None:
         from defenses import defended_reference
@@ -82,7 +82,7 @@ def prepare(config: CampaignConfig) -> Workload:
 def seed_data(config: CampaignConfig) -> np.ndarray:
     """The seed inputs ``config`` names, without building any model."""
     if config.data is not None:
-        return load_npz(config.data)[0]
+        return load_npz(config.data, normalize=config.normalize)[0]
     from fuzzer.examples import EXAMPLES
 
     return EXAMPLES[config.example].load_data().x_test
