@@ -27,6 +27,16 @@ speed-up: the driver and the workers then share cores.
 
 from __future__ import annotations
 
+import sys as _sys
+from pathlib import Path as _Path
+
+# bench/relations.py and bench/defenses.py are named like the packages they
+# measure: run as a script, this folder comes first on sys.path and would
+# shadow them, so it is taken off.
+_HERE = _Path(__file__).resolve().parent
+_sys.path[:] = [p for p in _sys.path if _Path(p or ".").resolve() != _HERE]
+_sys.path.insert(0, str(_HERE.parent))
+
 import argparse
 import os
 import pickle

@@ -185,6 +185,7 @@ def _summary_table(report: dict):
     s = report["summary"]
     table = Table(title="diverfuzz campaign", show_header=False)
     median = s["median_queries_to_first_divergence"]
+    triage = s.get("triage") or {}
     rows = [
         ("seeds fuzzed", str(s["seeds"])),
         ("seeds disagreeing initially (excluded)", str(s["seeds_disagreeing_initially"])),
@@ -192,6 +193,10 @@ def _summary_table(report: dict):
         ("success rate", f"{100 * s['success_rate']:.1f}%"),
         ("model-pair queries", str(s["queries"])),
         ("median queries to first divergence", "-" if median is None else f"{median:g}"),
+        (
+            "triage: precision-induced / reference-unstable",
+            f"{triage.get('precision-induced', 0)} / {triage.get('reference-unstable', 0)}",
+        ),
         ("wall time", f"{s['wall_seconds']:.1f} s"),
     ]
     for key, value in rows:
