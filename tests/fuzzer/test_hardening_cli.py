@@ -154,3 +154,27 @@ def test_random_argument_lists_never_leak_a_traceback(tiny_files, pairs):
         assert exc.code == 2
         return
     assert code in (EXIT_OK, EXIT_USAGE)
+
+
+CONFIG_KEYS = st.sampled_from(
+    ["seeds", "budget", "strategy", "rng-seed", "validity", "population", "precision", "kind", "relations",
+     "threads", "backend", "workers", "mode", "normalize", "quiet", "bogus", "data", "model"]
+)
+CONFIG_VALUES = st.one_of(
+    st.integers(-3, 50), st.booleans(), st.none(), st.floats(allow_nan=True), st.text(max_size=10),
+    st.lists(st.text(max_size=6), max_size=3),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(CONFIG_KEYS, CONFIG_VALUES, max_size=5))
+def test_random_config_files_never_leak_a_traceback(tiny_files, options):
+    folder = Path(tempfile.mkdtemp(prefix="dfz-cfg-"))
+    cfg = folder / "campaign.json"
+    cfg.write_text(json.dumps(options))
+    argv = [
+        "run", "--config", str(cfg), "--model", f"{tiny_files['models']}:reference",
+        "--candidate", f"{tiny_files['models']}:candidate", "--data", tiny_files["data"],
+        "--seeds", "2", "--budget", "10", "--quiet", "--out", str(folder / "out"),
+    ]
+    assert main(argv) in (EXIT_OK, EXIT_USAGE)
