@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from fuzzer.errors import DiverfuzzError
-from fuzzer.precision import PRECISIONS, parse_precision
+from fuzzer.precision import parse_precision
 from fuzzer.search import STRATEGIES
 from relations import DEFAULT_VALIDITY, REGISTRY, RelationError, Validity
 

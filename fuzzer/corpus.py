@@ -103,6 +103,20 @@ class Corpus:
     def in_folder(cls, out: str | Path) -> "Corpus":
         return cls(Path(out) / CORPUS_FILE)
 
+    @classmethod
+    def of_campaign(cls, out: str | Path) -> tuple["Corpus", dict]:
+        """Open the corpus of the campaign already in folder ``out`` and return it
+        with its stored config (a dict for ``CampaignConfig.from_dict``)."""
+        out = Path(out)
+        if not (out / CORPUS_FILE).is_file():
+            raise DiverfuzzError(f"DIR={str(out)!r} holds no {CORPUS_FILE}; give the --out folder of a campaign")
+        corpus = cls.in_folder(out)
+        stored = corpus.get_meta("config")
+        if stored is None:
+            corpus.close()
+            raise DiverfuzzError(f"DIR={str(out)!r}: the corpus has no campaign config (the campaign never started)")
+        return corpus, stored
+
     def close(self) -> None:
         self._db.close()
 

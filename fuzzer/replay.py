@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from fuzzer.config import CampaignConfig
-from fuzzer.corpus import CORPUS_FILE, Corpus
+from fuzzer.corpus import Corpus
 from fuzzer.errors import DiverfuzzError
 from fuzzer.target import torch_threads
 from fuzzer.workload import Workload, prepare, seed_input
@@ -32,12 +32,8 @@ def replay(out: str | Path, *, workload: Workload | None = None, ids: set[int] |
     gets the recorded reference and candidate labels again.
     """
     out = Path(out)
-    if not (out / CORPUS_FILE).is_file():
-        raise DiverfuzzError(f"DIR={str(out)!r} holds no {CORPUS_FILE}; give the --out folder of a campaign")
-    with Corpus.in_folder(out) as corpus:
-        stored = corpus.get_meta("config")
-        if stored is None:
-            raise DiverfuzzError(f"DIR={str(out)!r}: the corpus has no campaign config")
+    corpus, stored = Corpus.of_campaign(out)
+    with corpus:
         config = CampaignConfig.from_dict(stored)
         divergences = [(i, d) for i, d in corpus.divergences() if ids is None or i in ids]
     if ids is not None and len(divergences) != len(ids):

@@ -6,8 +6,7 @@ from pathlib import Path
 
 from fuzzer.campaign import REPORT_HTML, REPORT_JSON, build_report, write_reports
 from fuzzer.config import CampaignConfig
-from fuzzer.corpus import CORPUS_FILE, Corpus
-from fuzzer.errors import DiverfuzzError
+from fuzzer.corpus import Corpus
 from fuzzer.workload import seed_data
 
 FORMATS = ("html", "json", "md", "junit")
@@ -21,12 +20,8 @@ def rerender(out: str | Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
     file) for the HTML images, but no model.
     """
     out = Path(out)
-    if not (out / CORPUS_FILE).is_file():
-        raise DiverfuzzError(f"DIR={str(out)!r} holds no {CORPUS_FILE}; give the --out folder of a campaign")
-    with Corpus.in_folder(out) as corpus:
-        stored = corpus.get_meta("config")
-        if stored is None:
-            raise DiverfuzzError(f"DIR={str(out)!r}: the corpus has no campaign config (the campaign never started)")
+    corpus, stored = Corpus.of_campaign(out)
+    with corpus:
         config = CampaignConfig.from_dict(stored)
         report = build_report(corpus)
         seeds = seed_data(config) if "html" in formats else None

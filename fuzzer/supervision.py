@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from fuzzer.config import CampaignConfig
-from fuzzer.corpus import CORPUS_FILE, Corpus
+from fuzzer.corpus import Corpus
 from fuzzer.errors import DiverfuzzError
 from fuzzer.target import torch_threads
 from fuzzer.workload import prepare, seed_input
@@ -40,12 +40,8 @@ def evaluate_campaign_supervisors(out: str | Path, *, false_alarm: float = 0.05)
     if not 0.0 < false_alarm < 1.0:
         raise DiverfuzzError(f"--false-alarm={false_alarm!r} must lie in (0, 1)")
     out = Path(out)
-    if not (out / CORPUS_FILE).is_file():
-        raise DiverfuzzError(f"DIR={str(out)!r} holds no {CORPUS_FILE}; give the --out folder of a campaign")
-    with Corpus.in_folder(out) as corpus:
-        stored = corpus.get_meta("config")
-        if stored is None:
-            raise DiverfuzzError(f"DIR={str(out)!r}: the corpus has no campaign config")
+    corpus, stored = Corpus.of_campaign(out)
+    with corpus:
         config = CampaignConfig.from_dict(stored)
         divergences = [d for _, d in corpus.divergences()]
     if not divergences:

@@ -24,7 +24,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from .base import KINDS, REGISTRY, Chain, Relation, RelationError, Step, get_relation, names_for_kind
+from .base import KINDS, REGISTRY, Chain, Relation, RelationError, Step, get_relation
 
 __all__ = ["params_for", "steps", "chains", "images", "inputs", "names_for"]
 

@@ -19,7 +19,7 @@ from collections import deque
 from typing import Any, Sequence
 
 from fuzzer.backends import StoreFn
-from fuzzer.backends.worker import SeedWorker, WireOutcome, check_fingerprints, from_wire
+from fuzzer.backends.worker import SeedWorker, check_fingerprints, from_wire
 from fuzzer.config import CampaignConfig
 from fuzzer.errors import DiverfuzzError
 from fuzzer.workload import Workload
