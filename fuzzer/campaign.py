@@ -311,6 +311,9 @@ def build_report(corpus: Corpus, *, interrupted: bool | None = None) -> dict:
         row = d.to_dict()
         row["id"] = div_id
         divergences.append(row)
+    # Seed order, not storage order: parallel backends store seeds as they
+    # finish, and the report should read the same whichever backend ran.
+    divergences.sort(key=lambda row: (row["seed_index"], row["id"]))
     firsts: dict[int, int] = {}
     for d in divergences:
         firsts[d["seed_index"]] = min(firsts.get(d["seed_index"], d["queries"]), d["queries"])
@@ -361,7 +364,8 @@ def write_reports(
         images = {}
         for div_id, d in corpus.divergences():
             seed = np.ascontiguousarray(seeds[d.seed_index], dtype=np.float32)
-            images[div_id] = DivergenceImages(seed=seed, mutant=d.chain.apply(seed))
+            kind = "signal" if seed.ndim == 2 else "image"
+            images[div_id] = DivergenceImages(seed=seed, mutant=d.chain.apply(seed), kind=kind)
         write_html(report, out / REPORT_HTML, images)
     if "json" in formats:
         write_json(report, out / REPORT_JSON)

@@ -34,6 +34,7 @@ from .formatting import (
     top_probability,
 )
 from .images import (
+    signal_plot_data_uri,
     DivergenceImages,
     array_to_png_data_uri,
     difference_image,
@@ -80,6 +81,13 @@ def _environment() -> jinja2.Environment:
 
 
 def _figures(div_id: Any, images: DivergenceImages) -> list[_Figure]:
+    if images.kind == "signal":
+        channels = images.seed.shape[0]
+        return [
+            _Figure(signal_plot_data_uri(images.seed, images.mutant),
+                    "seed (grey) and mutant (red), one panel per channel, range [0, 1]",
+                    f"seed and mutant signals of divergence {div_id}", 384, 56 * channels),
+        ]
     shape = images.seed.shape
     height, width = shape[-2], shape[-1]
     scale = max(1, _TARGET_PIXELS // max(height, width))

@@ -28,6 +28,9 @@ class DivergenceImages:
         Seed input, shape ``(C, H, W)`` (or ``(H, W)``), float in ``[0, 1]``.
     mutant : numpy.ndarray
         Mutated input, same shape as `seed`.
+    kind : {"image", "signal"}, optional
+        ``"signal"`` draws a ``(C, T)`` seed and mutant as line plots (one
+        panel per channel) instead of as a grey image. Default ``"image"``.
 
     Raises
     ------
@@ -37,8 +40,13 @@ class DivergenceImages:
 
     seed: np.ndarray
     mutant: np.ndarray
+    kind: str = "image"
 
     def __post_init__(self) -> None:
+        if self.kind not in ("image", "signal"):
+            raise ReportError(f"kind={self.kind!r}: expected 'image' or 'signal'")
+        if self.kind == "signal" and np.ndim(self.seed) != 2:
+            raise ReportError(f"seed.shape={np.shape(self.seed)}: a signal is (C, T)")
         seed_shape = np.shape(self.seed)
         mutant_shape = np.shape(self.mutant)
         if len(seed_shape) not in (2, 3):
@@ -164,3 +172,39 @@ def difference_image(seed: np.ndarray, mutant: np.ndarray) -> np.ndarray:
     peak = float(diff.max())
     scaled = diff / peak if peak > 0 else np.zeros_like(diff)
     return scaled[np.newaxis].astype(np.float32)
+
+
+#: Colours of the seed and mutant traces in signal plots.
+_SEED_RGB = (120, 120, 120)
+_MUTANT_RGB = (200, 60, 30)
+
+
+def signal_plot_data_uri(seed: np.ndarray, mutant: np.ndarray, *, width: int = 384, panel: int = 56) -> str:
+    """A PNG data URI drawing a ``(C, T)`` seed (grey) and mutant (red), one panel per channel.
+
+    Values are plotted on the fixed range [0, 1] (NaN drawn as 0), so panels
+    of different divergences compare directly. Drawn with PIL, which the
+    report already uses for images: no plotting library is needed at report
+    time.
+    """
+    from PIL import ImageDraw
+
+    seed = np.nan_to_num(np.clip(np.asarray(seed, dtype=np.float64), 0.0, 1.0))
+    mutant = np.nan_to_num(np.clip(np.asarray(mutant, dtype=np.float64), 0.0, 1.0))
+    channels, length = seed.shape
+    image = Image.new("RGB", (width, panel * channels), "white")
+    draw = ImageDraw.Draw(image)
+    xs = np.linspace(2, width - 3, max(length, 2)) if length > 1 else np.array([width / 2])
+    for c in range(channels):
+        top = c * panel
+        draw.rectangle([0, top, width - 1, top + panel - 1], outline=(210, 210, 210))
+        for values, rgb in ((seed[c], _SEED_RGB), (mutant[c], _MUTANT_RGB)):
+            ys = top + 2 + (1.0 - values) * (panel - 5)
+            points = list(zip(xs.tolist(), ys.tolist()))
+            if len(points) > 1:
+                draw.line(points, fill=rgb, width=1)
+            else:
+                draw.point(points, fill=rgb)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

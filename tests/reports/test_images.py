@@ -98,3 +98,45 @@ def test_divergence_images_validates_shapes() -> None:
         DivergenceImages(seed=np.zeros((1, 8, 8)), mutant=np.zeros((3, 8, 8)))
     with pytest.raises(ReportError, match="seed.shape"):
         DivergenceImages(seed=np.zeros(8), mutant=np.zeros(8))
+
+
+def test_signal_plot_draws_both_traces_per_channel():
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from reports.images import DivergenceImages, signal_plot_data_uri
+
+    t = np.linspace(0, 1, 64)
+    seed = np.stack([0.5 + 0.3 * np.sin(6 * t), 0.5 + 0.3 * np.cos(6 * t)]).astype(np.float32)
+    mutant = np.clip(seed + 0.1, 0, 1)
+    uri = signal_plot_data_uri(seed, mutant)
+    image = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB"))
+    assert image.shape == (2 * 56, 384, 3)
+    red = (image[..., 0] > 150) & (image[..., 1] < 100)
+    grey = (image[..., 0] == 120) & (image[..., 1] == 120)
+    for panel in range(2):
+        rows = slice(panel * 56, (panel + 1) * 56)
+        assert red[rows].sum() > 100 and grey[rows].sum() > 100
+    with pytest.raises(ReportError, match="a signal is"):
+        DivergenceImages(seed=seed[None], mutant=mutant[None], kind="signal")
+    with pytest.raises(ReportError, match="kind="):
+        DivergenceImages(seed=seed, mutant=mutant, kind="audio")
+
+
+def test_html_shows_one_signal_plot_per_divergence(tmp_path):
+    import numpy as np
+
+    from reports import DivergenceImages, write_html
+
+    seed = np.full((3, 32), 0.5, np.float32)
+    report = {
+        "schema_version": 1,
+        "summary": {},
+        "divergences": [{"id": 1, "seed_index": 0, "chain": [], "reference_label": 0, "candidate_label": 1, "queries": 3}],
+    }
+    html = write_html(report, tmp_path / "r.html", {1: DivergenceImages(seed, seed * 0.9, kind="signal")}).read_text()
+    assert html.count("data:image/png;base64,") == 1
+    assert "seed (grey) and mutant (red)" in html
