@@ -351,27 +351,19 @@ def build_report(corpus: Corpus, *, interrupted: bool | None = None) -> dict:
 
 
 def write_reports(
-    report: dict, corpus: Corpus, seeds: np.ndarray, out: Path, formats: tuple[str, ...] = ("json", "html")
-) -> None:
-    """Write the report ``formats`` (json, html, md, junit) to ``out``.
+    report: dict, corpus: Corpus, seeds: np.ndarray | None, out: Path, formats: tuple[str, ...] = ("json", "html")
+) -> dict[str, Path]:
+    """Write the report ``formats`` (json, html, md, junit) to ``out``; returns the files by format.
 
     ``seeds`` is the campaign's seed data: HTML shows each divergence's seed,
-    mutant (rebuilt from the chain) and their difference.
+    mutant (rebuilt from the chain) and their difference (not needed without html).
     """
-    from reports import DivergenceImages, write_html, write_json, write_markdown
+    from reports import DivergenceImages, render_all
 
+    images = {}
     if "html" in formats:
-        images = {}
         for div_id, d in corpus.divergences():
             seed = np.ascontiguousarray(seeds[d.seed_index], dtype=np.float32)
             kind = "signal" if seed.ndim == 2 else "image"
             images[div_id] = DivergenceImages(seed=seed, mutant=d.chain.apply(seed), kind=kind)
-        write_html(report, out / REPORT_HTML, images)
-    if "json" in formats:
-        write_json(report, out / REPORT_JSON)
-    if "md" in formats:
-        write_markdown(report, out / "report.md")
-    if "junit" in formats:
-        from reports import write_junit
-
-        write_junit(report, out / "junit.xml")
+    return render_all(report, out, images, formats)

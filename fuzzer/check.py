@@ -316,12 +316,9 @@ def check(
 
 def _render_extra(report: dict, out: Path) -> None:
     """``report.md`` and ``junit.xml`` beside the campaign's HTML and JSON."""
-    import reports
+    from reports import render_all
 
-    reports.write_markdown(report, out / "report.md")
-    write_junit = getattr(reports, "write_junit", None)
-    if write_junit is not None:
-        write_junit(report, out / "junit.xml")
+    render_all(report, out, formats=("md", "junit"))
 
 
 __all__ = ["CheckResult", "RegressionCorpus", "RegressionEntry", "check"]

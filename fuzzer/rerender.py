@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fuzzer.campaign import REPORT_HTML, REPORT_JSON, build_report, write_reports
+from fuzzer.campaign import build_report, write_reports
 from fuzzer.config import CampaignConfig
 from fuzzer.corpus import Corpus
 from fuzzer.workload import seed_data
 
 FORMATS = ("html", "json", "md", "junit")
-FILES = {"html": REPORT_HTML, "json": REPORT_JSON, "md": "report.md", "junit": "junit.xml"}
 
 
 def rerender(out: str | Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
@@ -25,5 +24,5 @@ def rerender(out: str | Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
         config = CampaignConfig.from_dict(stored)
         report = build_report(corpus)
         seeds = seed_data(config) if "html" in formats else None
-        write_reports(report, corpus, seeds, out, formats)
-    return [out / FILES[f] for f in formats]
+        written = write_reports(report, corpus, seeds, out, formats)
+    return [written[f] for f in formats]
