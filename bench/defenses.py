@@ -40,8 +40,8 @@ from defenses import (  # noqa: E402
     defense_config,
     evaluate_supervisors,
 )
-from fuzzer.examples.digits import DigitsCNN, load_digits_data, trained_digits_cnn  # noqa: E402
-from fuzzer.examples.training import accuracy, cached_model, train_classifier  # noqa: E402
+from fuzzer.models.examples.digits import DigitsCNN, load_digits_data, trained_digits_cnn  # noqa: E402
+from fuzzer.models.training import accuracy, cached_model, train_classifier  # noqa: E402
 
 
 class DropoutDigitsCNN(DigitsCNN):
@@ -55,11 +55,11 @@ class DropoutDigitsCNN(DigitsCNN):
 
 
 def campaign(ref: nn.Module, data, seeds: int, budget: int) -> tuple[dict, list[np.ndarray]]:
-    from fuzzer.campaign import run_campaign
-    from fuzzer.config import CampaignConfig
-    from fuzzer.precision import build_counterpart
-    from fuzzer.target import ModelPair
-    from fuzzer.workload import Workload
+    from fuzzer.campaign.driver import run_campaign
+    from fuzzer.campaign.config import CampaignConfig
+    from fuzzer.models.precision import build_counterpart
+    from fuzzer.models.pair import ModelPair
+    from fuzzer.campaign.workload import Workload
     from relations import Chain
 
     cand = build_counterpart("int8-static", ref, data.x_train)

@@ -57,7 +57,7 @@ def model_forward_s(batch: int, repeat: int) -> float:
     """Seconds for one forward pass of the bundled digits CNN on ``batch`` inputs."""
     import torch
 
-    from fuzzer.examples.digits import trained_digits_cnn
+    from fuzzer.models.examples.digits import trained_digits_cnn
 
     model = trained_digits_cnn(0)
     model.eval()

@@ -28,9 +28,9 @@ import time
 
 import numpy as np
 
-from fuzzer.campaign import run_campaign
-from fuzzer.config import CampaignConfig
-from fuzzer.workload import prepare
+from fuzzer.campaign.driver import run_campaign
+from fuzzer.campaign.config import CampaignConfig
+from fuzzer.campaign.workload import prepare
 
 
 def main() -> None:

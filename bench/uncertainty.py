@@ -60,11 +60,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    from fuzzer.campaign import run_campaign
-    from fuzzer.config import CampaignConfig
-    from fuzzer.examples import load_digits_data, trained_digits_cnn
-    from fuzzer.precision.mca import mca_samples
-    from fuzzer.sweep import default_formats, run_sweep
+    from fuzzer.campaign.driver import run_campaign
+    from fuzzer.campaign.config import CampaignConfig
+    from fuzzer.models.examples import load_digits_data, trained_digits_cnn
+    from fuzzer.models.precision.mca import mca_samples
+    from fuzzer.entry.sweep import default_formats, run_sweep
     from oracles.triage import divergence_inputs, triage
 
     data = load_digits_data()

@@ -46,7 +46,8 @@ from defenses.supervisors import (
     build_supervisors,
 )
 from fuzzer.errors import DiverfuzzError
-from fuzzer.examples.training import ExampleData, cached_model
+from fuzzer.models.examples.digits import DigitsCNN
+from fuzzer.models.training import ExampleData, cached_model
 
 #: Defenses :func:`defended_reference` can build.
 DEFENSES = ("pixeldp", "distillation")
@@ -100,7 +101,7 @@ def defended_reference(name: str, base_example_data: ExampleData, *, seed: int =
     ----------
     name : {"pixeldp", "distillation"}
     base_example_data : ExampleData
-        The digits split (``fuzzer.examples.digits.load_digits_data()``);
+        The digits split (``fuzzer.models.examples.digits.load_digits_data()``);
         only its training half is used.
     seed : int
         Training seed (and PixelDP's noise seed).
@@ -115,12 +116,10 @@ def defended_reference(name: str, base_example_data: ExampleData, *, seed: int =
 
     Notes
     -----
-    Weights are cached with :func:`fuzzer.examples.training.cached_model`,
+    Weights are cached with :func:`fuzzer.models.training.cached_model`,
     keyed by the defense's parameters and ``seed``; the first call trains
     (a few seconds on 2 cores), later calls load.
     """
-    from fuzzer.examples.digits import DigitsCNN
-
     config = defense_config(name)
     if name == "pixeldp":
         params = {k: config[k] for k in ("mechanism", "epsilon", "delta", "L", "norm", "draws")}

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from fuzzer.errors import DiverfuzzError
-from fuzzer.examples.training import ExampleData, train_classifier
+from fuzzer.models.training import ExampleData, train_classifier
 
 #: The paper evaluates T in 1..100 and recommends 20 to 100 ([1], Section V).
 DEFAULT_TEMPERATURE = 20.0
@@ -126,7 +126,7 @@ def distill(
 
     Examples
     --------
-    >>> from fuzzer.examples.digits import DigitsCNN, load_digits_data
+    >>> from fuzzer.models.examples.digits import DigitsCNN, load_digits_data
     >>> student = distill(DigitsCNN, load_digits_data(), temperature=20, epochs=1)
     """
     _check_temperature(temperature)

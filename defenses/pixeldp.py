@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fuzzer.errors import DiverfuzzError
-from fuzzer.examples.training import ExampleData, train_classifier
+from fuzzer.models.training import ExampleData, train_classifier
 
 #: Paper defaults ([1], Section IV): epsilon = 1, delta = 0.05, 300 noise draws
 #: for prediction and certification, eta = 0.05 for the confidence bounds.
@@ -396,7 +396,7 @@ def pixeldp_model(
 
     Examples
     --------
-    >>> from fuzzer.examples.digits import DigitsCNN
+    >>> from fuzzer.models.examples.digits import DigitsCNN
     >>> m = pixeldp_model(DigitsCNN, epsilon=1.0, draws=10).eval()
     >>> m(torch.zeros(2, 1, 8, 8)).shape
     torch.Size([2, 10])
@@ -427,7 +427,7 @@ def train_pixeldp(
     seed : int
         Seeds initialisation, batch order and the noise generator.
     epochs : int, lr : float
-        Adam training schedule (as :func:`fuzzer.examples.training.train_classifier`).
+        Adam training schedule (as :func:`fuzzer.models.training.train_classifier`).
     **params
         PixelDP parameters (``epsilon``, ``delta``, ``L``, ``mechanism``,
         ``norm``, ``draws``).

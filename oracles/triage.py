@@ -33,6 +33,8 @@ import torch
 from torch import nn
 
 from fuzzer.errors import DiverfuzzError
+from fuzzer.models.precision.mca import mca_samples, significant_bits
+from relations import Chain
 
 PRECISION_INDUCED = "precision-induced"
 REFERENCE_UNSTABLE = "reference-unstable"
@@ -132,8 +134,6 @@ def triage(
     >>> [r.label for r in triage(net, np.ones((2, 4), np.float32), samples=4)]
     ['precision-induced', 'precision-induced']
     """
-    from fuzzer.precision.mca import mca_samples, significant_bits
-
     if not isinstance(reference, nn.Module):
         raise DiverfuzzError(
             f"reference={type(reference).__name__}: triage needs a torch.nn.Module (MCA runs a float64 copy)"
@@ -192,8 +192,6 @@ def divergence_inputs(seeds: np.ndarray, divergences: Sequence[dict]) -> np.ndar
     -------
     ndarray, float32, (len(divergences), *input_shape)
     """
-    from relations import Chain
-
     seeds = np.asarray(seeds)
     rows = []
     for k, d in enumerate(divergences):

@@ -9,20 +9,9 @@ round-trips through JSON. ``relations.strategies`` holds Hypothesis
 strategies (imported separately so Hypothesis stays optional at run time).
 """
 
-from .base import (
-    REGISTRY,
-    Chain,
-    ParamSpec,
-    Relation,
-    RelationError,
-    Step,
-    apply_batch,
-    check_image,
-    check_input,
-    get_relation,
-    infer_kind,
-    names_for_kind,
-)
+from .chain import Chain, Step, apply_batch
+from .registry import REGISTRY, get_relation, names_for_kind
+from .relation import KINDS, ParamSpec, Relation, RelationError, check_image, check_input, infer_kind
 from .validity import (
     DEFAULT_VALIDITY,
     METRICS,

@@ -18,7 +18,7 @@ from scipy import ndimage
 from skimage.exposure import equalize_adapthist
 from skimage.transform import ProjectiveTransform, warp
 
-from .base import ParamSpec, Relation, RelationError
+from .relation import ParamSpec, Relation, RelationError
 from .noise import SEED_SPEC
 
 __all__ = [

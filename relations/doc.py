@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .base import KINDS, REGISTRY, ParamSpec, Relation
+from .registry import REGISTRY
+from .relation import KINDS, ParamSpec, Relation
 
 __all__ = ["render", "main"]
 

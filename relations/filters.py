@@ -21,7 +21,7 @@ from scipy.fft import dctn, idctn
 from skimage.filters import gaussian
 from skimage.transform import resize
 
-from .base import ParamSpec, Relation
+from .relation import ParamSpec, Relation
 
 __all__ = [
     "motion_blur",

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.transform import AffineTransform, warp
 
-from .base import ParamSpec, Relation
+from .relation import ParamSpec, Relation
 
 __all__ = ["rotation", "translation", "zoom", "shear", "warp_about_centre", "RELATIONS"]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.util import random_noise
 
-from .base import ParamSpec, Relation
+from .relation import ParamSpec, Relation
 
 __all__ = [
     "gaussian_noise",

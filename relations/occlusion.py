@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .base import ParamSpec, Relation
+from .relation import ParamSpec, Relation
 
 __all__ = ["occlusion", "occlusion_box", "RELATIONS"]
 

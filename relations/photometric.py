@@ -12,7 +12,7 @@ import numpy as np
 from skimage.exposure import adjust_gamma
 from skimage.filters import gaussian
 
-from .base import ParamSpec, Relation
+from .relation import ParamSpec, Relation
 
 __all__ = ["brightness", "contrast", "gamma", "gaussian_blur", "RELATIONS"]
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.interpolate import CubicSpline
 
-from .base import ParamSpec, Relation
+from .relation import ParamSpec, Relation
 from .noise import SEED_SPEC
 
 __all__ = [

@@ -20,7 +20,7 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from .base import ParamSpec, Relation, RelationError
+from .relation import ParamSpec, Relation, RelationError
 from .noise import SEED_SPEC
 from .occlusion import occlusion_box
 

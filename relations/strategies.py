@@ -24,7 +24,9 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from .base import KINDS, REGISTRY, Chain, Relation, RelationError, Step, get_relation
+from .chain import Chain, Step
+from .registry import REGISTRY, get_relation
+from .relation import KINDS, Relation, RelationError
 
 __all__ = ["params_for", "steps", "chains", "images", "inputs", "names_for"]
 

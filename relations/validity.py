@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from .base import RelationError
+from .relation import RelationError
 
 __all__ = [
     "ssim",

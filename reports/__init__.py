@@ -22,7 +22,8 @@ from .json_report import read_json, to_jsonable, write_json
 from .junit_report import write_junit
 from .markdown_report import write_markdown
 from .render import render_all
-from .schema import SCHEMA_VERSION, ReportError, load_schema, validate_report
+from .errors import ReportError
+from .schema import SCHEMA_VERSION, load_schema, validate_report
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -14,7 +14,7 @@ from typing import Sequence
 from markupsafe import Markup
 
 from .formatting import clean_text
-from .schema import ReportError
+from .errors import ReportError
 
 __all__ = ["bar_chart_svg"]
 

@@ -40,7 +40,8 @@ from .images import (
     difference_image,
     max_abs_difference,
 )
-from .schema import ReportError, check_report
+from .errors import ReportError
+from .schema import check_report
 
 __all__ = ["write_html", "render_html"]
 

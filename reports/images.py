@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .schema import ReportError
+from .errors import ReportError
 
 __all__ = ["DivergenceImages", "array_to_png_data_uri", "difference_image"]
 

@@ -19,7 +19,8 @@ from typing import Any, Mapping
 from ._atomic import atomic_write_text
 from .aggregate import effective_chain
 from .formatting import clean_text, format_chain, format_number, format_value, pair_text
-from .schema import ReportError, check_report
+from .errors import ReportError
+from .schema import check_report
 
 __all__ = ["write_junit", "render_junit"]
 

@@ -11,7 +11,8 @@ from .images import DivergenceImages
 from .json_report import write_json
 from .junit_report import write_junit
 from .markdown_report import write_markdown
-from .schema import ReportError, check_report
+from .errors import ReportError
+from .schema import check_report
 
 __all__ = ["FORMATS", "FILE_NAMES", "render_all"]
 

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 from importlib import resources
 from typing import Any, Mapping
+
+import jsonschema
+
+from .errors import ReportError
+from .jsonable import to_jsonable
 
 __all__ = ["SCHEMA_VERSION", "ReportError", "check_report", "load_schema", "validate_report"]
 
@@ -23,15 +27,6 @@ SCHEMA_FILE = "report.schema.json"
 
 #: Version of the report dict layout this package reads and writes.
 SCHEMA_VERSION = 1
-
-
-class ReportError(ValueError):
-    """A report record or a value passed to a renderer is not usable.
-
-    Subclasses :class:`ValueError` so callers that already catch bad
-    arguments keep working.  The message names the offending value as
-    ``name=value``, says what was expected and how to fix it.
-    """
 
 
 def check_report(report: Any, *, source: str = "report") -> Mapping[str, Any]:
@@ -122,10 +117,8 @@ def validate_report(report: Any) -> None:
 
     Notes
     -----
-    When the optional package ``jsonschema`` is importable the whole schema
-    is enforced (types, ranges, nested chains).  Without it a built-in check
-    covers what every reader relies on: the required keys of the record, of
-    ``summary`` and of each divergence, and their basic types.
+    The whole schema is enforced with ``jsonschema`` (types, ranges, nested
+    chains), a run-time dependency.
 
     Examples
     --------
@@ -135,15 +128,8 @@ def validate_report(report: Any) -> None:
     ...                 "queries": 0, "median_queries_to_first_divergence": None,
     ...                 "wall_seconds": 0.1}})
     """
-    from .json_report import to_jsonable  # json_report imports this module
-
     check_report(report)
     record = to_jsonable(report)
-    try:
-        import jsonschema
-    except ImportError:
-        _validate_builtin(record)
-        return
     validator = jsonschema.Draft202012Validator(load_schema())
     error = jsonschema.exceptions.best_match(validator.iter_errors(record))
     if error is not None:
@@ -152,50 +138,3 @@ def validate_report(report: Any) -> None:
             f"match {SCHEMA_FILE} (schema_version={SCHEMA_VERSION}). Re-render it "
             "from the campaign corpus or fix the field named here"
         )
-
-
-_TYPES = {
-    "object": (dict,), "array": (list,), "string": (str,), "integer": (int,),
-    "number": (int, float), "boolean": (bool,), "null": (type(None),),
-}
-
-
-def _type_ok(value: Any, kinds: Any) -> bool:
-    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
-    for kind in kinds:
-        if kind in ("integer", "number") and isinstance(value, bool):
-            continue
-        if isinstance(value, _TYPES[kind]):
-            if kind == "number" and isinstance(value, float) and not math.isfinite(value):
-                continue
-            return True
-    return False
-
-
-def _check_object(value: Any, spec: Mapping[str, Any], path: tuple) -> None:
-    for key in spec.get("required", ()):
-        if key not in value:
-            raise ReportError(
-                f"{_where(path)}: missing required key {key!r}; the record does not "
-                f"match {SCHEMA_FILE} (schema_version={SCHEMA_VERSION})"
-            )
-    for key, sub in spec.get("properties", {}).items():
-        if key in value and "type" in sub and not _type_ok(value[key], sub["type"]):
-            raise ReportError(
-                f"{_where(path + (key,))}={value[key]!r}: expected type "
-                f"{sub['type']!r} as {SCHEMA_FILE} documents"
-            )
-
-
-def _validate_builtin(record: Mapping[str, Any]) -> None:
-    schema = load_schema()
-    _check_object(record, schema, ())
-    props = schema["properties"]
-    _check_object(record["summary"], props["summary"], ("summary",))
-    item = props["divergences"]["items"]
-    for i, div in enumerate(record["divergences"]):
-        if not isinstance(div, dict):
-            raise ReportError(
-                f"{_where(('divergences', i))}={div!r}: expected an object"
-            )
-        _check_object(div, item, ("divergences", i))

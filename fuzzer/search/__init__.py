@@ -1,33 +1,40 @@
-"""Search strategies behind one interface (:class:`fuzzer.search.base.Strategy`)."""
+"""Search strategies behind one interface, and what they search with.
+
+- :mod:`fuzzer.search.base`: the :class:`Strategy` interface.
+- :mod:`fuzzer.search.genetic` (DiverGet-style GA), :mod:`fuzzer.search.diffchaser`,
+  :mod:`fuzzer.search.dflare`, :mod:`fuzzer.search.random_search`: the strategies;
+  :mod:`fuzzer.search.registry` names them.
+- :mod:`fuzzer.search.space`: the relation search space; :mod:`fuzzer.search.noise_steps`:
+  the seeded pixel-level operators every strategy shares.
+- :mod:`fuzzer.search.evaluate`: scoring candidates against the model pair (the budget).
+- :mod:`fuzzer.search.shrink`: minimising a divergent chain.
+"""
 
 from __future__ import annotations
 
-from fuzzer.errors import DiverfuzzError
-from fuzzer.search.base import Strategy
-from fuzzer.search.dflare import DFlareSearch
-from fuzzer.search.diffchaser import DiffChaserSearch
-from fuzzer.search.genetic import GeneticSearch
-from fuzzer.search.random_search import RandomSearch
-from fuzzer.search.space import DEFAULT_RELATIONS, SearchSpace
+from importlib import import_module
+from typing import Any
 
-STRATEGIES = ("genetic", "random", "diffchaser", "dflare")
+from fuzzer.search.names import STRATEGIES
 
-
-def get_strategy(name: str, *, population: int = 20) -> Strategy:
-    """The strategy called ``name`` (one of :data:`STRATEGIES`).
-
-    ``population`` is the GA population (genetic, diffchaser) or the
-    random-search batch; DFlare proposes a few candidates at a time.
-    """
-    if name == "genetic":
-        return GeneticSearch(population=population)
-    if name == "random":
-        return RandomSearch(batch_size=population)
-    if name == "diffchaser":
-        return DiffChaserSearch(population=population)
-    if name == "dflare":
-        return DFlareSearch()
-    raise DiverfuzzError(f"--strategy={name!r} is unknown; choose one of {', '.join(STRATEGIES)}")
+#: Public name -> submodule defining it, loaded on first use (PEP 562): the
+#: strategies import DEAP and torch, and a config check needs only the names.
+_EXPORTS = {
+    "Strategy": "base",
+    "DFlareSearch": "dflare",
+    "DiffChaserSearch": "diffchaser",
+    "GeneticSearch": "genetic",
+    "RandomSearch": "random_search",
+    "DEFAULT_RELATIONS": "space",
+    "SearchSpace": "space",
+    "get_strategy": "registry",
+}
 
 
-__all__ = ["DEFAULT_RELATIONS", "DFlareSearch", "DiffChaserSearch", "GeneticSearch", "RandomSearch", "STRATEGIES", "SearchSpace", "Strategy", "get_strategy"]
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = sorted([*_EXPORTS, "STRATEGIES"])

@@ -6,20 +6,20 @@ from typing import Protocol
 
 import numpy as np
 
-from fuzzer.evaluate import SeedEvaluator
+from fuzzer.search.evaluate import SeedEvaluator
 from fuzzer.search.space import SearchSpace
 
 
 class Strategy(Protocol):
-    """Searches one seed until the evaluator is :attr:`~fuzzer.evaluate.SeedEvaluator.done`.
+    """Searches one seed until the evaluator is :attr:`~fuzzer.search.evaluate.SeedEvaluator.done`.
 
     That is: its budget is spent, or (mode ``first``) a divergence is found.
     Every candidate is a :class:`relations.Chain` passed to
-    :meth:`~fuzzer.evaluate.SeedEvaluator.evaluate`, which truncates batches
+    :meth:`~fuzzer.search.evaluate.SeedEvaluator.evaluate`, which truncates batches
     to the remaining budget, so budgets hold exactly.
 
     A strategy proposes chains and reads back, per candidate, validity,
-    divergence and both models' probabilities (:class:`~fuzzer.evaluate.BatchResult`),
+    divergence and both models' probabilities (:class:`~fuzzer.search.evaluate.BatchResult`),
     from which it computes its own objective (:mod:`fuzzer.search.objectives`);
     it never sees the models or the oracle, so a new strategy never touches
     an oracle and vice versa. All its randomness comes from ``rng``.

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fuzzer.evaluate import SeedEvaluator
+from fuzzer.search.evaluate import SeedEvaluator
 from fuzzer.search.noise_steps import PIXEL_NOISE, random_step
 from fuzzer.search.objectives import probability_gap, score
 from fuzzer.search.space import SearchSpace

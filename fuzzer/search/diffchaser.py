@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fuzzer.evaluate import SeedEvaluator
+from fuzzer.search.evaluate import SeedEvaluator
 from fuzzer.search.noise_steps import noise_relations, random_step
 from fuzzer.search.objectives import k_uncertainty, score
 from fuzzer.search.space import SearchSpace

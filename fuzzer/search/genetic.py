@@ -18,7 +18,7 @@ from typing import Iterator
 import numpy as np
 from deap import base, creator, tools
 
-from fuzzer.evaluate import SeedEvaluator
+from fuzzer.search.evaluate import SeedEvaluator
 from fuzzer.search.noise_steps import noise_relations, random_step
 from fuzzer.search.objectives import disagreement_margin, penalised, score
 from fuzzer.search.space import SearchSpace

@@ -1,7 +1,7 @@
 """Fitness functions of the strategies, computed from both models' probabilities.
 
 The evaluator hands every strategy the two models' softmax outputs
-(:class:`fuzzer.evaluate.BatchResult`); each strategy turns them into the
+(:class:`fuzzer.search.evaluate.BatchResult`); each strategy turns them into the
 objective its paper describes. Rows the validity constraint rejected hold
 NaN probabilities and get :func:`penalised` fitness instead.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fuzzer.evaluate import INVALID_FITNESS
+from fuzzer.search.evaluate import INVALID_FITNESS
 
 
 def _margin(p: np.ndarray, label: np.ndarray) -> np.ndarray:
@@ -79,7 +79,7 @@ def penalised(fitness: np.ndarray, valid: np.ndarray, violation: np.ndarray) -> 
 
 
 def score(result, objective) -> np.ndarray:
-    """``objective`` on a :class:`~fuzzer.evaluate.BatchResult`, INVALID_FITNESS where rejected."""
+    """``objective`` on a :class:`~fuzzer.search.evaluate.BatchResult`, INVALID_FITNESS where rejected."""
     n = len(result.chains)
     out = np.full(n, INVALID_FITNESS)
     idx = np.flatnonzero(result.valid)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fuzzer.evaluate import SeedEvaluator
+from fuzzer.search.evaluate import SeedEvaluator
 from fuzzer.search.space import SearchSpace
 
 

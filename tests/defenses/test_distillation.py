@@ -8,7 +8,7 @@ from torch import nn
 
 from defenses.distillation import distill
 from fuzzer.errors import DiverfuzzError
-from fuzzer.examples.digits import load_digits_data
+from fuzzer.models.examples.digits import load_digits_data
 
 
 def _mlp() -> nn.Module:

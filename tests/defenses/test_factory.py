@@ -10,7 +10,7 @@ import torch
 import defenses
 from defenses import DEFENSES, PixelDPModel, defended_reference, defense_config
 from fuzzer.errors import DiverfuzzError
-from fuzzer.examples.digits import load_digits_data
+from fuzzer.models.examples.digits import load_digits_data
 
 
 def test_defense_config_is_a_fresh_json_ready_dict():

@@ -165,8 +165,8 @@ def test_model_without_linear_layer_is_rejected():
 @pytest.mark.slow
 def test_train_pixeldp_on_digits_learns_and_certifies():
     from defenses.pixeldp import certified_accuracy, train_pixeldp
-    from fuzzer.examples.digits import DigitsCNN, load_digits_data
-    from fuzzer.examples.training import accuracy
+    from fuzzer.models.examples.digits import DigitsCNN, load_digits_data
+    from fuzzer.models.training import accuracy
 
     data = load_digits_data()
     model = train_pixeldp(DigitsCNN, data, seed=0, epochs=4, draws=20)
@@ -177,7 +177,7 @@ def test_train_pixeldp_on_digits_learns_and_certifies():
 
 @pytest.mark.slow
 def test_warmed_up_model_quantizes_to_a_deterministic_counterpart():
-    from fuzzer.precision import build_counterpart
+    from fuzzer.models.precision import build_counterpart
 
     model = pixeldp_model(_net(), draws=4).eval()
     x = _x(8)

@@ -8,13 +8,13 @@ import textwrap
 
 import pytest
 
-from fuzzer.backends import get_backend
-from fuzzer.campaign import run_campaign
-from fuzzer.cli import main
-from fuzzer.config import CampaignConfig
-from fuzzer.corpus import Corpus
+from fuzzer.campaign.backends import get_backend
+from fuzzer.campaign.driver import run_campaign
+from fuzzer.entry.cli import main
+from fuzzer.campaign.config import CampaignConfig
+from fuzzer.campaign.storage.corpus import Corpus
 from fuzzer.errors import DiverfuzzError
-from fuzzer.workload import prepare
+from fuzzer.campaign.workload import prepare
 
 SEEDS = 6
 
@@ -202,7 +202,7 @@ def test_resume_on_another_backend_completes_the_campaign(tmp_path, tiny_config,
 
 @pytest.mark.slow
 def test_killed_process_worker_loses_and_duplicates_nothing(tmp_path, tiny_config, crash_once_models, local_run):
-    from fuzzer.backends.process import ProcessBackend
+    from fuzzer.campaign.backends.process import ProcessBackend
 
     factory = crash_once_models["models"]
     config = tiny_config(model=f"{factory}:reference", candidate=f"{factory}:candidate", backend="process", workers=2)

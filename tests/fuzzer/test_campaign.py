@@ -1,4 +1,4 @@
-"""Tests of :func:`fuzzer.campaign.run_campaign`: interruption, resume, reproducibility."""
+"""Tests of :func:`fuzzer.campaign.driver.run_campaign`: interruption, resume, reproducibility."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from fuzzer.campaign import REPORT_HTML, REPORT_JSON, CampaignResult, run_campaign
-from fuzzer.config import CampaignConfig
-from fuzzer.corpus import Corpus
+from fuzzer.campaign.driver import REPORT_HTML, REPORT_JSON, CampaignResult, run_campaign
+from fuzzer.campaign.config import CampaignConfig
+from fuzzer.campaign.storage.corpus import Corpus
 from fuzzer.errors import DiverfuzzError
 
 SEEDS = 8

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from fuzzer.check import CheckResult
+from fuzzer.entry.check import CheckResult
 
 
 def _report(divergences, seeds=4):

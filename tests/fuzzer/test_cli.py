@@ -1,4 +1,4 @@
-"""End-to-end tests of the ``diverfuzz`` command line (``fuzzer.cli.main``, in process)."""
+"""End-to-end tests of the ``diverfuzz`` command line (``fuzzer.entry.cli.main``, in process)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fuzzer.cli import EXIT_INTERRUPTED, EXIT_NOT_REPRODUCED, EXIT_OK, EXIT_USAGE, main
+from fuzzer.entry.cli import EXIT_INTERRUPTED, EXIT_NOT_REPRODUCED, EXIT_OK, EXIT_USAGE, main
 
 REPO = Path(__file__).resolve().parents[2]
 

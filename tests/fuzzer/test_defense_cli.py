@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from fuzzer.cli import EXIT_OK, EXIT_USAGE, main
+from fuzzer.entry.cli import EXIT_OK, EXIT_USAGE, main
 
 
 def test_evaluate_supervisors_writes_scores_and_report_section(tmp_path, tiny_run_args, capsys):

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from fuzzer.errors import DiverfuzzError, ModelError
-from fuzzer.loading import load_npz
-from fuzzer.target import ModelPair
-from fuzzer.workload import Workload, select_seeds
+from fuzzer.models.loading import load_npz
+from fuzzer.models.pair import ModelPair
+from fuzzer.campaign.workload import Workload, select_seeds
 
 
 def _const(x):

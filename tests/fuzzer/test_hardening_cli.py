@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fuzzer.cli import EXIT_OK, EXIT_USAGE, main
+from fuzzer.entry.cli import EXIT_OK, EXIT_USAGE, main
 
 
 def _err(capsys) -> str:

@@ -116,7 +116,7 @@ def test_ini_and_option_settings(pytester: pytest.Pytester):
     pytester.makeini("[pytest]\ndiverfuzz_budget = 7\n")
     pytester.makepyfile(
         """
-        from fuzzer.pytest_plugin import setting
+        from fuzzer.entry.pytest_plugin import setting
 
         def test_settings(request):
             assert setting(request.config, "diverfuzz_budget") == 13

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from fuzzer.campaign import run_campaign
-from fuzzer.config import CampaignConfig
-from fuzzer.corpus import Corpus
+from fuzzer.campaign.driver import run_campaign
+from fuzzer.campaign.config import CampaignConfig
+from fuzzer.campaign.storage.corpus import Corpus
 from fuzzer.errors import ModelError
-from fuzzer.target import ModelPair
-from fuzzer.workload import Workload
+from fuzzer.models.pair import ModelPair
+from fuzzer.campaign.workload import Workload
 
 
 def _reference(x):

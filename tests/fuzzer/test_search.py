@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from fuzzer.evaluate import INVALID_FITNESS, SeedEvaluator
+from fuzzer.search.evaluate import INVALID_FITNESS, SeedEvaluator
 from fuzzer.search import GeneticSearch, RandomSearch, SearchSpace, get_strategy
-from fuzzer.target import ModelPair
+from fuzzer.models.pair import ModelPair
 from fuzzer.errors import DiverfuzzError
 from relations import Validity
 

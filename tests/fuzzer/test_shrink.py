@@ -7,10 +7,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fuzzer.evaluate import SeedEvaluator
+from fuzzer.search.evaluate import SeedEvaluator
 from fuzzer.search import GeneticSearch, SearchSpace
-from fuzzer.shrink import shrink, shrink_divergence
-from fuzzer.target import ModelPair
+from fuzzer.search.shrink import shrink, shrink_divergence
+from fuzzer.models.pair import ModelPair
 from relations import Chain, Step, Validity, metrics
 from relations.strategies import chains
 

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from fuzzer.config import CampaignConfig
+from fuzzer.campaign.config import CampaignConfig
 from fuzzer.errors import DiverfuzzError
-from fuzzer.evaluate import INVALID_FITNESS, SeedEvaluator, cluster_key, violation
+from fuzzer.search.evaluate import INVALID_FITNESS, SeedEvaluator, cluster_key, violation
 from fuzzer.search import STRATEGIES, DiffChaserSearch, SearchSpace, get_strategy
 from fuzzer.search.noise_steps import PIXEL_NOISE
 from fuzzer.search.objectives import disagreement_margin, k_uncertainty, penalised, probability_gap
-from fuzzer.target import ModelPair
+from fuzzer.models.pair import ModelPair
 from relations import Validity, metrics
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fuzzer.cli import main
+from fuzzer.entry.cli import main
 from fuzzer.errors import DiverfuzzError
-from fuzzer.sweep import ROW_KEYS, Format, recommend, relative_bits, run_sweep
+from fuzzer.entry.sweep import ROW_KEYS, Format, recommend, relative_bits, run_sweep
 
 
 @pytest.fixture(scope="module")

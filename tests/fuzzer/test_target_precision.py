@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from fuzzer.errors import DiverfuzzError, ModelError
-from fuzzer.examples.digits import accuracy, load_digits_data, trained_digits_cnn
-from fuzzer.precision import PRECISIONS, build_counterpart
-from fuzzer.target import ModelPair, fingerprint
+from fuzzer.models.examples.digits import accuracy, load_digits_data, trained_digits_cnn
+from fuzzer.models.precision import PRECISIONS, build_counterpart
+from fuzzer.models.pair import ModelPair, fingerprint
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from fuzzer.campaign import run_campaign
-from fuzzer.config import CampaignConfig
+from fuzzer.campaign.driver import run_campaign
+from fuzzer.campaign.config import CampaignConfig
 from fuzzer.errors import DiverfuzzError
-from fuzzer.examples import load_digits_data, trained_digits_cnn
-from fuzzer.target import ModelPair
-from fuzzer.workload import Workload
+from fuzzer.models.examples import load_digits_data, trained_digits_cnn
+from fuzzer.models.pair import ModelPair
+from fuzzer.campaign.workload import Workload
 from oracles.triage import PRECISION_INDUCED, REFERENCE_UNSTABLE, Triage, triage, triage_divergences
 
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fuzzer.errors import DiverfuzzError
-from fuzzer.precision.affine import affine_qparams, binarize, fake_quantize, int_range, quantize_int, ternarize
+from fuzzer.models.precision.affine import affine_qparams, binarize, fake_quantize, int_range, quantize_int, ternarize
 
 
 def _data(seed: int, shape=(16, 3, 3, 3)) -> torch.Tensor:

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from fuzzer.errors import DiverfuzzError
-from fuzzer.precision import build_counterpart
-from fuzzer.precision.mca import MCAMode, inexact, mca_samples, significant_bits
+from fuzzer.models.precision import build_counterpart
+from fuzzer.models.precision.mca import MCAMode, inexact, mca_samples, significant_bits
 
 
 def _well_conditioned() -> tuple[nn.Module, torch.Tensor]:

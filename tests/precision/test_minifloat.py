@@ -11,8 +11,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from fuzzer.errors import DiverfuzzError
-from fuzzer.precision import quantize_fixed, quantize_float
-from fuzzer.precision.minifloat import float_format_limits
+from fuzzer.models.precision import quantize_fixed, quantize_float
+from fuzzer.models.precision.minifloat import float_format_limits
 
 def qf(x, *args, **kwargs):
     """The integer emulation, never torch's native cast."""

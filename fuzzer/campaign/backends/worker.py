@@ -1,0 +1,86 @@
+"""What runs inside a worker process or Ray actor: the workload, built once."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+
+from fuzzer.campaign.seed import SeedOutcome, fuzz_seed, search_setup
+import torch
+
+from fuzzer.campaign.config import CampaignConfig
+from fuzzer.campaign.workload import prepare
+from fuzzer.campaign.storage.corpus import SeedRecord
+from fuzzer.errors import DiverfuzzError
+from fuzzer.search.evaluate import Divergence
+from relations import Chain
+
+#: What a worker sends back for one seed: plain numbers, strings, lists and
+#: dicts (chains as JSON), picklable by any transport.
+WireOutcome = dict
+
+
+def to_wire(outcome: SeedOutcome) -> WireOutcome:
+    """``outcome`` as plain data (chains as their JSON)."""
+    divergences = []
+    for d in outcome.divergences:
+        row = {f.name: getattr(d, f.name) for f in fields(Divergence)}
+        row["chain"] = d.chain.to_json()
+        row["minimal_chain"] = None if d.minimal_chain is None else d.minimal_chain.to_json()
+        row["validity"] = dict(d.validity)
+        divergences.append(row)
+    return {
+        "record": asdict(outcome.record),
+        "divergences": divergences,
+        "error": outcome.error,
+        "model_error": outcome.model_error,
+    }
+
+
+def from_wire(data: WireOutcome) -> SeedOutcome:
+    """The :class:`SeedOutcome` :func:`to_wire` encoded."""
+    divergences = []
+    for row in data["divergences"]:
+        row = dict(row)
+        row["chain"] = Chain.from_json(row["chain"])
+        if row["minimal_chain"] is not None:
+            row["minimal_chain"] = Chain.from_json(row["minimal_chain"])
+        divergences.append(Divergence(**row))
+    return SeedOutcome(SeedRecord(**data["record"]), tuple(divergences), data["error"], data["model_error"])
+
+
+class SeedWorker:
+    """Builds the model pair from ``config`` once, then fuzzes seeds on request.
+
+    A failure to build (a factory that raises) is kept and raised by the
+    first :meth:`fuzz` call, so the driver sees the original message.
+    """
+
+    def __init__(self, config: CampaignConfig) -> None:
+        # The process is the worker's own: its thread count is the campaign's.
+        torch.set_num_threads(config.threads)
+        self.config = config
+        self.error: BaseException | None = None
+        try:
+            self.workload = prepare(config)
+            self.setup = search_setup(config, self.workload)
+            self.fingerprints = self.workload.pair.fingerprints()
+        except Exception as exc:  # raised again, with its message, by fuzz()
+            self.error = exc
+
+    def fuzz(self, index: int) -> tuple[dict[str, str], WireOutcome]:
+        """``(model fingerprints, outcome as plain data)`` of seed ``index``."""
+        if self.error is not None:
+            if isinstance(self.error, DiverfuzzError):
+                raise self.error
+            raise DiverfuzzError(f"a worker could not build the models from the config: {self.error!r}")
+        return self.fingerprints, to_wire(fuzz_seed(self.config, self.workload, int(index), *self.setup))
+
+
+def check_fingerprints(expected: dict[str, str], got: dict[str, str]) -> None:
+    """Raise unless a worker's models are the driver's (factories must be deterministic)."""
+    if got != expected:
+        raise DiverfuzzError(
+            f"a worker built other models than the driver (fingerprints {got} vs {expected}): "
+            "the --model/--candidate factories must return the same weights on every call "
+            "(seed their random initialisation, load fixed weights)"
+        )

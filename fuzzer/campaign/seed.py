@@ -1,0 +1,108 @@
+"""Fuzzing one seed: search, shrink, triage. Depends only on its arguments.
+
+Every backend (:mod:`fuzzer.campaign.backends`) calls :func:`fuzz_seed`; the
+driver (:mod:`fuzzer.campaign.driver`) stores what it returns.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from fuzzer.campaign.config import CampaignConfig
+from fuzzer.campaign.storage.corpus import SeedRecord
+from fuzzer.campaign.workload import Workload, search_relations, seed_input
+from fuzzer.errors import DiverfuzzError, ModelError
+from fuzzer.search import SearchSpace, Strategy, get_strategy
+from fuzzer.search.evaluate import Divergence, SeedEvaluator
+from fuzzer.search.shrink import shrink_divergence
+from oracles import triage
+from relations import Validity
+
+
+def seed_rng(rng_seed: int, seed_index: int) -> np.random.Generator:
+    """The generator for one seed: independent of the order seeds are run in,
+    so a resumed (or distributed) campaign repeats the same choices."""
+    return np.random.default_rng([rng_seed, seed_index])
+
+
+@dataclass(frozen=True)
+class SeedOutcome:
+    """What fuzzing one seed produced: plain data, so it crosses process boundaries.
+
+    ``error`` is set when shrinking failed (a model raised while shrinking):
+    ``divergences`` are then the unshrunk ones, which the driver stores
+    before it raises ``error`` (as a :class:`ModelError` when ``model_error``).
+    """
+
+    record: SeedRecord
+    divergences: tuple[Divergence, ...]
+    error: str | None = None
+    model_error: bool = False
+
+
+def search_setup(config: CampaignConfig, workload: Workload) -> tuple[Strategy, SearchSpace, Validity]:
+    """The strategy, search space and validity constraint every seed of a campaign uses."""
+    validity = Validity.parse(config.validity)
+    strategy = get_strategy(config.strategy, population=config.population)
+    names = workload.relations or search_relations(config, workload.x.shape[1:])[1]
+    return strategy, SearchSpace.from_names(names), validity
+
+
+def fuzz_seed(
+    config: CampaignConfig,
+    workload: Workload,
+    index: int,
+    strategy: Strategy,
+    space: SearchSpace,
+    validity: Validity,
+) -> SeedOutcome:
+    """Search seed ``index`` of ``workload`` and shrink what it finds.
+
+    Depends only on its arguments and ``seed_rng(config.rng_seed, index)``,
+    never on which seeds ran before, so every backend gets the same outcome.
+    Raises :class:`DiverfuzzError` when a model raises during the search.
+    """
+    t0 = time.perf_counter()
+    evaluator = SeedEvaluator(workload.pair, seed_input(workload, index), index, config.budget, validity, mode=config.mode)
+    strategy.search(evaluator, space, seed_rng(config.rng_seed, index))
+
+    def record() -> SeedRecord:
+        return SeedRecord(
+            index,
+            evaluator.queries,
+            evaluator.divergence is not None,
+            evaluator.best_fitness,
+            time.perf_counter() - t0,
+        )
+
+    # Minimise before storing; shrinking queries are not budget queries.
+    try:
+        divergences = tuple(shrink_divergence(d, evaluator) for d in evaluator.divergences)
+    except DiverfuzzError as exc:
+        # Keep them unshrunk; the driver stores them, then raises.
+        return SeedOutcome(record(), tuple(evaluator.divergences), str(exc), isinstance(exc, ModelError))
+    return SeedOutcome(record(), tuple(_triaged(workload, divergences)))
+
+
+def _triaged(workload: Workload, divergences: tuple[Divergence, ...]) -> list[Divergence]:
+    """Label each divergence ``precision-induced`` or ``reference-unstable``.
+
+    The reference is re-run under Monte Carlo Arithmetic at its own precision
+    (:func:`oracles.triage`): a divergence only indicts the counterpart when
+    the reference's own label is numerically stable on that input. Skipped
+    (``triage`` stays None) for references that are plain callables, which
+    MCA cannot instrument; a reference MCA cannot run records why.
+    """
+    reference = workload.pair.reference
+    if not divergences or not isinstance(reference, torch.nn.Module):
+        return list(divergences)
+    inputs = np.stack([d.chain.apply(seed_input(workload, d.seed_index)) for d in divergences])
+    try:
+        results = [t.to_dict() for t in triage(reference, inputs, seed=divergences[0].seed_index)]
+    except Exception as exc:  # MCA cannot instrument every model; the divergence stands
+        results = [{"label": "unknown", "error": f"{type(exc).__name__}: {exc}"}] * len(divergences)
+    return [replace(d, triage=t) for d, t in zip(divergences, results)]

@@ -1,0 +1,80 @@
+"""Building a counterpart from a precision spec: the registry of named runtimes."""
+
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+from fuzzer.errors import DiverfuzzError
+from fuzzer.models.precision.apply import apply_precision
+from fuzzer.models.precision.approx import approx_float_model, approx_model
+from fuzzer.models.precision.casts import cast_model
+from fuzzer.models.precision.int8 import int8_dynamic, int8_static
+from fuzzer.models.precision.mca import mca_model
+from fuzzer.models.precision.spec import parse_precision
+from fuzzer.models.precision.weight_only import int4_weight, int8_weight
+
+Builder = Callable[[torch.nn.Module, np.ndarray], torch.nn.Module]
+
+#: The named runtime counterparts (real quantized kernels or dtype casts).
+PRECISIONS: dict[str, Builder] = {
+    "int8-static": int8_static,
+    "int8-dynamic": int8_dynamic,
+    "fp16": lambda model, calibration: cast_model(model, torch.float16),
+    "bf16": lambda model, calibration: cast_model(model, torch.bfloat16),
+    "int8-weight": int8_weight,
+    "int4-weight": int4_weight,
+}
+
+
+def build_counterpart(name: str, reference: torch.nn.Module, calibration: np.ndarray) -> torch.nn.Module:
+    """Build the reduced-precision counterpart ``name`` of ``reference``.
+
+    Parameters
+    ----------
+    name : str
+        A precision spec: a name of :data:`PRECISIONS` or any spec
+        :func:`parse_precision` accepts (``float:e4m3``, ``fixed:16.14:sr``,
+        ``int4``, ``binary-weight``, ``mca:t=11``, ``approx:mitchell``,
+        ``policy.json``, ...).
+    reference : torch.nn.Module
+        The full-precision model; left unchanged.
+    calibration : ndarray, float32, (N, *input_shape)
+        Inputs for calibrating static quantization (N >= 1), and the example
+        input for export.
+
+    Returns
+    -------
+    torch.nn.Module
+        The counterpart, in eval mode, mapping float32 batches to logits.
+        Stochastic counterparts are seeded (``:seed=S``, default 0) and give
+        each sample the same result whatever its batch.
+    """
+    spec = parse_precision(name)
+    if not isinstance(reference, torch.nn.Module):
+        raise DiverfuzzError(
+            f"--precision={name!r} needs the reference to be a torch.nn.Module, "
+            f"got {type(reference).__name__}; pass --candidate instead"
+        )
+    calibration = np.ascontiguousarray(calibration, dtype=np.float32)
+    if calibration.ndim < 2 or len(calibration) == 0:
+        raise DiverfuzzError("calibration data must be a non-empty batch (N, *input_shape)")
+    if spec.kind == "native":
+        counterpart = PRECISIONS[spec.name](reference, calibration)
+    elif spec.kind == "mca":
+        counterpart = mca_model(reference, t=spec.t, mode=spec.mode, seed=spec.seed)
+    elif spec.kind == "approx":
+        if spec.man_bits:
+            counterpart = approx_float_model(reference, spec.name, spec.man_bits)
+        else:
+            counterpart = approx_model(reference, spec.name, calibration)
+    else:
+        counterpart = apply_precision(reference, spec, calibration)
+    counterpart.eval()  # exported graphs' eval() returns None, so don't chain it
+    return counterpart
+
+
+__all__ = ["Builder", "PRECISIONS", "build_counterpart"]

@@ -1,0 +1,3 @@
+"""The strategy names, importable without DEAP or torch (config validation uses them)."""
+
+STRATEGIES = ("genetic", "random", "diffchaser", "dflare")

@@ -1,0 +1,198 @@
+"""Chains of relation steps: plain data that is stored, replayed and shrunk."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import numpy as np
+
+from .registry import REGISTRY, get_relation
+from .relation import RelationError, check_input
+
+
+@dataclass(frozen=True)
+class Step:
+    """One relation with concrete parameter values (plain data).
+
+    Parameters
+    ----------
+    relation : str
+        Registry name.
+    params : Mapping[str, float | int]
+        All parameters of the relation, validated and stored read-only as
+        plain Python numbers (so they round-trip through JSON exactly).
+    """
+
+    relation: str
+    params: Mapping[str, float | int]
+
+    def __post_init__(self) -> None:
+        rel = get_relation(self.relation)
+        if not isinstance(self.params, Mapping):
+            raise RelationError(
+                f"params={self.params!r}: expected a mapping of param name to number"
+            )
+        object.__setattr__(self, "params", MappingProxyType(rel.validate(self.params)))
+
+    def __hash__(self) -> int:
+        return hash((self.relation, tuple(self.params.items())))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Step):
+            return NotImplemented
+        return self.relation == other.relation and dict(self.params) == dict(other.params)
+
+    def __repr__(self) -> str:
+        return f"Step({self.relation!r}, {dict(self.params)!r})"
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """Apply this step to ``x`` (see :meth:`Relation.apply`)."""
+        return get_relation(self.relation).apply(x, **self.params)
+
+    def to_dict(self) -> dict:
+        """``{"relation": name, "params": {...}}`` with plain Python numbers."""
+        return {"relation": self.relation, "params": dict(self.params)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Step:
+        """Build a step from :meth:`to_dict` output, validating names and ranges."""
+        if not isinstance(d, Mapping) or set(d) != {"relation", "params"}:
+            raise RelationError(
+                f"step={d!r}: expected a dict with exactly the keys 'relation' and 'params'"
+            )
+        return cls(d["relation"], d["params"])
+
+
+@dataclass(frozen=True)
+class Chain:
+    """An ordered sequence of steps, applied left to right.
+
+    Parameters
+    ----------
+    steps : tuple of Step
+        May be empty (the chain then returns a copy of its input).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> c = Chain((Step("brightness", {"delta": 0.1}),))
+    >>> Chain.from_json(c.to_json()) == c
+    True
+    >>> c.apply(np.zeros((1, 8, 8), np.float32)).max()
+    np.float32(0.1)
+    """
+
+    steps: tuple[Step, ...] = ()
+
+    def __post_init__(self) -> None:
+        steps = tuple(self.steps)
+        for s in steps:
+            if not isinstance(s, Step):
+                raise RelationError(f"steps contains {s!r}: expected Step instances")
+        object.__setattr__(self, "steps", steps)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """Apply every step in order; returns a new float32 array.
+
+        ``x`` is a ``(C, H, W)`` image or spectral cube or a ``(C, T)``
+        signal; every step checks that its relation supports that kind.
+        """
+        out = check_input(x).copy()
+        for s in self.steps:
+            out = s.apply(out)
+        return out
+
+    def to_list(self) -> list[dict]:
+        """``[{"relation": ..., "params": {...}}, ...]``."""
+        return [s.to_dict() for s in self.steps]
+
+    @classmethod
+    def from_list(cls, items: Sequence[Mapping]) -> Chain:
+        """Inverse of :meth:`to_list`; validates every step."""
+        if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
+            raise RelationError(f"chain={items!r}: expected a list of step dicts")
+        return cls(tuple(Step.from_dict(d) for d in items))
+
+    def to_json(self) -> str:
+        """Canonical JSON text (``json.dumps(self.to_list(), sort_keys=True)``)."""
+        return json.dumps(self.to_list(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, s: str) -> Chain:
+        """Inverse of :meth:`to_json`."""
+        try:
+            items = json.loads(s)
+        except (TypeError, json.JSONDecodeError) as exc:
+            raise RelationError(f"chain JSON could not be parsed: {exc}") from None
+        return cls.from_list(items)
+
+
+_BATCH_MAX_SIZE = 16384
+"""Largest input (elements) for which ``batch_func`` groups rows: on bigger
+inputs (e.g. 100-band cubes) the gathered copies cost more than the Python
+overhead they save (measured with ``bench/relations.py``)."""
+
+
+def apply_batch(chains: Sequence[Chain], x: np.ndarray) -> np.ndarray:
+    """Apply each chain to the same seed ``x``, the whole population at once.
+
+    Parameters
+    ----------
+    chains : sequence of Chain
+        ``N`` chains (may be empty).
+    x : np.ndarray
+        Seed: ``(C, H, W)`` image or spectral cube, or ``(C, T)`` signal,
+        values in ``[0, 1]``.
+
+    Returns
+    -------
+    np.ndarray
+        ``(N,) + x.shape`` float32, identical (``np.array_equal``) to
+        stacking ``c.apply(x)``.
+
+    Notes
+    -----
+    The chains advance in lock step: at step ``k`` the rows whose ``k``-th
+    step uses the same relation form a group. The seed is validated once
+    (every relation output is already float32 in ``[0, 1]``), identity
+    steps are skipped, and relations with a ``batch_func`` (pointwise ones
+    such as ``brightness``, ``contrast``, ``vignette``, ``channel_shift``)
+    transform the whole group with one NumPy expression (for inputs of at
+    most ``_BATCH_MAX_SIZE`` elements). ``batch_func`` is
+    written to perform the same floating-point operations as ``func``, so
+    results are bit-for-bit those of :meth:`Chain.apply`.
+    """
+    x32 = check_input(x)
+    out = np.empty((len(chains),) + x32.shape, dtype=np.float32)
+    out[...] = x32
+    plans = []
+    for chain in chains:
+        if not isinstance(chain, Chain):
+            raise RelationError(f"chains contains {chain!r}: expected Chain instances")
+        plans.append([(get_relation(s.relation), s.params) for s in chain.steps])
+    depth = max((len(p) for p in plans), default=0)
+    checked: set[str] = set()
+    for k in range(depth):
+        groups: dict[str, list[int]] = {}
+        for i, plan in enumerate(plans):
+            if k < len(plan) and not plan[k][0].is_identity(plan[k][1]):
+                groups.setdefault(plan[k][0].name, []).append(i)
+        for name, rows in groups.items():
+            rel = REGISTRY[name]
+            if name not in checked:  # kind and channel count, with the message of Relation.apply
+                rel.check(x32)
+                checked.add(name)
+            params = [dict(plans[i][k][1]) for i in rows]
+            if rel.batch_func is not None and len(rows) > 1 and x32.size <= _BATCH_MAX_SIZE:
+                idx = np.asarray(rows)
+                out[idx] = rel._finish(rel.batch_func(out[idx], params), out[idx].shape)
+            else:
+                for i, p in zip(rows, params):
+                    out[i] = rel._finish(rel.func(out[i].copy(), **p), x32.shape)
+    return out
