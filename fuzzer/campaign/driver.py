@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 
 from fuzzer import __version__
 from fuzzer.campaign.config import CampaignConfig

@@ -46,7 +46,6 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-import torch
 from torch import nn
 
 from fuzzer.campaign.config import CampaignConfig
@@ -55,6 +54,7 @@ from fuzzer.campaign.workload import Workload, search_relations
 from fuzzer.errors import DiverfuzzError
 from fuzzer.models.examples import EXAMPLES
 from fuzzer.models.loading import load_factory, load_npz
+from fuzzer.models.inference import batched_logits
 from fuzzer.models.pair import ModelPair, torch_threads
 from fuzzer.models.precision.build import build_counterpart
 from fuzzer.models.precision.spec import parse_precision
@@ -117,14 +117,6 @@ def default_formats(*, quick: bool = False) -> list[Format]:
         for b in INT_BITS:
             out.append(Format(f"int{b}", target, b))
     return out
-
-
-def _logits(model: nn.Module, x: np.ndarray, batch: int = 1024) -> np.ndarray:
-    outs = []
-    with torch.no_grad():
-        for start in range(0, len(x), batch):
-            outs.append(model(torch.from_numpy(x[start : start + batch])).detach().float().cpu().numpy())
-    return np.concatenate(outs).astype(np.float64)
 
 
 def relative_bits(candidate: np.ndarray, reference: np.ndarray, *, max_bits: float = 24.0) -> np.ndarray:
@@ -198,7 +190,7 @@ def _fuzz_rate(data: SweepData, counterpart: nn.Module, label: str, *, seeds: in
 
 
 def _measure(data: SweepData, ref_logits: np.ndarray, counterpart: nn.Module) -> tuple[float | None, float, float]:
-    logits = _logits(counterpart, data.x)
+    logits = batched_logits(counterpart, data.x)
     labels = logits.argmax(axis=1)
     accuracy = None if data.y is None else float((labels == data.y).mean())
     agreement = float((labels == ref_logits.argmax(axis=1)).mean())
@@ -388,7 +380,7 @@ def run_sweep(
     grid = list(formats) if formats is not None else default_formats(quick=quick)
     rows: list[dict] = []
     with torch_threads(1):
-        ref_logits = _logits(data_.reference, data_.x)
+        ref_logits = batched_logits(data_.reference, data_.x)
         n_layers = sum(
             1 for name, m in data_.reference.named_modules()
             if name and not any(True for _ in m.children()) and any(True for _ in m.parameters(recurse=False))

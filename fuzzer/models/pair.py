@@ -10,14 +10,13 @@ from __future__ import annotations
 import hashlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Union
+from typing import Iterator
 
 import numpy as np
 import torch
 
 from fuzzer.errors import ModelError
-
-Model = Union[torch.nn.Module, Callable[[torch.Tensor], torch.Tensor]]
+from fuzzer.models.inference import Model, batched_logits
 
 
 @contextmanager
@@ -99,34 +98,9 @@ class ModelPair:
         if self.batch_size < 1:
             raise ModelError(f"batch_size={self.batch_size} must be >= 1")
 
-    def _run(self, model: Model, role: str, x: torch.Tensor) -> np.ndarray:
+    def _named(self, role: str) -> str:
         label = self.labels[0] if role == "reference" else self.labels[1]
-        named = role if label == role else f"{role} ({label})"
-        try:
-            out = model(x)
-        except Exception as exc:  # a user model may raise anything
-            raise ModelError(
-                f"the {named} model raised {type(exc).__name__}: {exc} "
-                f"(input batch shape {tuple(x.shape)}, dtype float32)"
-            ) from exc
-        if not isinstance(out, torch.Tensor):
-            raise ModelError(f"the {role} model returned {type(out).__name__}, expected a logits tensor")
-        out = out.detach().float().cpu()
-        if out.ndim != 2 or out.shape[0] != x.shape[0]:
-            raise ModelError(
-                f"the {role} model returned shape {tuple(out.shape)} for a batch of "
-                f"{x.shape[0]}; expected (batch, classes)"
-            )
-        result = out.numpy().astype(np.float64)
-        bad = ~np.isfinite(result)
-        if bad.any():
-            row = int(np.argwhere(bad.any(axis=1))[0, 0])
-            raise ModelError(
-                f"the {named} model returned NaN or inf logits (first at batch row {row} of {x.shape[0]}); "
-                "divergences cannot be judged on non-finite outputs: check the model (overflow in a "
-                "reduced-precision format?)"
-            )
-        return result
+        return role if label == role else f"{role} ({label})"
 
     def logits(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Logits of both models on ``batch``; counts ``len(batch)`` queries.
@@ -136,14 +110,9 @@ class ModelPair:
         (reference_logits, candidate_logits) : tuple of ndarray, float64, (N, classes)
         """
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        refs, cands = [], []
-        with torch.no_grad():
-            for start in range(0, len(batch), self.batch_size):
-                x = torch.from_numpy(batch[start : start + self.batch_size])
-                refs.append(self._run(self.reference, "reference", x))
-                cands.append(self._run(self.candidate, "candidate", x))
+        ref = batched_logits(self.reference, batch, batch_size=self.batch_size, name=self._named("reference"))
+        cand = batched_logits(self.candidate, batch, batch_size=self.batch_size, name=self._named("candidate"))
         self.queries += len(batch)
-        ref, cand = np.concatenate(refs), np.concatenate(cands)
         if ref.shape != cand.shape:
             raise ModelError(
                 f"reference returns {ref.shape[1]} classes but candidate returns {cand.shape[1]}"
