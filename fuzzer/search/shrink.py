@@ -93,7 +93,8 @@ def shrink(
     -------
     (Chain, int)
         A chain no longer than ``chain`` that ``keeps`` accepted (or
-        ``chain`` itself), and the queries spent.
+        ``chain`` itself), and the queries spent. The chain is 1-minimal:
+        ``keeps`` rejects every chain with one of its steps removed.
 
     Notes
     -----
@@ -101,10 +102,15 @@ def shrink(
     with one step removed, as one batch, and keep the first accepted; (2)
     for each step, binary-search the smallest ``alpha`` in ``[0, 1]`` for
     which the step with parameters ``identity + alpha * (value - identity)``
-    is accepted (``seed`` parameters stay fixed).
+    is accepted (``seed`` parameters stay fixed). ``max_queries`` caps those
+    passes; a last deletion pass then runs to its fixed point whatever the
+    cap (at most ``L (L + 1) / 2`` more queries for a chain of ``L`` steps),
+    so the result is always 1-minimal (Zeller and Hildebrandt, "Simplifying
+    and isolating failure-inducing input", IEEE TSE 2002).
     """
     spent = 0
     current = chain
+    verified: Chain | None = None  # a chain no single deletion of which is kept
     changed = True
     while changed and spent < max_queries:
         changed = False
@@ -114,6 +120,8 @@ def shrink(
             ok = keeps(drops)
             spent += len(drops)
             if not ok.any():
+                if len(drops) == len(current):
+                    verified = current
                 break
             current, changed = drops[int(np.argmax(ok))], True
         for i in range(len(current)):
@@ -135,6 +143,13 @@ def shrink(
                     lo = mid
             if best != current:
                 current, changed = best, True
+    while len(current) and current != verified:
+        drops = [Chain(current.steps[:i] + current.steps[i + 1 :]) for i in range(len(current))]
+        ok = keeps(drops)
+        spent += len(drops)
+        if not ok.any():
+            break
+        current = drops[int(np.argmax(ok))]
     return current, spent
 
 

