@@ -60,7 +60,7 @@ from fuzzer.campaign.storage.corpus import Corpus
 def _campaign(config: CampaignConfig, out: Path) -> dict:
     stamps: list[float] = []
     t0 = time.perf_counter()
-    run_campaign(config, out, progress=lambda done, total, found: stamps.append(time.perf_counter()))
+    run_campaign(config, out, progress=lambda *_: stamps.append(time.perf_counter()))
     wall = time.perf_counter() - t0
     with Corpus.in_folder(out) as corpus:
         found = sorted((d.seed_index, d.chain.to_json(), d.queries) for _, d in corpus.divergences())

@@ -1,23 +1,132 @@
-"""Campaign configuration: validated once, stored with the corpus, compared on resume."""
+"""Campaign configuration: the one schema of every campaign setting.
+
+Each :class:`CampaignConfig` field is declared once, with its type, range,
+choices and help text (:class:`Option`, in the field's metadata). From that
+one declaration:
+
+- ``diverfuzz run`` builds its options (:func:`config_options`, used by
+  :mod:`fuzzer.entry.cli`);
+- config files (``--config campaign.toml``) are checked key by key
+  (:func:`check_value`, used by :mod:`fuzzer.campaign.config_file`);
+- ``check()`` and Python callers get the same validation when they build a
+  :class:`CampaignConfig` (``__post_init__``).
+
+Plain dataclasses with one validator rather than pydantic: the config is a
+frozen record stored as JSON in the corpus and compared on resume, the rules
+are few, and an extra dependency would buy little. Importing this module
+loads neither torch nor DEAP (import-linter's "Reading a config" contract).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import Field, asdict, dataclass, field, fields
+from typing import Any
 
 from fuzzer.errors import DiverfuzzError
 from fuzzer.models.precision import parse_precision
-from fuzzer.search import STRATEGIES
+from fuzzer.search.names import STRATEGIES
 from relations import DEFAULT_VALIDITY, REGISTRY, RelationError, Validity
 
 #: Bundled examples (see :mod:`fuzzer.models.examples`).
 EXAMPLES = ("digits", "spectral", "signal")
-KINDS = frozenset({"image", "spectral", "signal"})
+KINDS = ("image", "spectral", "signal")
+#: ``--mode`` values (see :class:`fuzzer.search.evaluate.SeedEvaluator`).
+MODES = ("first", "many")
 #: Defenses ``--defense`` accepts (see :data:`defenses.DEFENSES`).
 DEFENSE_NAMES = ("pixeldp", "distillation")
 #: Where seeds are fuzzed (see :mod:`fuzzer.campaign.backends`).
 BACKENDS = ("local", "process", "ray")
 #: Settings that say where a campaign runs, not what it finds (left out of ``resume_key``).
 EXECUTION_FIELDS = ("backend", "workers", "ray_address")
+
+
+#: Value kinds an option can have: its command-line parser and what a file may hold.
+OPTION_KINDS = ("int", "float", "str", "bool", "names")
+
+
+@dataclass(frozen=True)
+class Option:
+    """How one config field is given and checked (kept in the field's metadata).
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`OPTION_KINDS`: ``int``, ``float``, ``str``, ``bool``
+        (a flag), ``names`` (a comma-separated list on the command line, a
+        list in a file, a tuple in the config).
+    help : str
+        The command line's help text.
+    metavar : str, optional
+        Placeholder in the help text.
+    choices : tuple of str, optional
+        The accepted values.
+    minimum : int or float, optional
+        The smallest accepted value (numbers only).
+    """
+
+    kind: str
+    help: str
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+    minimum: int | float | None = None
+
+
+def option(default: Any, kind: str, *, help: str, **extra: Any) -> Any:
+    """A dataclass field declaring one campaign option (see :class:`Option`)."""
+    return field(default=default, metadata={"option": Option(kind, help, **extra)})
+
+
+def config_options() -> list[tuple[str, Option, Any]]:
+    """Every campaign option as ``(field name, Option, default)``, in declaration order."""
+    return [(f.name, f.metadata["option"], f.default) for f in fields(CampaignConfig)]
+
+
+def flag(name: str) -> str:
+    """The command-line spelling of field ``name`` (``rng_seed`` -> ``--rng-seed``)."""
+    return "--" + name.replace("_", "-")
+
+
+def check_value(name: str, value: Any) -> Any:
+    """Check one option's value against its declaration; returns it normalised.
+
+    ``names`` values may be a comma-separated string or a list; they come
+    back as a tuple. Raises :class:`DiverfuzzError` naming ``--option=value``,
+    what is accepted, and (for an unknown name) the known options.
+    """
+    declared = {f.name: f for f in fields(CampaignConfig)}
+    if name not in declared:
+        known = ", ".join(sorted(flag(n)[2:] for n in declared))
+        raise DiverfuzzError(f"unknown option {name.replace('_', '-')!r}; known: {known}")
+    spec_field: Field = declared[name]
+    spec: Option = spec_field.metadata["option"]
+    if value is None and spec_field.default is None:
+        return None
+    where = f"{flag(name)}={value!r}"
+    if spec.kind == "int":
+        if not isinstance(value, int) or isinstance(value, bool) or (spec.minimum is not None and value < spec.minimum):
+            raise DiverfuzzError(f"{where} must be an integer >= {spec.minimum}")
+    elif spec.kind == "float":
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+            raise DiverfuzzError(f"{where} must be a number")
+        if spec.minimum is not None and value < spec.minimum:
+            raise DiverfuzzError(f"{where} must be >= {spec.minimum}")
+        value = float(value)
+    elif spec.kind == "bool":
+        if not isinstance(value, bool):
+            raise DiverfuzzError(f"{where} must be true or false")
+    elif spec.kind == "names":
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise DiverfuzzError(f"{where}: expected a list of names")
+        if not value:
+            raise DiverfuzzError(f"{where}: empty list")
+        value = tuple(value)
+    elif not isinstance(value, str):
+        raise DiverfuzzError(f"{where} must be a string")
+    if spec.choices is not None and value not in spec.choices:
+        raise DiverfuzzError(f"{where} is unknown; choose one of {', '.join(spec.choices)}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -82,38 +191,60 @@ class CampaignConfig:
         starts a local Ray instance.
     """
 
-    model: str | None = None
-    candidate: str | None = None
-    precision: str = "int8-static"
-    data: str | None = None
-    seeds: int = 100
-    budget: int = 500
-    strategy: str = "genetic"
-    rng_seed: int = 0
-    validity: str = DEFAULT_VALIDITY
-    population: int = 10
-    example: str = "digits"
-    kind: str | None = None
-    relations: tuple[str, ...] | None = None
-    threads: int = 1
-    defense: str | None = None
-    normalize: bool = False
-    mode: str = "first"
-    backend: str = "local"
-    workers: int = 1
-    ray_address: str | None = None
+    model: str | None = option(None, "str", metavar="FILE.py:FUNC", help="reference model factory (default: bundled digits CNN)")
+    candidate: str | None = option(
+        None, "str", metavar="FILE.py:FUNC", help="counterpart model factory (excludes --precision)"
+    )
+    precision: str = option(
+        "int8-static", "str", metavar="NAME",
+        help="build the counterpart from the reference: a spec such as int8-static (default), int8-dynamic, "
+        "int8-weight, int4-weight, fp16, bf16, float:e4m3, float:e5m2:sr, fixed:16.14:sr, int:4, binary-weight, "
+        "ternary-weight, mca:t=11, approx:mitchell, or a per-layer policy .json/.toml",
+    )
+    data: str | None = option(None, "str", metavar="FILE.npz", help="seeds: x float32 (N, C, H, W) in [0, 1], optional y")
+    seeds: int = option(100, "int", minimum=1, metavar="N", help="seeds to fuzz")
+    budget: int = option(500, "int", minimum=1, metavar="Q", help="model-pair queries per seed")
+    strategy: str = option("genetic", "str", choices=STRATEGIES, help="search strategy")
+    rng_seed: int = option(0, "int", minimum=0, metavar="S", help="seed of every random choice")
+    validity: str = option(DEFAULT_VALIDITY, "str", metavar="EXPR", help="mutant constraint")
+    population: int = option(10, "int", minimum=2, metavar="P", help="GA population / random batch")
+    example: str = option(
+        "digits", "str", choices=EXAMPLES,
+        help="bundled model/data for what --model/--data leave out: digits (real images), "
+        "spectral, signal (both synthetic)",
+    )
+    kind: str | None = option(None, "str", choices=KINDS, help="input kind (default: inferred from shape)")
+    relations: tuple[str, ...] | None = option(
+        None, "names", metavar="NAME,...", help="relations to search, comma-separated (default: all of the kind)"
+    )
+    threads: int = option(1, "int", minimum=1, metavar="T", help="torch intra-op threads")
+    defense: str | None = option(
+        None, "str", choices=DEFENSE_NAMES,
+        help="fuzz the bundled digits model defended by PixelDP or defensive distillation",
+    )
+    normalize: bool = option(
+        False, "bool",
+        help="min-max scale --data into [0, 1] (one min and max over the whole array) instead of refusing it",
+    )
+    mode: str = option(
+        "first", "str", choices=MODES,
+        help="first: stop a seed at its first divergence (default); many: search to the budget, keep distinct ones",
+    )
+    backend: str = option(
+        "local", "str", choices=BACKENDS,
+        help="where seeds run: local (default, this process), process (local process pool), "
+        "ray (Ray actors; pip install 'diverfuzz[ray]'); results do not depend on it",
+    )
+    workers: int = option(1, "int", minimum=1, metavar="N", help="worker processes / Ray actors")
+    ray_address: str | None = option(
+        None, "str", metavar="ADDR",
+        help="join this Ray cluster (auto, HOST:PORT, ray://HOST:PORT) instead of starting a local one",
+    )
 
     def __post_init__(self) -> None:
-        for name, low in (
-            ("seeds", 1), ("budget", 1), ("rng_seed", 0), ("population", 2), ("threads", 1), ("workers", 1)
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise DiverfuzzError(f"--{name.replace('_', '-')}={value!r} must be an integer >= {low}")
-        if self.strategy not in STRATEGIES:
-            raise DiverfuzzError(f"--strategy={self.strategy!r} is unknown; choose one of {', '.join(STRATEGIES)}")
-        if self.backend not in BACKENDS:
-            raise DiverfuzzError(f"--backend={self.backend!r} is unknown; choose one of {', '.join(BACKENDS)}")
+        for f in fields(self):
+            object.__setattr__(self, f.name, check_value(f.name, getattr(self, f.name)))
+        # Rules that relate several settings, or need a parser of their own.
         if self.backend == "local" and self.workers != 1:
             raise DiverfuzzError(
                 f"--workers={self.workers} needs --backend process or ray (--backend local runs one seed at a time)"
@@ -122,31 +253,18 @@ class CampaignConfig:
             raise DiverfuzzError(
                 f"--ray-address={self.ray_address!r} needs --backend ray (got --backend {self.backend})"
             )
-        if self.mode not in ("first", "many"):
-            raise DiverfuzzError(f"--mode={self.mode!r} is unknown; choose first or many")
         if self.candidate is None:
             parse_precision(self.precision)  # raises DiverfuzzError("--precision='...': ...")
-        if self.example not in EXAMPLES:
-            raise DiverfuzzError(f"--example={self.example!r} is unknown; choose one of {', '.join(EXAMPLES)}")
-        if self.defense is not None:
-            if self.defense not in DEFENSE_NAMES:
-                raise DiverfuzzError(f"--defense={self.defense!r} is unknown; choose one of {', '.join(DEFENSE_NAMES)}")
-            if self.model is not None or self.example != "digits":
-                raise DiverfuzzError(
-                    f"--defense={self.defense!r} retrains the bundled digits model; "
-                    "it cannot be combined with --model or another --example"
-                )
-        if self.kind is not None and self.kind not in KINDS:
-            raise DiverfuzzError(f"--kind={self.kind!r} is unknown; choose one of {', '.join(sorted(KINDS))}")
+        if self.defense is not None and (self.model is not None or self.example != "digits"):
+            raise DiverfuzzError(
+                f"--defense={self.defense!r} retrains the bundled digits model; "
+                "it cannot be combined with --model or another --example"
+            )
         if self.relations is not None:
-            if isinstance(self.relations, str) or not all(isinstance(r, str) for r in self.relations):
-                raise DiverfuzzError(f"--relations={self.relations!r}: expected a list of relation names")
-            object.__setattr__(self, "relations", tuple(self.relations))
             unknown = [r for r in self.relations if r not in REGISTRY]
-            if unknown or not self.relations:
+            if unknown:
                 raise DiverfuzzError(
-                    f"--relations={','.join(self.relations)!r}: unknown {unknown or 'empty list'}; "
-                    f"available: {', '.join(REGISTRY)}"
+                    f"--relations={','.join(self.relations)!r}: unknown {unknown}; available: {', '.join(REGISTRY)}"
                 )
         try:
             Validity.parse(self.validity)

@@ -11,19 +11,35 @@ import json
 from pathlib import Path
 from typing import Any
 
+from fuzzer.campaign.config import check_value
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10: JSON config files only
+    tomllib = None
 from fuzzer.errors import DiverfuzzError
 
 
-def load_config_file(path: str | Path, known: dict[str, type | None]) -> dict[str, Any]:
-    """Read ``path`` and return ``{option dest: value}``, validated against ``known``.
+#: Options of ``diverfuzz run`` that say where and how to run, not what a
+#: campaign is (they are not :class:`CampaignConfig` fields), by value kind.
+RUN_OPTIONS = {"out": "str", "resume": "bool", "quiet": "bool", "force": "bool"}
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read ``path`` and return ``{option name: value}``, each checked against the schema.
 
     Parameters
     ----------
     path : path-like
-        A ``.toml`` or ``.json`` file holding one table of options.
-    known : dict
-        Option destinations (``rng_seed``) and the Python type each must have
-        (None: string or absent; ``list`` values are accepted for ``relations``).
+        A ``.toml`` or ``.json`` file holding one table of options: any
+        :class:`~fuzzer.campaign.config.CampaignConfig` field or
+        :data:`RUN_OPTIONS` key, with dashes or underscores.
+
+    Raises
+    ------
+    DiverfuzzError
+        One line naming the file and what is wrong (unreadable, not a table,
+        unknown key, a value of the wrong type or out of range).
     """
     p = Path(path)
     if not p.is_file():
@@ -32,11 +48,9 @@ def load_config_file(path: str | Path, known: dict[str, type | None]) -> dict[st
     try:
         if p.suffix.lower() == ".json":
             data = json.loads(text)
+        elif tomllib is None:
+            raise DiverfuzzError(f"--config={str(p)!r}: TOML needs Python >= 3.11; use a .json file")
         else:
-            try:
-                import tomllib
-            except ImportError:  # Python 3.10
-                raise DiverfuzzError(f"--config={str(p)!r}: TOML needs Python >= 3.11; use a .json file") from None
             data = tomllib.loads(text)
     except (ValueError, TypeError) as exc:  # tomllib.TOMLDecodeError and JSONDecodeError are ValueErrors
         raise DiverfuzzError(f"--config={str(p)!r} is not valid {p.suffix.lstrip('.') or 'TOML'}: {exc}") from exc
@@ -44,26 +58,19 @@ def load_config_file(path: str | Path, known: dict[str, type | None]) -> dict[st
         raise DiverfuzzError(f"--config={str(p)!r}: expected a table of options, got {type(data).__name__}")
     out: dict[str, Any] = {}
     for key, value in data.items():
-        dest = str(key).replace("-", "_")
-        if dest not in known:
-            raise DiverfuzzError(
-                f"--config={str(p)!r}: unknown option {key!r}; known: {', '.join(sorted(k.replace('_', '-') for k in known))}"
-            )
-        expected = known[dest]
-        if dest == "relations" and isinstance(value, list):
-            if not all(isinstance(v, str) for v in value):
-                raise DiverfuzzError(f"--config={str(p)!r}: relations must be a list of names")
-            value = ",".join(value)
-        if expected is bool:
-            ok = isinstance(value, bool)
-        elif expected is int:
-            ok = isinstance(value, int) and not isinstance(value, bool)
-        elif expected is float:
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        else:
-            ok = isinstance(value, str)
-        if not ok:
-            wanted = {bool: "true/false", int: "an integer", float: "a number"}.get(expected, "a string")
-            raise DiverfuzzError(f"--config={str(p)!r}: {key}={value!r} must be {wanted}")
-        out[dest] = value
+        name = str(key).replace("-", "_")
+        try:
+            if name in RUN_OPTIONS:
+                if RUN_OPTIONS[name] == "bool" and not isinstance(value, bool):
+                    raise DiverfuzzError(f"--{key}={value!r} must be true or false")
+                if RUN_OPTIONS[name] == "str" and not isinstance(value, str):
+                    raise DiverfuzzError(f"--{key}={value!r} must be a string")
+            else:
+                value = check_value(name, value)
+        except DiverfuzzError as exc:
+            message = str(exc)
+            if message.startswith("unknown option"):
+                message += ", " + ", ".join(k for k in RUN_OPTIONS)
+            raise DiverfuzzError(f"--config={str(p)!r}: {message}") from None
+        out[name] = value
     return out

@@ -17,7 +17,7 @@ from fuzzer import __version__
 from fuzzer.campaign.config import CampaignConfig
 from fuzzer.campaign.backends import get_backend
 from fuzzer.campaign.seed import SeedOutcome, search_setup
-from fuzzer.campaign.storage.corpus import Corpus
+from fuzzer.campaign.storage.corpus import CORPUS_FILE, Corpus
 from fuzzer.campaign.workload import Workload, prepare, select_seeds
 from fuzzer.errors import DiverfuzzError, ModelError
 from fuzzer.models.pair import torch_threads
@@ -27,8 +27,9 @@ from reports import SCHEMA_VERSION, DivergenceImages, render_all
 REPORT_JSON = "report.json"
 REPORT_HTML = "report.html"
 
-#: Called after each seed with (seeds done, seeds total, divergences so far).
-ProgressFn = Callable[[int, int, int], None]
+#: Called after each seed with (seeds done, seeds total, divergences so far,
+#: search queries so far).
+ProgressFn = Callable[[int, int, int, int], None]
 
 
 def library_versions() -> dict[str, str]:
@@ -62,8 +63,12 @@ def _check_writable(out: Path) -> None:
         ) from exc
 
 
-def _open_corpus(config: CampaignConfig, out: Path, resume: bool) -> Corpus:
+def _open_corpus(config: CampaignConfig, out: Path, resume: bool, force: bool = False) -> Corpus:
+    if resume and force:
+        raise DiverfuzzError("--resume and --force exclude each other: continue the campaign in --out, or replace it")
     _check_writable(out)
+    if force:
+        _remove_campaign(out)
     corpus = Corpus.in_folder(out)
     stored = corpus.get_meta("config")
     if stored is None:
@@ -74,7 +79,7 @@ def _open_corpus(config: CampaignConfig, out: Path, resume: bool) -> Corpus:
         corpus.close()
         raise DiverfuzzError(
             f"--out={str(out)!r} already holds a campaign; pass --resume to continue it, "
-            "or choose another --out"
+            "--force to replace it, or choose another --out"
         )
     previous = CampaignConfig.from_dict(stored)
     if previous.resume_key() != config.resume_key():
@@ -91,11 +96,20 @@ def _open_corpus(config: CampaignConfig, out: Path, resume: bool) -> Corpus:
     return corpus
 
 
+def _remove_campaign(out: Path) -> None:
+    """Delete the campaign files in ``out`` (corpus and reports), nothing else."""
+    for pattern in (f"{CORPUS_FILE}*", "report.*", "junit.xml", "supervisors.json"):
+        for path in out.glob(pattern):
+            if path.is_file():
+                path.unlink()
+
+
 def run_campaign(
     config: CampaignConfig,
     out: str | Path,
     *,
     resume: bool = False,
+    force: bool = False,
     workload: Workload | None = None,
     progress: ProgressFn | None = None,
 ) -> CampaignResult:
@@ -109,10 +123,13 @@ def run_campaign(
         Output folder: ``corpus.sqlite``, ``report.json``, ``report.html``.
     resume : bool, optional
         Continue the campaign already in ``out``, skipping finished seeds.
+    force : bool, optional
+        Replace a campaign already in ``out`` (its corpus and reports are
+        deleted first). Excludes ``resume``.
     workload : Workload, optional
         Models and data already built (default: built from ``config``).
     progress : callable, optional
-        Called after each seed as ``progress(done, total, divergences)``.
+        Called after each seed as ``progress(done, total, divergences, queries)``.
 
     Returns
     -------
@@ -122,7 +139,7 @@ def run_campaign(
         stored and reported.
     """
     with torch_threads(config.threads):
-        return _run(config, Path(out), resume, workload, progress)
+        return _run(config, Path(out), resume, workload, progress, force)
 
 
 def _run(
@@ -131,12 +148,13 @@ def _run(
     resume: bool,
     workload: Workload | None,
     progress: ProgressFn | None,
+    force: bool = False,
 ) -> CampaignResult:
     started = time.perf_counter()
     # Checked before anything is written: a missing Ray or an in-memory
     # workload a worker cannot rebuild fails at once.
     backend = get_backend(config, workload_given=workload is not None)
-    corpus = _open_corpus(config, out, resume)
+    corpus = _open_corpus(config, out, resume, force)
     interrupted = False
     try:
         workload = workload or prepare(config)
@@ -160,22 +178,24 @@ def _run(
         found = sum(1 for _ in corpus.divergences())
         total = len(selection.indices)
         done = sum(1 for i in selection.indices if int(i) in finished)
+        queries = sum(r.queries for r in corpus.seed_records())
         if progress:
-            progress(done, total, found)
+            progress(done, total, found, queries)
         pending = [int(i) for i in selection.indices if int(i) not in finished]
 
         def store(outcome: SeedOutcome) -> None:
             # The driver alone writes the corpus, one seed per transaction, as
             # outcomes arrive (in any order: each seed's results depend on its
             # index only).
-            nonlocal done, found
+            nonlocal done, found, queries
             corpus.finish_seed(outcome.record, outcome.divergences)
             if outcome.error is not None:
                 raise (ModelError if outcome.model_error else DiverfuzzError)(outcome.error)
             done += 1
             found += len(outcome.divergences)
+            queries += outcome.record.queries
             if progress:
-                progress(done, total, found)
+                progress(done, total, found, queries)
 
         try:
             backend.run(config, workload, pending, store)

@@ -22,7 +22,7 @@ from fuzzer.campaign.driver import run_campaign
 from fuzzer.campaign.config import CampaignConfig
 from fuzzer.campaign.storage.corpus import CORPUS_FILE
 from fuzzer.errors import DiverfuzzError
-from fuzzer.models.loading import validate_inputs
+from fuzzer.models.loading import normalize_inputs, validate_inputs
 from fuzzer.models.precision.build import build_counterpart
 from reports import render_all
 from fuzzer.models.pair import ModelPair, torch_threads
@@ -231,6 +231,7 @@ def check(
     corpus_dir: str | Path | None = None,
     population: int = 10,
     include_unstable: bool = False,
+    normalize: bool = False,
 ) -> CheckResult:
     """Fuzz ``reference`` against ``candidate`` on ``seeds`` and return the verdict.
 
@@ -264,8 +265,13 @@ def check(
     include_unstable : bool, optional
         Count divergences triaged ``reference-unstable`` too (default False:
         only those the reduced precision causes fail a check).
+    normalize : bool, optional
+        Min-max scale ``seeds`` into [0, 1] (one min and max over the whole
+        array) instead of refusing values outside it (default False).
     """
-    x, y = validate_inputs(seeds, labels, name="seeds")
+    if normalize:
+        seeds = normalize_inputs(seeds, name="seeds")
+    x, y = validate_inputs(seeds, labels, name="seeds", normalize_hint="pass normalize=True to min-max scale them")
     out = Path(report_dir) if report_dir is not None else Path(tempfile.mkdtemp(prefix="diverfuzz-"))
     if (out / CORPUS_FILE).exists():
         for stale in out.glob(f"{CORPUS_FILE}*"):

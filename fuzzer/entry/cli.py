@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Sequence
 
+from fuzzer import __version__
+from fuzzer.campaign.config import CampaignConfig, config_options, flag
+from fuzzer.campaign.config_file import load_config_file
 from fuzzer.errors import DiverfuzzError
 
 # Commands import what they run (torch, DEAP, rich) inside their functions:
@@ -20,73 +24,35 @@ EXIT_INTERRUPTED = 130
 
 
 def add_run_options(add_argument) -> None:
-    """Options of ``diverfuzz run`` (one definition, reusable by other front ends)."""
-    from relations import DEFAULT_VALIDITY
+    """Options of ``diverfuzz run``: every campaign setting from the one schema
+    (:func:`fuzzer.campaign.config.config_options`), then how to run it.
 
-    add_argument("--model", metavar="FILE.py:FUNC", help="reference model factory (default: bundled digits CNN)")
-    add_argument("--candidate", metavar="FILE.py:FUNC", help="counterpart model factory (excludes --precision)")
-    add_argument(
-        "--precision",
-        metavar="NAME",
-        help="build the counterpart from the reference: a spec such as int8-static (default), int8-dynamic, "
-        "int8-weight, int4-weight, fp16, bf16, float:e4m3, float:e5m2:sr, fixed:16.14:sr, int:4, binary-weight, "
-        "ternary-weight, mca:t=11, approx:mitchell, or a per-layer policy .json/.toml",
-    )
-    add_argument("--data", metavar="FILE.npz", help="seeds: x float32 (N, C, H, W) in [0, 1], optional y")
-    add_argument("--seeds", type=int, default=100, metavar="N", help="seeds to fuzz (default 100)")
-    add_argument("--budget", type=int, default=500, metavar="Q", help="model-pair queries per seed (default 500)")
-    add_argument(
-        "--strategy", default="genetic", choices=("genetic", "random", "diffchaser", "dflare"), help="search strategy"
-    )
-    add_argument(
-        "--mode",
-        default="first",
-        choices=("first", "many"),
-        help="first: stop a seed at its first divergence (default); many: search to the budget, keep distinct ones",
-    )
-    add_argument("--rng-seed", type=int, default=0, metavar="S", help="seed of every random choice (default 0)")
-    add_argument("--validity", default=DEFAULT_VALIDITY, metavar="EXPR", help=f"mutant constraint (default {DEFAULT_VALIDITY!r})")
-    add_argument("--population", type=int, default=10, metavar="P", help="GA population / random batch (default 10)")
-    add_argument(
-        "--example",
-        default="digits",
-        choices=("digits", "spectral", "signal"),
-        help="bundled model/data for what --model/--data leave out: digits (real images), "
-        "spectral, signal (both synthetic)",
-    )
-    add_argument(
-        "--defense",
-        choices=("pixeldp", "distillation"),
-        help="fuzz the bundled digits model defended by PixelDP or defensive distillation",
-    )
-    add_argument("--kind", choices=("image", "spectral", "signal"), help="input kind (default: inferred from shape)")
-    add_argument("--relations", metavar="NAME,...", help="relations to search, comma-separated (default: all of the kind)")
-    add_argument("--threads", type=int, default=1, metavar="T", help="torch intra-op threads (default 1)")
-    add_argument(
-        "--backend",
-        default="local",
-        choices=("local", "process", "ray"),
-        help="where seeds run: local (default, this process), process (local process pool), "
-        "ray (Ray actors; pip install 'diverfuzz[ray]'); results do not depend on it",
-    )
-    add_argument("--workers", type=int, default=1, metavar="N", help="worker processes / Ray actors (default 1)")
-    add_argument(
-        "--ray-address",
-        metavar="ADDR",
-        help="join this Ray cluster (auto, HOST:PORT, ray://HOST:PORT) instead of starting a local one",
-    )
+    Campaign options default to ``argparse.SUPPRESS``: an option absent from
+    the namespace was not given, so ``--config`` fills it, and otherwise
+    :class:`~fuzzer.campaign.config.CampaignConfig`'s default applies.
+    """
+    for name, spec, default in config_options():
+        kwargs: dict = {"dest": name, "default": argparse.SUPPRESS}
+        shown = "" if default is None or spec.kind == "bool" else f" (default {default!r})"
+        if spec.kind == "bool":
+            kwargs["action"] = "store_true"
+        else:
+            kwargs["type"] = {"int": int, "float": float}.get(spec.kind, str)
+            if spec.choices is not None:
+                kwargs["choices"] = spec.choices
+            if spec.metavar is not None:
+                kwargs["metavar"] = spec.metavar
+        add_argument(flag(name), help=spec.help + shown, **kwargs)
     add_argument("--out", default="diverfuzz-out", metavar="DIR", help="output folder (default ./diverfuzz-out)")
     add_argument("--resume", action="store_true", help="continue the campaign in --out, keeping its divergences")
+    add_argument(
+        "--force", action="store_true", help="replace a campaign already in --out instead of refusing to overwrite it"
+    )
     add_argument("--quiet", action="store_true", help="no progress bar")
     add_argument(
         "--config",
         metavar="FILE",
         help="campaign options from a .toml or .json file (option names as keys); flags given here override it",
-    )
-    add_argument(
-        "--normalize",
-        action="store_true",
-        help="min-max scale --data into [0, 1] (one min and max over the whole array) instead of refusing it",
     )
 
 
@@ -109,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="diverfuzz",
         description="Find natural inputs where a model and its reduced-precision counterpart disagree.",
     )
+    parser.add_argument("--version", action="version", version=f"diverfuzz {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run (or --resume) a fuzz campaign")
     add_run_options(run.add_argument)
@@ -136,51 +103,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _apply_config_file(args: argparse.Namespace) -> None:
     """Fill every option not given on the command line from ``--config``."""
-    from fuzzer.campaign.config_file import load_config_file
-
-    run_parser = argparse.ArgumentParser(add_help=False)
-    add_run_options(run_parser.add_argument)
-    known: dict[str, type | None] = {}
-    given: set[str] = set()
     argv = getattr(args, "argv", [])
-    for action in run_parser._actions:  # noqa: SLF001 - argparse has no public listing
-        if action.dest == "config":
-            continue
-        known[action.dest] = bool if action.const is True else action.type
-        if any(tok == opt or tok.startswith(opt + "=") for tok in argv for opt in action.option_strings):
-            given.add(action.dest)
-    for dest, value in load_config_file(args.config, known).items():
-        if dest not in given:
-            setattr(args, dest, value)
+    fields = {name for name, _, _ in config_options()}
+    for name, value in load_config_file(args.config).items():
+        if name in fields:  # campaign options are absent from args unless given
+            given = hasattr(args, name)
+        else:
+            given = any(tok == flag(name) or tok.startswith(flag(name) + "=") for tok in argv)
+        if not given:
+            setattr(args, name, value)
 
 
 def _config_from_args(args: argparse.Namespace):
-    from fuzzer.campaign.config import CampaignConfig
-
-    if args.candidate and args.precision:
+    given = {name: getattr(args, name) for name, _, _ in config_options() if hasattr(args, name)}
+    if given.get("candidate") and given.get("precision"):
         raise DiverfuzzError("--candidate and --precision exclude each other; give one")
-    return CampaignConfig(
-        model=args.model,
-        candidate=args.candidate,
-        precision=args.precision or "int8-static",
-        data=args.data,
-        seeds=args.seeds,
-        budget=args.budget,
-        strategy=args.strategy,
-        mode=args.mode,
-        rng_seed=args.rng_seed,
-        validity=args.validity,
-        population=args.population,
-        example=args.example,
-        threads=args.threads,
-        backend=args.backend,
-        workers=args.workers,
-        ray_address=args.ray_address,
-        defense=args.defense,
-        kind=args.kind,
-        relations=None if args.relations is None else tuple(r.strip() for r in args.relations.split(",") if r.strip()),
-        normalize=args.normalize,
-    )
+    return CampaignConfig(**given)
 
 
 def _summary_table(report: dict):
@@ -208,6 +146,37 @@ def _summary_table(report: dict):
     return table
 
 
+class LogProgress:
+    """Progress for logs without a terminal (CI): one line every ``interval`` seconds.
+
+    A progress bar draws nothing in a CI log, which then stays silent for the
+    whole campaign; this prints seeds done, divergences and queries/s instead,
+    and always the last seed's line.
+    """
+
+    def __init__(self, interval: float = 5.0, stream=None) -> None:
+        self.interval = interval
+        self.stream = stream if stream is not None else sys.stderr
+        self.started = time.monotonic()
+        self.last = None
+        self.first_queries = None
+
+    def __call__(self, done: int, total: int, found: int, queries: int) -> None:
+        now = time.monotonic()
+        if self.first_queries is None:  # queries already done by a resumed campaign
+            self.first_queries = queries
+        if done < total and self.last is not None and now - self.last < self.interval:
+            return
+        self.last = now
+        elapsed = max(now - self.started, 1e-9)
+        rate = (queries - self.first_queries) / elapsed
+        print(
+            f"seeds {done}/{total}, {found} divergences, {queries} queries ({rate:.0f} queries/s), {elapsed:.0f} s",
+            file=self.stream,
+            flush=True,
+        )
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -230,14 +199,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         transient=True,
     )
     task = progress.add_task("seeds", total=None, found=0)
+    log = None if args.quiet or err.is_terminal else LogProgress()
 
-    def update(done: int, total: int, found: int) -> None:
+    def update(done: int, total: int, found: int, queries: int) -> None:
         progress.update(task, completed=done, total=total, found=found)
+        if log is not None:
+            log(done, total, found, queries)
 
     with progress:
         if not args.quiet:
             err.print("preparing models and seeds ...")
-        result = run_campaign(config, args.out, resume=args.resume, progress=update)
+        result = run_campaign(config, args.out, resume=args.resume, force=args.force, progress=update)
     out.print(_summary_table(result.report))
     out.print(f"report: {Path(args.out) / REPORT_HTML}  (JSON: {Path(args.out) / REPORT_JSON})")
     if result.interrupted:

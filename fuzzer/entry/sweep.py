@@ -159,7 +159,7 @@ def load_sweep_data(model: str | None = None, data: str | None = None) -> SweepD
         x, y, calibration = bundled.x_test, bundled.y_test, bundled.x_train
         description = {"data": example.data_description}
     else:
-        x, y = load_npz(data)
+        x, y = load_npz(data, normalize=normalize)
         calibration = x[:512]
         description = {"data": data}
     if model is None:

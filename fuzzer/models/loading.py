@@ -101,9 +101,15 @@ def normalize_inputs(x: Any, *, name: str = "x") -> np.ndarray:
     return (x - lo) / (hi - lo)
 
 
-def validate_inputs(x: Any, y: Any = None, *, name: str = "x") -> tuple[np.ndarray, np.ndarray | None]:
+def validate_inputs(
+    x: Any, y: Any = None, *, name: str = "x", normalize_hint: str = "pass --normalize to min-max scale them"
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Check a seed batch: ``(N, C, H, W)`` images/cubes or ``(N, C, T)`` signals,
-    floats, finite, in [0, 1]; labels ``(N,)`` ints."""
+    floats, finite, in [0, 1]; labels ``(N,)`` ints.
+
+    ``normalize_hint`` is how the caller's front end spells the fix for
+    values outside [0, 1] (``--normalize`` on the command line,
+    ``normalize=True`` from Python)."""
     x = np.asarray(x)
     if x.ndim not in (3, 4):
         raise DiverfuzzError(
@@ -121,7 +127,7 @@ def validate_inputs(x: Any, y: Any = None, *, name: str = "x") -> tuple[np.ndarr
     lo, hi = float(x.min()), float(x.max())
     if lo < 0.0 or hi > 1.0:
         raise DiverfuzzError(
-            f"{name}: x values lie in [{lo:g}, {hi:g}]; expected [0, 1] (pass --normalize to min-max scale them)"
+            f"{name}: x values lie in [{lo:g}, {hi:g}]; expected [0, 1] ({normalize_hint})"
         )
     if y is not None:
         y = np.asarray(y)

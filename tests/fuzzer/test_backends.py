@@ -183,7 +183,7 @@ def test_process_backend_finds_what_local_finds(tmp_path, tiny_run_args, local_r
 
 @pytest.mark.slow
 def test_resume_on_another_backend_completes_the_campaign(tmp_path, tiny_config, local_run):
-    def interrupt_after_two(done, total, found):
+    def interrupt_after_two(done, total, found, queries):
         if done >= 2:
             raise KeyboardInterrupt
 

@@ -39,7 +39,7 @@ class InterruptAfter:
         self.seeds = seeds
         self.calls: list[tuple[int, int, int]] = []
 
-    def __call__(self, done: int, total: int, found: int) -> None:
+    def __call__(self, done: int, total: int, found: int, queries: int) -> None:
         self.calls.append((done, total, found))
         if done >= self.seeds:
             raise KeyboardInterrupt
