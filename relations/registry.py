@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from . import corruptions, filters, geometric, noise, occlusion, photometric, signal, spectral
+from . import corruptions, filters, geometric, noise, occlusion, photometric, pixel, signal, spectral
 from .relation import KINDS, Relation, RelationError
 
 
@@ -20,6 +20,7 @@ def _build_registry() -> Mapping[str, Relation]:
         corruptions.RELATIONS,
         spectral.RELATIONS,
         signal.RELATIONS,
+        pixel.RELATIONS,
     )
     table: dict[str, Relation] = {}
     for group in groups:
@@ -32,6 +33,12 @@ def _build_registry() -> Mapping[str, Relation]:
 
 REGISTRY: Mapping[str, Relation] = _build_registry()
 """Read-only mapping ``name -> Relation`` in the documented registry order."""
+
+#: Pixel-level mutation operators of the DiffChaser / DFlare baselines
+#: (:mod:`relations.pixel`): registered so their steps replay, but not
+#: natural distortions, so :func:`names_for_kind` (the default search space)
+#: leaves them out.
+BASELINE_OPERATORS: frozenset[str] = frozenset(r.name for r in pixel.RELATIONS)
 
 
 def get_relation(name: str) -> Relation:
@@ -81,6 +88,7 @@ def names_for_kind(kind: str, *, channels: int | None = None) -> tuple[str, ...]
     return tuple(
         name
         for name, rel in REGISTRY.items()
-        if kind in rel.kinds
+        if name not in BASELINE_OPERATORS
+        and kind in rel.kinds
         and (rel.channels is None if channels is None else rel.accepts_channels(channels))
     )

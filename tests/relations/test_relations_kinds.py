@@ -16,6 +16,7 @@ from relations import (
     names_for_kind,
 )
 from relations.strategies import inputs, params_for
+from relations.registry import BASELINE_OPERATORS
 
 PAIRS = [(name, kind) for name, rel in REGISTRY.items() for kind in sorted(rel.kinds)]
 EXAMPLE_SHAPES = {"image": (3, 12, 12), "spectral": (16, 8, 8), "signal": (6, 64)}
@@ -133,10 +134,11 @@ def test_infer_kind_and_names_for_kind():
     for kind in ("image", "spectral", "signal"):
         names = names_for_kind(kind)
         assert names == tuple(
-            n for n in REGISTRY if kind in REGISTRY[n].kinds and REGISTRY[n].channels is None
+            n for n in REGISTRY
+            if kind in REGISTRY[n].kinds and REGISTRY[n].channels is None and n not in BASELINE_OPERATORS
         )
         assert set(names_for_kind(kind, channels=3)) == {
-            n for n in REGISTRY if kind in REGISTRY[n].kinds
+            n for n in REGISTRY if kind in REGISTRY[n].kinds and n not in BASELINE_OPERATORS
         }
     assert set(names_for_kind("signal")) == {
         "jitter", "scaling", "magnitude_warp", "time_warp", "window_slice",
