@@ -130,6 +130,14 @@ class SeedEvaluator:
         ``"many"``: search to the budget and keep the first divergence of
         every cluster (:func:`cluster_key`: label pair and relations used);
         later members of a cluster only raise its ``cluster_size``.
+
+    Attributes
+    ----------
+    queries : int
+        Candidates counted against the budget so far (rejected ones included).
+    rejected : int
+        Of those, the candidates the validity constraint refused (never sent
+        to the models); ``rejected == queries`` means nothing was looked at.
     """
 
     pair: ModelPair
@@ -141,6 +149,7 @@ class SeedEvaluator:
     fitness_fn: MarginFitness = field(default_factory=MarginFitness)
     mode: str = "first"
     queries: int = field(default=0, init=False)
+    rejected: int = field(default=0, init=False)
     divergence: Divergence | None = field(default=None, init=False)
     divergences: list[Divergence] = field(default_factory=list, init=False)
     best_fitness: float = field(default=INVALID_FITNESS, init=False)
@@ -181,6 +190,7 @@ class SeedEvaluator:
         miss = np.array([0.0 if ok else violation(self.validity, m) for ok, m in zip(valid, metrics)])
         start = self.queries
         self.queries += n
+        self.rejected += int(n - valid.sum())
         idx = np.flatnonzero(valid)
         ref_probs = cand_probs = np.full((n, 0), np.nan)
         if len(idx):
