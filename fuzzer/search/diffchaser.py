@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fuzzer.search.evaluate import SeedEvaluator
-from fuzzer.search.noise_steps import noise_relations, random_step
+from fuzzer.search.noise_steps import append_step, draw_step, noise_relations, one_point_crossover, replace_step
 from fuzzer.search.objectives import k_uncertainty, score
 from fuzzer.search.space import SearchSpace
 from relations import Chain
@@ -64,10 +64,8 @@ class DiffChaserSearch:
     def _mutate(self, steps: list, relations, rng: np.random.Generator) -> list:
         if steps and rng.random() < 0.25:  # re-seed / re-draw one step
             i = int(rng.integers(len(steps)))
-            steps = steps[:i] + [random_step(relations[int(rng.integers(len(relations)))], rng, strength=self.strength)] + steps[i + 1 :]
-        else:
-            steps = steps + [random_step(relations[int(rng.integers(len(relations)))], rng, strength=self.strength)]
-        return steps[-self.max_steps :]
+            return replace_step(steps, i, draw_step(relations, rng, strength=self.strength))[-self.max_steps :]
+        return append_step(steps, draw_step(relations, rng, strength=self.strength), self.max_steps)
 
     def search(self, evaluator: SeedEvaluator, space: SearchSpace, rng: np.random.Generator) -> None:
         relations = noise_relations(space)
@@ -85,8 +83,7 @@ class DiffChaserSearch:
             while len(children) < size - 1:
                 a, b = (pop[int(i)] for i in rng.choice(len(pop), size=2, p=p))
                 if rng.random() < self.crossover_rate and a and b:
-                    ca, cb = int(rng.integers(len(a) + 1)), int(rng.integers(len(b) + 1))
-                    a, b = (a[:ca] + b[cb:])[-self.max_steps :], (b[:cb] + a[ca:])[-self.max_steps :]
+                    a, b = one_point_crossover(a, b, rng, self.max_steps)
                 for child in (a, b):
                     if rng.random() < self.mutation_rate or not child:
                         child = self._mutate(child, relations, rng)

@@ -19,7 +19,7 @@ import numpy as np
 from deap import base, creator, tools
 
 from fuzzer.search.evaluate import SeedEvaluator
-from fuzzer.search.noise_steps import noise_relations, random_step
+from fuzzer.search.noise_steps import append_step, draw_step, noise_relations, one_point_crossover, replace_step
 from fuzzer.search.objectives import disagreement_margin, penalised, score
 from fuzzer.search.space import SearchSpace
 from relations import Chain
@@ -187,16 +187,16 @@ class GeneticSearch:
         return out
 
     def _noise_step(self, noise, rng):
-        return random_step(noise[int(rng.integers(len(noise)))], rng, strength=0.5)
+        return draw_step(noise, rng, strength=0.5)
 
     def _mutate(self, ind, op: int, blocks, identity, relation_credit: _Credit, toolbox, rng, noise) -> None:
         active = [i for i, (pos, _) in enumerate(blocks) if ind[pos] >= 0.5]
         name = OPERATORS[op]
         if name == "add_noise" or (name == "reseed_noise" and not ind.tail):
-            ind.tail = (ind.tail + [self._noise_step(noise, rng)])[-self.max_tail :]
+            ind.tail = append_step(ind.tail, self._noise_step(noise, rng), self.max_tail)
         elif name == "reseed_noise":
             i = int(rng.integers(len(ind.tail)))
-            ind.tail = ind.tail[:i] + [self._noise_step(noise, rng)] + ind.tail[i + 1 :]
+            ind.tail = replace_step(ind.tail, i, self._noise_step(noise, rng))
         elif name == "polynomial":
             with _seeded_random(rng):
                 toolbox.mutate(ind)
@@ -250,11 +250,7 @@ class GeneticSearch:
                 if rng.random() < self.crossover_rate:
                     with _seeded_random(rng):
                         toolbox.mate(a, b)
-                    ca, cb = int(rng.integers(len(a.tail) + 1)), int(rng.integers(len(b.tail) + 1))
-                    a.tail, b.tail = (
-                        (a.tail[:ca] + b.tail[cb:])[-self.max_tail :],
-                        (b.tail[:cb] + a.tail[ca:])[-self.max_tail :],
-                    )
+                    a.tail, b.tail = one_point_crossover(a.tail, b.tail, rng, self.max_tail)
                     del a.fitness.values, b.fitness.values
             for ind in offspring:
                 if rng.random() < self.mutation_rate:

@@ -40,3 +40,27 @@ def random_step(relation: Relation, rng: np.random.Generator, *, strength: float
         spec = relation.params[SEED_PARAM]
         params[SEED_PARAM] = int(rng.integers(spec.low, spec.high + 1))
     return Step(relation.name, params)
+
+
+def draw_step(relations, rng: np.random.Generator, *, strength: float) -> Step:
+    """A :func:`random_step` of a relation drawn uniformly from ``relations``."""
+    return random_step(relations[int(rng.integers(len(relations)))], rng, strength=strength)
+
+
+def append_step(tail: list, step: Step, max_len: int) -> list:
+    """``tail`` with ``step`` appended, keeping the newest ``max_len`` steps."""
+    return (list(tail) + [step])[-max_len:]
+
+
+def replace_step(tail: list, index: int, step: Step) -> list:
+    """``tail`` with its ``index``-th step replaced by ``step``."""
+    return list(tail[:index]) + [step] + list(tail[index + 1 :])
+
+
+def one_point_crossover(a: list, b: list, rng: np.random.Generator, max_len: int) -> tuple[list, list]:
+    """Cut ``a`` and ``b`` at independent random points and swap the ends.
+
+    Returns the two children, each truncated to its newest ``max_len`` steps.
+    """
+    ca, cb = int(rng.integers(len(a) + 1)), int(rng.integers(len(b) + 1))
+    return (list(a[:ca]) + list(b[cb:]))[-max_len:], (list(b[:cb]) + list(a[ca:]))[-max_len:]

@@ -11,31 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from fuzzer.search.evaluate import INVALID_FITNESS
+from oracles.fitness import disagreement_margin
 
-
-def _margin(p: np.ndarray, label: np.ndarray) -> np.ndarray:
-    rows = np.arange(len(p))
-    others = p.copy()
-    others[rows, label] = -np.inf
-    return others.max(axis=1) - p[rows, label]
-
-
-def disagreement_margin(reference_probs: np.ndarray, candidate_probs: np.ndarray) -> np.ndarray:
-    """Margin fitness across both models, ``(N,)`` in ``[-1, 1]``.
-
-    ``(m_c + m_r) / 2`` where ``m_c = max_{j != r} p_c[j] - p_c[r]`` is how
-    far the candidate is from leaving the reference's label ``r`` and
-    ``m_r = max_{j != c} p_r[j] - p_r[c]`` how far the reference is from
-    leaving the candidate's label ``c``. While the models agree both terms
-    are <= 0; once their top-1 labels differ both are > 0, so the fitness is
-    positive exactly at a divergence (ties aside). Unlike DiverGet's margin
-    (``m_c`` alone) it also rewards inputs that bring the reference to its
-    decision boundary, where the counterpart's rounding decides the label;
-    unlike ``max(m_c, m_r)`` it keeps a slope in both terms.
-    """
-    r = reference_probs.argmax(axis=1)
-    c = candidate_probs.argmax(axis=1)
-    return 0.5 * (_margin(candidate_probs, r) + _margin(reference_probs, c))
+#: Re-exported: the margin lives in :mod:`oracles.fitness`, shared with the evaluator.
+__all__ = ["disagreement_margin", "k_uncertainty", "probability_gap", "penalised", "score"]
 
 
 def k_uncertainty(reference_probs: np.ndarray, candidate_probs: np.ndarray, *, k: int = 2) -> np.ndarray:
