@@ -123,6 +123,7 @@ def defended_reference(name: str, base_example_data: ExampleData, *, seed: int =
     config = defense_config(name)
     if name == "pixeldp":
         params = {k: config[k] for k in ("mechanism", "epsilon", "delta", "L", "norm", "draws")}
+        params["input_shape"] = tuple(base_example_data.x_train.shape[1:])
 
         def build() -> nn.Module:
             with torch.random.fork_rng(devices=[]):

@@ -16,8 +16,9 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from defenses.supervisors import Supervisor, _logits
+from defenses.supervisors import Supervisor
 from fuzzer.errors import DiverfuzzError
+from fuzzer.models.inference import batched_logits
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def evaluate_supervisors(
         )
     calib, held = split_nominal(len(nominal_x), seed=seed)
     held_x, held_y = nominal_x[held], nominal_y[held]
-    pred = _logits(model, held_x).argmax(axis=1)
+    pred = batched_logits(model, held_x).argmax(axis=1)
     out = []
     for sup in supervisors:
         threshold = sup.calibrate(nominal_x[calib], false_alarm)

@@ -26,6 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from fuzzer.errors import DiverfuzzError
+from fuzzer.models.inference import batched_logits
+from fuzzer.models.layers import execution_order
 from fuzzer.models.training import ExampleData, train_classifier
 
 #: Paper defaults ([1], Section IV): epsilon = 1, delta = 0.05, 300 noise draws
@@ -259,15 +261,21 @@ class _NormalisedNoisy(nn.Module):
         return self.noise(h)
 
 
-def _first_layer(model: nn.Module) -> tuple[nn.Module, str, nn.Module]:
-    for name, module in model.named_modules():
-        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-            parent_name, _, attr = name.rpartition(".")
-            parent = model.get_submodule(parent_name) if parent_name else model
-            return parent, attr, module
-    raise DiverfuzzError(
-        f"model={type(model).__name__}: PixelDP needs a Linear or Conv layer to put the noise after; none was found"
-    )
+_LAYER_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def _first_layer(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[nn.Module, str, nn.Module]:
+    """The first Linear/Conv layer a forward pass calls (forward hooks), with its parent."""
+    order = execution_order(model, input_shape, types=_LAYER_TYPES)
+    if not order:
+        raise DiverfuzzError(
+            f"model={type(model).__name__}: PixelDP needs a Linear or Conv layer to put the noise after; "
+            "none runs in its forward pass"
+        )
+    name, module = order[0]
+    parent_name, _, attr = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    return parent, attr, module
 
 
 class PixelDPModel(nn.Module):
@@ -276,9 +284,13 @@ class PixelDPModel(nn.Module):
     Parameters
     ----------
     network : nn.Module
-        The base network; it is deep-copied, never modified. Its first
-        ``Linear``/``Conv`` layer (in module order) gets its weights
-        normalised to sensitivity 1 and is followed by :class:`PixelDPNoise`.
+        The base network; it is deep-copied, never modified. The first
+        ``Linear``/``Conv`` layer its forward pass calls (found with forward
+        hooks, not registration order) gets its weights normalised to
+        sensitivity 1 and is followed by :class:`PixelDPNoise`.
+    input_shape : tuple of int
+        One input's shape (no batch axis), e.g. ``(1, 8, 8)``: the network
+        is run once on zeros of this shape to find its first layer.
     epsilon, delta, L, mechanism, norm, seed
         As for :class:`PixelDPNoise`.
     draws : int
@@ -300,6 +312,7 @@ class PixelDPModel(nn.Module):
         self,
         network: nn.Module,
         *,
+        input_shape: tuple[int, ...],
         epsilon: float = DEFAULT_EPSILON,
         delta: float = DEFAULT_DELTA,
         L: float = DEFAULT_L,
@@ -313,7 +326,7 @@ class PixelDPModel(nn.Module):
         if not isinstance(draws, int) or draws < 1:
             raise DiverfuzzError(f"draws={draws!r} must be an int >= 1 (paper: 300)")
         self.network = copy.deepcopy(network)
-        parent, attr, layer = _first_layer(self.network)
+        parent, attr, layer = _first_layer(self.network, tuple(input_shape))
         self.noise_layer = PixelDPNoise(epsilon, delta, L, mechanism=mechanism, norm=norm, seed=seed)
         self.noise_layer.enabled = bool(noise)
         self.noise_layer.draws = draws
@@ -387,8 +400,9 @@ def pixeldp_model(
     build_or_model : nn.Module or callable
         The base network, or a factory returning one. A module is deep-copied.
     **params
-        ``epsilon``, ``delta``, ``L``, ``mechanism``, ``norm``, ``draws``,
-        ``seed``, ``noise``, as for :class:`PixelDPModel`.
+        ``input_shape`` (required), ``epsilon``, ``delta``, ``L``,
+        ``mechanism``, ``norm``, ``draws``, ``seed``, ``noise``, as for
+        :class:`PixelDPModel`.
 
     Notes
     -----
@@ -397,7 +411,7 @@ def pixeldp_model(
     Examples
     --------
     >>> from fuzzer.models.examples.digits import DigitsCNN
-    >>> m = pixeldp_model(DigitsCNN, epsilon=1.0, draws=10).eval()
+    >>> m = pixeldp_model(DigitsCNN, input_shape=(1, 8, 8), epsilon=1.0, draws=10).eval()
     >>> m(torch.zeros(2, 1, 8, 8)).shape
     torch.Size([2, 10])
     """
@@ -430,7 +444,7 @@ def train_pixeldp(
         Adam training schedule (as :func:`fuzzer.models.training.train_classifier`).
     **params
         PixelDP parameters (``epsilon``, ``delta``, ``L``, ``mechanism``,
-        ``norm``, ``draws``).
+        ``norm``, ``draws``); ``input_shape`` defaults to ``data``'s.
 
     Returns
     -------
@@ -443,6 +457,7 @@ def train_pixeldp(
     input and the normalised pre-noise layer, with the ordinary loss.
     """
     params = {k: v for k, v in params.items() if k != "seed"}
+    params.setdefault("input_shape", tuple(data.x_train.shape[1:]))
     model = train_classifier(lambda: PixelDPModel(build(), seed=seed, **params), data, seed=seed, epochs=epochs, lr=lr)
     return model.eval()
 
@@ -454,7 +469,8 @@ class Certificate:
     Attributes
     ----------
     label : int
-        Predicted label (argmax of the estimated expected scores).
+        The label the model predicts (its forward pass: argmax of the
+        expected scores over its own fixed noise draws).
     certified : bool
         Whether the prediction is robust to attacks of p-norm ``<= L`` (the
         construction bound).
@@ -494,7 +510,11 @@ def robust_epsilon(lower: float, upper: float, delta: float, *, max_epsilon: flo
 
 
 def score_bounds(
-    scores: np.ndarray, *, eta: float = DEFAULT_ETA, bound: str = "clopper-pearson"
+    scores: np.ndarray,
+    *,
+    eta: float = DEFAULT_ETA,
+    bound: str = "clopper-pearson",
+    labels: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Predicted labels and confidence bounds on the expected scores.
 
@@ -509,6 +529,10 @@ def score_bounds(
         ``"clopper-pearson"``: exact binomial bounds on the expected argmax
         (one-hot) scores; ``"hoeffding"``: Hoeffding bounds on the expected
         softmax scores (the paper's choice, looser at 300 draws).
+    labels : ndarray of int, (N,), optional
+        The labels to bound (the model's predictions); default the argmax
+        of the estimated expected scores (mean softmax), which is what
+        :class:`PixelDPModel` predicts.
 
     Returns
     -------
@@ -524,15 +548,16 @@ def score_bounds(
         raise DiverfuzzError(f"eta={eta!r} must be in (0, 1) (paper: 0.05)")
     n, _, k = scores.shape
     alpha = eta / k
+    if labels is None:
+        labels = scores.mean(axis=0).argmax(axis=1)
+    labels = np.asarray(labels, dtype=np.int64)
     if bound == "hoeffding":
         mean = scores.mean(axis=0)
         half = math.sqrt(math.log(1.0 / alpha) / (2.0 * n))
-        labels = mean.argmax(axis=1)
         lo = np.clip(mean - half, 0.0, 1.0)
         hi = np.clip(mean + half, 0.0, 1.0)
     else:
         counts = np.stack([np.bincount(row, minlength=k) for row in scores.argmax(axis=2).T])
-        labels = counts.argmax(axis=1)
         lo = np.where(counts > 0, stats.beta.ppf(alpha, counts, n - counts + 1), 0.0)
         hi = np.where(counts < n, stats.beta.ppf(1 - alpha, counts + 1, n - counts), 1.0)
     idx = np.arange(len(labels))
@@ -589,6 +614,14 @@ def certify(
     if not isinstance(n_draws, int) or n_draws < 1:
         raise DiverfuzzError(f"n_draws={n_draws!r} must be an int >= 1 (paper: 300)")
     noise = model.noise_layer
+    training = model.training
+    model.eval()
+    try:
+        # The certified label is the label the model predicts (its own noise
+        # seed and draws), never a separate vote of the certification draws.
+        predicted = batched_logits(model, x, batch_size=batch_size).argmax(axis=1)
+    finally:
+        model.train(training)
     saved = (noise.seed, noise.draws, model.training, noise._bank, noise._bank_key)
     noise.seed, noise.draws = int(seed), n_draws
     model.eval()
@@ -603,7 +636,7 @@ def certify(
         noise._bank, noise._bank_key = saved[3], saved[4]
         model.train(saved[2])
     scores = np.concatenate(chunks, axis=1)
-    labels, lower, upper = score_bounds(scores, eta=eta, bound=bound)
+    labels, lower, upper = score_bounds(scores, eta=eta, bound=bound, labels=predicted)
     max_eps = 1.0 if noise.mechanism == "gaussian" else math.inf
     out = []
     for label, lo, hi in zip(labels, lower, upper):
@@ -613,9 +646,22 @@ def certify(
     return out
 
 
-def certified_accuracy(certificates: list[Certificate], y: np.ndarray) -> float:
-    """Fraction of inputs both correctly predicted and certified at the construction bound ``L``."""
-    ok = [c.certified and c.label == int(t) for c, t in zip(certificates, y)]
+def certified_accuracy(certificates: list[Certificate], y: np.ndarray, radius: float | None = None) -> float:
+    """Fraction of inputs both correctly predicted and certified.
+
+    Parameters
+    ----------
+    certificates : list of Certificate
+    y : ndarray of int, (N,)
+    radius : float, optional
+        Default: certified at the construction bound ``L``
+        (``Certificate.certified``). Otherwise: certified radius ``> 0`` and
+        ``>= radius`` (``radius=0``: any certificate at all).
+    """
+    if radius is None:
+        ok = [c.certified and c.label == int(t) for c, t in zip(certificates, y)]
+    else:
+        ok = [c.radius > 0 and c.radius >= radius and c.label == int(t) for c, t in zip(certificates, y)]
     return float(np.mean(ok)) if ok else float("nan")
 
 

@@ -30,18 +30,11 @@ import torch
 from torch import nn
 
 from fuzzer.errors import DiverfuzzError
+from fuzzer.models.inference import batched_logits
+from fuzzer.models.layers import leaf_modules
 
 Model = Callable[[torch.Tensor], torch.Tensor]
 SAMPLED_QUANTITIES = ("variance_ratio", "predictive_entropy", "mutual_information")
-
-
-def _logits(model: Model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(x), batch_size):
-            out.append(model(torch.from_numpy(x[start : start + batch_size])).detach().double().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, 0))
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -157,7 +150,7 @@ class SoftmaxSupervisor(Supervisor):
         self.model, self.kind, self.name = model, kind, kind
 
     def score(self, x: np.ndarray) -> np.ndarray:
-        p = softmax(_logits(self.model, x))
+        p = softmax(batched_logits(self.model, x))
         if self.kind == "max_softmax":
             return 1.0 - p.max(axis=1)
         if self.kind == "margin":
@@ -220,18 +213,17 @@ class MCDropoutSupervisor(Supervisor):
             raise DiverfuzzError(f"samples={samples!r} must be an int >= 2 (e.g. 20)")
         self.generator = torch.Generator()
         self.model = copy.deepcopy(model).eval()
-        for name, module in list(self.model.named_modules()):
-            if isinstance(module, _DROPOUTS):
-                parent_name, _, attr = name.rpartition(".")
-                parent = self.model.get_submodule(parent_name) if parent_name else self.model
-                setattr(parent, attr, _SeededDropout(module.p, not isinstance(module, nn.Dropout), self.generator))
+        for name, module in leaf_modules(self.model, types=_DROPOUTS):
+            parent_name, _, attr = name.rpartition(".")
+            parent = self.model.get_submodule(parent_name) if parent_name else self.model
+            setattr(parent, attr, _SeededDropout(module.p, not isinstance(module, nn.Dropout), self.generator))
         self.quantity, self.samples, self.seed = quantity, samples, int(seed)
         self.name = f"mc_dropout_{quantity}"
 
     def sample_probs(self, x: np.ndarray) -> np.ndarray:
         """Softmax of each stochastic pass, ``(samples, N, K)``."""
         self.generator.manual_seed(self.seed)
-        return np.stack([softmax(_logits(self.model, x)) for _ in range(self.samples)])
+        return np.stack([softmax(batched_logits(self.model, x)) for _ in range(self.samples)])
 
     def score(self, x: np.ndarray) -> np.ndarray:
         return sampled_quantity(self.sample_probs(x), self.quantity)
@@ -265,7 +257,7 @@ class EnsembleSupervisor(Supervisor):
         self.name = f"ensemble_{quantity}"
 
     def score(self, x: np.ndarray) -> np.ndarray:
-        probs = np.stack([softmax(_logits(m, x)) for m in self.models])
+        probs = np.stack([softmax(batched_logits(m, x)) for m in self.models])
         return sampled_quantity(probs, self.quantity)
 
 

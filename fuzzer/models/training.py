@@ -40,28 +40,60 @@ def train_classifier(
     epochs: int,
     lr: float = 2e-3,
     batch_size: int = 64,
+    temperature: float = 1.0,
+    targets: np.ndarray | None = None,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> nn.Module:
-    """Train ``build()`` with Adam and cross-entropy, deterministically from ``seed``.
+    """Train ``build()`` with Adam, deterministically from ``seed``: THE training loop.
 
-    Weight initialisation runs under a forked, seeded torch RNG (the caller's
-    global RNG state is untouched) and batches are shuffled by a seeded
-    ``torch.Generator``.
+    Parameters
+    ----------
+    build : callable
+        Zero-argument factory of the network; called under a forked torch RNG
+        seeded with ``seed`` (the caller's global RNG state is untouched).
+    data : ExampleData
+        Only ``x_train`` and (unless ``targets`` is given) ``y_train`` are used.
+    seed : int
+        Seeds initialisation and the batch order (a seeded ``torch.Generator``).
+    epochs : int
+        Passes over the training set (>= 1).
+    lr : float, optional
+        Adam learning rate (default 2e-3).
+    batch_size : int, optional
+        Default 64.
+    temperature : float, optional
+        The loss sees ``model(x) / temperature`` (default 1: the logits as
+        they are). Defensive distillation trains at ``T`` of 20 to 100.
+    targets : ndarray, optional
+        Training targets in place of ``data.y_train``: e.g. a teacher's soft
+        labels ``(N, classes)`` float32 for distillation.
+    loss : callable, optional
+        ``loss(logits, targets) -> scalar``; default cross-entropy, which also
+        accepts soft (probability) targets.
+
+    Returns
+    -------
+    nn.Module
+        In eval mode.
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build()
     generator = torch.Generator().manual_seed(seed)
     x = torch.from_numpy(data.x_train)
-    y = torch.from_numpy(data.y_train)
+    y = torch.from_numpy(data.y_train if targets is None else np.ascontiguousarray(targets))
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = nn.CrossEntropyLoss() if loss is None else loss
     model.train()
     for _ in range(epochs):
         order = torch.randperm(len(x), generator=generator)
         for start in range(0, len(x), batch_size):
             idx = order[start : start + batch_size]
             optimiser.zero_grad()
-            loss_fn(model(x[idx]), y[idx]).backward()
+            logits = model(x[idx])
+            if temperature != 1.0:
+                logits = logits / temperature
+            loss_fn(logits, y[idx]).backward()
             optimiser.step()
     return model.eval()
 

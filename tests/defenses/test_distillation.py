@@ -58,3 +58,20 @@ def test_bad_temperature_raises(temperature):
 def test_bad_epochs_raise():
     with pytest.raises(DiverfuzzError, match="epochs=0"):
         distill(_mlp, load_digits_data(), epochs=0)
+
+
+def test_dividing_logits_by_t_restores_the_gradient_attack():
+    """Carlini and Wagner (2016): distillation at T = 100 masks gradients; the
+    attacker who divides the logits by T gets them back."""
+    from defenses.distillation import fgsm_success
+
+    data = load_digits_data()
+    student = distill(_mlp, data, temperature=100.0, seed=0, epochs=10, lr=1e-2)
+    x = torch.from_numpy(data.x_test).requires_grad_(True)
+    nn.functional.cross_entropy(student(x), torch.from_numpy(data.y_test), reduction="sum").backward()
+    vanished = float((x.grad.flatten(1).abs().sum(dim=1) == 0).float().mean())
+    assert vanished > 0.2  # saturated softmax: no gradient at all on these inputs
+    masked = fgsm_success(student, data.x_test, data.y_test, eps=0.2)
+    restored = fgsm_success(student, data.x_test, data.y_test, eps=0.2, temperature=100.0)
+    assert restored > masked + 0.3
+    assert restored > 0.8

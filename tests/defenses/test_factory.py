@@ -22,7 +22,7 @@ def test_defense_config_is_a_fresh_json_ready_dict():
         json.dumps(cfg)
         cfg["mutated"] = True
         assert "mutated" not in defense_config(name)
-    assert defense_config("distillation")["temperature"] == 20.0
+    assert defense_config("distillation")["temperature"] == 100.0
     assert defense_config("pixeldp")["epsilon"] == 1.0
 
 

@@ -21,6 +21,8 @@ from defenses.pixeldp import (
 )
 from fuzzer.errors import DiverfuzzError
 
+SHAPE = (1, 8, 8)
+
 
 def _net(seed: int = 0) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
@@ -35,24 +37,24 @@ def _x(n: int = 12, seed: int = 0) -> np.ndarray:
 def test_noise_off_equals_plain_network_with_normalised_first_layer():
     net = _net()
     before = copy.deepcopy(net.state_dict())
-    model = pixeldp_model(net, noise=False).eval()
+    model = pixeldp_model(net, input_shape=SHAPE, noise=False).eval()
     plain = copy.deepcopy(net).eval()
     with torch.no_grad():
         plain[0].weight /= layer_sensitivity(plain[0].weight, norm=2, q=2)
     x = torch.from_numpy(_x())
     with torch.no_grad():
         assert torch.equal(model(x), plain(x))
-        infinite = pixeldp_model(net, epsilon=math.inf).eval()
+        infinite = pixeldp_model(net, input_shape=SHAPE, epsilon=math.inf).eval()
         assert torch.equal(infinite(x), model(x))
     # the user's network is untouched
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
 
 
 def test_normalised_layer_has_sensitivity_one():
-    model = pixeldp_model(_net())
+    model = pixeldp_model(_net(), input_shape=SHAPE)
     layer = model.network[0]
     assert float(layer_sensitivity(layer.normalised_weight().detach(), norm=2, q=2)) == pytest.approx(1.0, rel=1e-5)
-    laplace = pixeldp_model(_net(), mechanism="laplace", delta=0.0, norm=1)
+    laplace = pixeldp_model(_net(), input_shape=SHAPE, mechanism="laplace", delta=0.0, norm=1)
     w = laplace.network[0].normalised_weight().detach()
     assert float(w.abs().sum(dim=(0, 2, 3)).max()) == pytest.approx(1.0, rel=1e-5)
 
@@ -66,7 +68,7 @@ def test_noise_scale_matches_paper_formulas():
 
 
 def test_eval_forward_is_deterministic_and_batch_invariant():
-    model = pixeldp_model(_net(), draws=20, seed=3).eval()
+    model = pixeldp_model(_net(), input_shape=SHAPE, draws=20, seed=3).eval()
     x = torch.from_numpy(_x())
     with torch.no_grad():
         a, b = model(x), model(x)
@@ -100,7 +102,7 @@ def test_certified_radius_follows_the_formula(epsilon):
     """Radius = L * eps'/epsilon with eps' = ln(lower/upper)/2 (Laplace); with the
     noise scale b = L/epsilon fixed, the radius is b * eps', growing linearly with eps'."""
     L, n, eta = 0.1, 300, 0.05
-    model = pixeldp_model(_Constant(), mechanism="laplace", delta=0.0, norm=1, epsilon=epsilon, L=L)
+    model = pixeldp_model(_Constant(), input_shape=SHAPE, mechanism="laplace", delta=0.0, norm=1, epsilon=epsilon, L=L)
     certs = certify(model, _x(3), n_draws=n, eta=eta, seed=0)
     lower = (eta / 10) ** (1 / n)  # Clopper-Pearson, all n draws on label 2
     upper = 1 - lower
@@ -114,7 +116,7 @@ def test_certified_radius_follows_the_formula(epsilon):
 
 
 def test_certification_is_reproducible_from_a_seed():
-    model = pixeldp_model(_net(), epsilon=0.2, L=1.0).eval()
+    model = pixeldp_model(_net(), input_shape=SHAPE, epsilon=0.2, L=1.0).eval()
     x = _x(8)
     a = certify(model, x, n_draws=100, seed=7)
     b = certify(model, x, n_draws=100, seed=7)
@@ -141,7 +143,7 @@ def test_certification_is_reproducible_from_a_seed():
 )
 def test_bad_parameters_raise_clear_errors(params, fragment):
     with pytest.raises(DiverfuzzError, match=re_escape(fragment)):
-        pixeldp_model(_net(), **params)
+        pixeldp_model(_net(), input_shape=SHAPE, **params)
 
 
 def re_escape(s: str) -> str:
@@ -152,14 +154,14 @@ def re_escape(s: str) -> str:
 
 def test_certify_rejects_noise_off_and_plain_models():
     with pytest.raises(DiverfuzzError, match="noise off"):
-        certify(pixeldp_model(_net(), noise=False), _x(2))
+        certify(pixeldp_model(_net(), input_shape=SHAPE, noise=False), _x(2))
     with pytest.raises(DiverfuzzError, match="PixelDPModel"):
         certify(_net(), _x(2))
 
 
 def test_model_without_linear_layer_is_rejected():
     with pytest.raises(DiverfuzzError, match="Linear or Conv"):
-        PixelDPModel(nn.Sequential(nn.Flatten()))
+        PixelDPModel(nn.Sequential(nn.Flatten()), input_shape=SHAPE)
 
 
 @pytest.mark.slow
@@ -179,7 +181,7 @@ def test_train_pixeldp_on_digits_learns_and_certifies():
 def test_warmed_up_model_quantizes_to_a_deterministic_counterpart():
     from fuzzer.models.precision import build_counterpart
 
-    model = pixeldp_model(_net(), draws=4).eval()
+    model = pixeldp_model(_net(), input_shape=SHAPE, draws=4).eval()
     x = _x(8)
     with pytest.raises(DiverfuzzError, match="warm_up"):
         build_counterpart("int8-static", model, x)
@@ -188,3 +190,102 @@ def test_warmed_up_model_quantizes_to_a_deterministic_counterpart():
     with torch.no_grad():
         assert torch.equal(counterpart(t), counterpart(t))
         torch.testing.assert_close(counterpart(t), model(t), atol=0.1, rtol=0.0)
+
+
+def _power_iteration_norm(apply, adjoint, shape: tuple[int, ...], iters: int = 300) -> float:
+    """Largest singular value of a linear map, by power iteration on ``adjoint(apply(v))``."""
+    v = torch.randn((1, *shape), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for _ in range(iters):
+        v = adjoint(apply(v))
+        v = v / torch.linalg.vector_norm(v)
+    return float(torch.linalg.vector_norm(apply(v)))
+
+
+@pytest.mark.parametrize("padding, stride", [(1, 1), (0, 1), (1, 2)])
+def test_conv_sensitivity_bounds_the_power_iteration_operator_norm(padding, stride):
+    conv = nn.Conv2d(3, 5, 3, padding=padding, stride=stride, bias=False).double()
+    with torch.no_grad():
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=torch.Generator().manual_seed(1)))
+    w = conv.weight.detach()
+    out_shape = conv(torch.zeros(1, 3, 10, 10, dtype=torch.float64)).shape[1:]
+
+    def apply(v):
+        return torch.nn.functional.conv2d(v, w, padding=padding, stride=stride)
+
+    def adjoint(u):
+        out_pad = (10 + 2 * padding - 3) % stride
+        return torch.nn.functional.conv_transpose2d(u, w, padding=padding, stride=stride, output_padding=out_pad)
+
+    assert apply(torch.zeros(1, 3, 10, 10, dtype=torch.float64)).shape[1:] == out_shape
+    true_norm = _power_iteration_norm(apply, adjoint, (3, 10, 10))
+    bound = float(layer_sensitivity(w, norm=2, q=2))
+    assert bound >= true_norm * (1 - 1e-6)
+    # the bound is an over-estimate, but not a vacuous one (at most sqrt(9) = 3 times)
+    assert bound <= 3.0 * true_norm
+    # after PixelDP's normalisation the layer is a contraction
+    normalised = w / bound
+    assert _power_iteration_norm(
+        lambda v: torch.nn.functional.conv2d(v, normalised, padding=padding, stride=stride),
+        lambda u: torch.nn.functional.conv_transpose2d(
+            u, normalised, padding=padding, stride=stride, output_padding=(10 + 2 * padding - 3) % stride
+        ),
+        (3, 10, 10),
+    ) <= 1.0 + 1e-6
+
+
+def test_linear_sensitivity_equals_the_power_iteration_operator_norm():
+    w = torch.randn(7, 12, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    true_norm = _power_iteration_norm(lambda v: v @ w.T, lambda u: u @ w, (12,))
+    assert float(layer_sensitivity(w, norm=2, q=2)) == pytest.approx(true_norm, rel=1e-6)
+    # p = 1, q = 1: the largest column L1 norm, attained at a basis vector
+    cols = [float(torch.linalg.vector_norm(w @ torch.eye(12, dtype=torch.float64)[i], ord=1)) for i in range(12)]
+    assert float(layer_sensitivity(w, norm=1, q=1)) == pytest.approx(max(cols))
+
+
+class _RegisteredBackwards(nn.Module):
+    """Registers its Linear head before the Conv it calls first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = nn.Linear(4 * 8 * 8, 10)
+        self.body = nn.Conv2d(1, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.body(x)).flatten(1))
+
+
+def test_noise_goes_after_the_first_layer_the_forward_pass_runs():
+    model = pixeldp_model(_RegisteredBackwards(), input_shape=SHAPE)
+    assert type(model.network.body).__name__ == "_NormalisedNoisy"
+    assert isinstance(model.network.head, nn.Linear)
+
+
+def test_certified_label_is_the_predicted_label():
+    from fuzzer.models.inference import batched_logits
+
+    # much noise (epsilon 0.1, L 1): votes and mean scores often disagree
+    model = pixeldp_model(_net(), input_shape=SHAPE, epsilon=0.1, L=1.0, draws=30).eval()
+    x = _x(40, seed=5)
+    certs = certify(model, x, n_draws=50, seed=9)
+    assert [c.label for c in certs] == list(batched_logits(model, x).argmax(axis=1))
+
+
+def test_score_bounds_bound_the_mean_score_argmax_not_the_vote():
+    from defenses.pixeldp import score_bounds
+
+    # 6 of 10 draws vote label 0 weakly, 4 vote label 1 with certainty: mean favours 1
+    weak = np.array([0.4, 0.35, 0.25])
+    sure = np.array([0.0, 1.0, 0.0])
+    scores = np.stack([weak] * 6 + [sure] * 4)[:, None, :]
+    labels, lower, upper = score_bounds(scores, eta=0.05)
+    assert labels.tolist() == [1]
+    labels0, _, _ = score_bounds(scores, eta=0.05, labels=np.array([0]))
+    assert labels0.tolist() == [0]
+
+
+@pytest.mark.parametrize("eta", [0.001, 0.05, 0.3])
+def test_certification_honours_eta(eta):
+    n = 300
+    model = pixeldp_model(_Constant(), input_shape=SHAPE, mechanism="laplace", delta=0.0, norm=1, epsilon=0.5)
+    (cert,) = certify(model, _x(1), n_draws=n, eta=eta, seed=0)
+    assert cert.lower == pytest.approx((eta / 10) ** (1 / n))
