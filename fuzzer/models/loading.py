@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from fuzzer.errors import DiverfuzzError, ModelError
+from fuzzer.models.runtimes import is_model_file, load_model_file
 
 
 def load_factory(spec: str, *, option: str = "--model") -> Any:
@@ -59,6 +60,27 @@ def load_factory(spec: str, *, option: str = "--model") -> Any:
     return model
 
 
+def load_model(spec: str, *, option: str = "--model", device: str = "cpu", threads: int = 1) -> Any:
+    """The model ``spec`` names: a model file by extension, else a ``FILE.py:FUNC`` factory.
+
+    Parameters
+    ----------
+    spec : str
+        ``.onnx``, ``.tflite``, ``.pt2``, TorchScript ``.pt`` (see
+        :mod:`fuzzer.models.runtimes`), or ``path/to/file.py:function_name``.
+    option : str, optional
+        The CLI option being parsed, for error messages.
+    device : {"cpu", "cuda"}, optional
+        A resolved device for model files (factories' modules are placed by
+        :class:`~fuzzer.models.pair.ModelPair`).
+    threads : int, optional
+        Intra-op threads of ONNX Runtime and LiteRT (default 1).
+    """
+    if is_model_file(spec):
+        return load_model_file(spec, option=option, device=device, threads=threads)
+    return load_factory(spec, option=option)
+
+
 def load_npz(path: str | Path, *, normalize: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """Load ``x`` (float32, ``(N, C, H, W)`` or ``(N, C, T)``, values in [0, 1]) and optional ``y`` from an ``.npz``.
 
@@ -68,6 +90,7 @@ def load_npz(path: str | Path, *, normalize: bool = False) -> tuple[np.ndarray, 
     p = Path(path)
     if not p.is_file():
         raise DiverfuzzError(f"--data={str(p)!r}: file does not exist")
+    _check_magic(p, zipfile.is_zipfile(p), "an .npz archive (np.savez)")
     try:
         with np.load(p, allow_pickle=False) as npz:
             if "x" not in npz.files:
@@ -81,6 +104,32 @@ def load_npz(path: str | Path, *, normalize: bool = False) -> tuple[np.ndarray, 
     if normalize:
         x = normalize_inputs(x, name=f"--data={str(p)!r}")
     return validate_inputs(x, y, name=f"--data={str(p)!r}")
+
+
+def _check_magic(path: Path, ok: bool, expected: str) -> None:
+    """Say what a data file really is when its first bytes are not ``expected``.
+
+    ``np.load`` takes anything that is neither a zip nor an ``.npy`` for a
+    pickle and says so, which misleads for a text file or an empty one.
+    """
+    if ok:
+        return
+    head = path.read_bytes()[:256]
+    if not head:
+        what = "an empty file"
+    elif head[:1] == b"\x80":
+        what = "pickled Python data, which diverfuzz never loads (save arrays with np.savez)"
+    elif head.startswith(b"\x93NUMPY"):
+        what = "a single .npy array; name it .npy or save x and y with np.savez"
+    elif head.startswith(b"PK"):
+        what = "a truncated or damaged zip archive"
+    else:
+        try:
+            head.decode("utf-8")
+            what = "a text file (e.g. CSV); load it and save the arrays with np.savez(path, x=x, y=y)"
+        except UnicodeDecodeError:
+            what = "neither an .npz archive nor an .npy array"
+    raise DiverfuzzError(f"--data={str(path)!r} is not {expected}: it is {what}")
 
 
 def normalize_inputs(x: Any, *, name: str = "x") -> np.ndarray:
@@ -117,6 +166,11 @@ def validate_inputs(
         )
     if len(x) == 0:
         raise DiverfuzzError(f"{name}: x is empty")
+    if x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] > 4:
+        raise DiverfuzzError(
+            f"{name}: x has shape {x.shape}, which looks channel-last (N, H, W, C); diverfuzz takes channel-first "
+            "(N, C, H, W) data: save x.transpose(0, 3, 1, 2) (a model that expects NHWC takes --layout nhwc)"
+        )
     if not np.issubdtype(x.dtype, np.floating):
         raise DiverfuzzError(f"{name}: x has dtype {x.dtype}; expected float32 in [0, 1] (divide 8-bit images by 255)")
     x = x.astype(np.float32, copy=False)
