@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import jinja2
 from markupsafe import Markup
 
-from ._atomic import atomic_write_text
+from fuzzer.atomic import atomic_write_text
 from .aggregate import effective_chain, label_change_counts, label_matrix, relation_counts
 from .charts import bar_chart_svg
 from .formatting import (
@@ -30,8 +30,11 @@ from .formatting import (
     format_value,
     overview_rows,
     replay_command,
+    SUMMARY_HELP,
+    correct_text,
     top_probabilities,
     top_probability,
+    warning_lines,
 )
 from .images import (
     signal_plot_data_uri,
@@ -50,6 +53,25 @@ _TEMPLATE_NAME = "report.html.j2"
 #: Small images are enlarged by an integer factor up to about this size.
 _TARGET_PIXELS = 128
 _VALIDITY_ORDER = ("ssim", "psnr", "l0", "l2", "linf")
+
+#: What each per-divergence metric means: the tooltips and the legend.
+METRIC_HELP: dict[str, str] = {
+    "fitness": "Search fitness of the mutant when found (margin-based; for ranking within a strategy).",
+    "queries": "Search queries spent on this seed when the divergence was found.",
+    "ssim": "Structural similarity of mutant and seed, in [0, 1]; 1 = identical.",
+    "psnr": "Peak signal-to-noise ratio of the mutant against the seed, in dB; ∞ = identical.",
+    "l0": "Share of input values the mutant changed.",
+    "l2": "Euclidean distance between mutant and seed.",
+    "linf": "Largest change of any single input value.",
+    "minimal distance": "L2 distance of the shrunk (minimal) mutant from its seed.",
+    "shrink queries": "Candidate chains the shrinker tried (outside the search budget).",
+    "cluster size": "Divergences of the same cluster (label pair and relations) this one stands for.",
+    "cluster": "Cluster this divergence belongs to.",
+    "triage": "MCA triage: precision-induced (the reference is stable there) or reference-unstable.",
+    "reference significant bits": "Mean significant bits of the reference's logits under MCA (at most 24).",
+    "reference label stability": "Share of MCA runs in which the reference keeps its label, in [0, 1].",
+    "found at": "When the divergence was found (UTC).",
+}
 
 
 @dataclass(frozen=True)
@@ -152,6 +174,17 @@ def _divergence_view(
         "fitness": format_number(div.get("fitness"), digits=4),
         "queries": format_number(div.get("queries")),
         "found_at": format_value(div.get("found_at")),
+        "truth": correct_text(div) if div.get("true_label") is not None else None,
+        "metrics": [
+            (name, value, METRIC_HELP.get(name, ""))
+            for name, value in [
+                ("fitness", format_number(div.get("fitness"), digits=4)),
+                ("queries", format_number(div.get("queries"))),
+                *_validity_rows(div.get("validity")),
+                *shrink,
+                ("found at", format_value(div.get("found_at"))),
+            ]
+        ],
         "chain": format_chain(effective_chain(div)),
         "is_minimal": minimal is not None,
         "found_chain": format_chain(div.get("chain")) if minimal is not None else None,
@@ -162,6 +195,15 @@ def _divergence_view(
         "figures": figures,
         "replay": replay_command(report_dir, div_id),
     }
+
+
+def _legend(views: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """``(metric, meaning)`` for every metric the shown divergences display, in display order."""
+    seen: dict[str, str] = {}
+    for view in views:
+        for name, _, help_text in view["metrics"]:
+            seen.setdefault(name, help_text or "A validity metric of the mutant against its seed.")
+    return list(seen.items())
 
 
 def _charts(divergences: list[Mapping[str, Any]]) -> dict[str, Any]:
@@ -231,12 +273,15 @@ def render_html(
     images = images or {}
     divergences = list(report.get("divergences") or [])
     shown = divergences[:max_divergences]
+    views = [_divergence_view(d, images, report_dir) for d in shown]
     tool = report.get("tool") or {}
     context = {
         "tool_name": format_value(tool.get("name", "diverfuzz")),
         "tool_version": format_value(tool.get("version")),
         "schema_version": format_value(report.get("schema_version")),
-        "summary": overview_rows(report),
+        "summary": [(label, value, SUMMARY_HELP.get(label, "")) for label, value in overview_rows(report)],
+        "warnings": warning_lines(report),
+        "legend": _legend(views),
         "replay_all": replay_command(report_dir),
         "fingerprints": [(str(k), format_value(v)) for k, v in
                          (report.get("fingerprints") or {}).items()],
@@ -247,7 +292,7 @@ def render_html(
         "supervisors": _supervisor_rows(report.get("supervisors")),
         "versions": [(str(k), format_value(v)) for k, v in
                      (report.get("versions") or {}).items()],
-        "divergences": [_divergence_view(d, images, report_dir) for d in shown],
+        "divergences": views,
         **_charts(divergences),
         "total": len(divergences),
         "omitted": len(divergences) - len(shown),

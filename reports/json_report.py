@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 
-from ._atomic import atomic_write_text
+from fuzzer.atomic import atomic_write_text
 from .errors import ReportError
 from .jsonable import to_jsonable
 from .schema import check_report

@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Mapping
 
-from ._atomic import atomic_write_text
+from fuzzer.atomic import atomic_write_text
 from .aggregate import effective_chain
 from .formatting import clean_text, format_chain, format_number, format_value, pair_text
 from .errors import ReportError

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
-from ._atomic import atomic_write_text
+from fuzzer.atomic import atomic_write_text
 from .aggregate import effective_chain, label_change_counts, relation_counts
 from .formatting import (
     clean_text,
@@ -16,6 +16,9 @@ from .formatting import (
     format_value,
     overview_rows,
     replay_command,
+    SUMMARY_HELP,
+    correct_text,
+    warning_lines,
 )
 from .schema import check_report
 
@@ -83,7 +86,10 @@ def render_markdown(
     check_report(report)
     divergences = list(report.get("divergences") or [])
     lines = ["# diverfuzz report", "", "## Summary", ""]
-    lines += _table(["Metric", "Value"], [list(r) for r in overview_rows(report)])
+    for warning in warning_lines(report):
+        lines += [f"> **Warning:** {escape_cell(warning)}", ""]
+    lines += _table(["Metric", "Value", "Meaning"],
+                    [[label, value, SUMMARY_HELP.get(label, "")] for label, value in overview_rows(report)])
     lines += ["", f"Replay: {code_span(replay_command(report_dir))} "
               f"(one divergence: {code_span(replay_command(report_dir, 'N'))})"]
     if divergences:
@@ -109,6 +115,7 @@ def render_markdown(
                 format_number(d.get("seed_index")),
                 format_value(d.get("reference_label")),
                 format_value(d.get("candidate_label")),
+                correct_text(d),
                 format_chain(effective_chain(d)),
                 format_number(d.get("queries")),
             ]
@@ -117,7 +124,10 @@ def render_markdown(
         if any(d.get("minimal_chain") is not None for d in divergences):
             lines += ["Chains are the shrunk minimal chains where the campaign "
                       "recorded one.", ""]
-        lines += _table(["ID", "Seed", "Reference", "Candidate", "Chain", "Queries"], rows)
+        lines += _table(["ID", "Seed", "Reference", "Candidate", "True label", "Chain", "Queries"], rows)
+        lines += ["", "Reference / Candidate: the label each model gives the mutant; True label: the "
+                  "seed's label and which model gives it (— without labels); Queries: search "
+                  "queries spent on the seed when the divergence was found."]
     config = report.get("config") or {}
     if config:
         lines += ["", "## Configuration", ""]

@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("fuzzer", "relations", "oracles", "defenses", "reports")
 #: Sub-packages of ``fuzzer`` that are nodes of their own in the package graph.
-FUZZER_PARTS = ("entry", "campaign", "search", "models", "errors")
+FUZZER_PARTS = ("entry", "campaign", "search", "models", "errors", "atomic")
 #: Deprecated aliases at the old locations: they import upward by design and nothing imports them.
 ALIASES = {"fuzzer.check", "fuzzer.precision"}
 

@@ -7,19 +7,18 @@ driver (:mod:`fuzzer.campaign.driver`) stores what it returns.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
-import torch
 
 from fuzzer.campaign.config import CampaignConfig
+from fuzzer.campaign.replay import triage_mutants
 from fuzzer.campaign.storage.corpus import SeedRecord
 from fuzzer.campaign.workload import Workload, search_relations, seed_input
 from fuzzer.errors import DiverfuzzError, ModelError
 from fuzzer.search import SearchSpace, Strategy, get_strategy
 from fuzzer.search.evaluate import Divergence, SeedEvaluator
 from fuzzer.search.shrink import shrink_divergence
-from oracles import triage
 from relations import Validity
 
 
@@ -36,12 +35,40 @@ class SeedOutcome:
     ``error`` is set when shrinking failed (a model raised while shrinking):
     ``divergences`` are then the unshrunk ones, which the driver stores
     before it raises ``error`` (as a :class:`ModelError` when ``model_error``).
+
+    ``counters`` counts the seed's work beyond its budget queries (see
+    :func:`seed_counters`): ``rejected``, ``shrink_queries``,
+    ``pair_evaluations`` and ``triage_evaluations``.
     """
 
     record: SeedRecord
     divergences: tuple[Divergence, ...]
     error: str | None = None
     model_error: bool = False
+    counters: dict = field(default_factory=dict)
+
+
+def seed_counters(rejected: int, shrink_queries: int, pair_evaluations: int, triage_evaluations: int) -> dict:
+    """One seed's counters, as stored beside its record.
+
+    Parameters
+    ----------
+    rejected : int
+        Budget queries the validity constraint refused (never run).
+    shrink_queries : int
+        Candidates the shrinker proposed (outside the budget).
+    pair_evaluations : int
+        Inputs actually run through both models by the search and the
+        shrinker (rejected candidates are not run).
+    triage_evaluations : int
+        Forward passes of the reference (one input each) spent on MCA triage.
+    """
+    return {
+        "rejected": int(rejected),
+        "shrink_queries": int(shrink_queries),
+        "pair_evaluations": int(pair_evaluations),
+        "triage_evaluations": int(triage_evaluations),
+    }
 
 
 def search_setup(config: CampaignConfig, workload: Workload) -> tuple[Strategy, SearchSpace, Validity]:
@@ -67,6 +94,7 @@ def fuzz_seed(
     Raises :class:`DiverfuzzError` when a model raises during the search.
     """
     t0 = time.perf_counter()
+    evaluations = workload.pair.queries
     evaluator = SeedEvaluator(workload.pair, seed_input(workload, index), index, config.budget, validity, mode=config.mode)
     strategy.search(evaluator, space, seed_rng(config.rng_seed, index))
 
@@ -84,8 +112,18 @@ def fuzz_seed(
         divergences = tuple(shrink_divergence(d, evaluator) for d in evaluator.divergences)
     except DiverfuzzError as exc:
         # Keep them unshrunk; the driver stores them, then raises.
-        return SeedOutcome(record(), tuple(evaluator.divergences), str(exc), isinstance(exc, ModelError))
-    return SeedOutcome(record(), tuple(_triaged(workload, divergences)))
+        counters = seed_counters(evaluator.rejected, 0, workload.pair.queries - evaluations, 0)
+        return SeedOutcome(
+            record(), tuple(evaluator.divergences), str(exc), isinstance(exc, ModelError), counters
+        )
+    shrink_queries = sum(d.shrink_queries for d in divergences)
+    evaluations = workload.pair.queries - evaluations
+    triaged = _triaged(workload, divergences)
+    triage_evaluations = sum(
+        int(d.triage["samples"]) + 1 for d in triaged if isinstance(d.triage, dict) and "samples" in d.triage
+    )
+    counters = seed_counters(evaluator.rejected, shrink_queries, evaluations, triage_evaluations)
+    return SeedOutcome(record(), tuple(triaged), counters=counters)
 
 
 def _triaged(workload: Workload, divergences: tuple[Divergence, ...]) -> list[Divergence]:
@@ -97,12 +135,10 @@ def _triaged(workload: Workload, divergences: tuple[Divergence, ...]) -> list[Di
     (``triage`` stays None) for references that are plain callables, which
     MCA cannot instrument; a reference MCA cannot run records why.
     """
-    reference = workload.pair.reference
-    if not divergences or not isinstance(reference, torch.nn.Module):
-        return list(divergences)
-    inputs = np.stack([d.chain.apply(seed_input(workload, d.seed_index)) for d in divergences])
-    try:
-        results = [t.to_dict() for t in triage(reference, inputs, seed=divergences[0].seed_index)]
-    except Exception as exc:  # MCA cannot instrument every model; the divergence stands
-        results = [{"label": "unknown", "error": f"{type(exc).__name__}: {exc}"}] * len(divergences)
+    if not divergences:
+        return []
+    # Triage the chain that is stored and replayed (the minimal one), with the
+    # same function replay uses, so both judge the same input the same way.
+    inputs = np.stack([(d.minimal_chain or d.chain).apply(seed_input(workload, d.seed_index)) for d in divergences])
+    results = triage_mutants(workload.pair.reference, inputs, divergences[0].seed_index)
     return [replace(d, triage=t) for d, t in zip(divergences, results)]

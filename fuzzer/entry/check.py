@@ -8,9 +8,6 @@ in the regression corpus, and returns a :class:`CheckResult`.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,24 +17,19 @@ import numpy as np
 
 from fuzzer.campaign.driver import run_campaign
 from fuzzer.campaign.config import CampaignConfig
+from fuzzer.campaign.replay import replay_stored
 from fuzzer.campaign.storage.corpus import CORPUS_FILE
+from fuzzer.campaign.storage.regression import RegressionCorpus, RegressionEntry, seed_digest
+from fuzzer.campaign.storage.stored import StoredDivergence
 from fuzzer.errors import DiverfuzzError
 from fuzzer.models.loading import normalize_inputs, validate_inputs
 from fuzzer.models.precision.build import build_counterpart
 from reports import render_all
 from fuzzer.models.pair import ModelPair, torch_threads
-from fuzzer.campaign.workload import Workload
-from relations import DEFAULT_VALIDITY, Chain, RelationError
+from fuzzer.campaign.workload import Workload, probe_models
+from relations import DEFAULT_VALIDITY
 
 REGRESSION_VERSION = 1
-
-
-def _seed_digest(x: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(x, dtype=np.float32).tobytes()).hexdigest()[:16]
-
-
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._")[:120] or "pair"
 
 
 def _describe(chain: Sequence[dict]) -> str:
@@ -51,87 +43,6 @@ def _describe(chain: Sequence[dict]) -> str:
 
 
 @dataclass
-class RegressionEntry:
-    """A divergence stored for replay: the seed it came from (by index and digest) and its chain."""
-
-    seed_index: int
-    seed_digest: str
-    chain: list[dict]
-    reference_label: int
-    candidate_label: int
-
-    def to_dict(self) -> dict:
-        return {
-            "seed_index": self.seed_index,
-            "seed_digest": self.seed_digest,
-            "chain": self.chain,
-            "reference_label": self.reference_label,
-            "candidate_label": self.candidate_label,
-        }
-
-
-class RegressionCorpus:
-    """Divergences of one checked pair, kept in ``DIR/NAME.json`` (commit it).
-
-    Entries whose seed no longer exists (other data, other index) are kept
-    but skipped on replay.
-    """
-
-    def __init__(self, directory: str | Path, name: str) -> None:
-        self.path = Path(directory) / f"{_safe_name(name)}.json"
-        self.entries: list[RegressionEntry] = []
-        if self.path.is_file():
-            try:
-                data = json.loads(self.path.read_text(encoding="utf-8"))
-                if data.get("version") != REGRESSION_VERSION:
-                    raise ValueError(f"version={data.get('version')!r}, expected {REGRESSION_VERSION}")
-                self.entries = [RegressionEntry(**e) for e in data["divergences"]]
-            except (ValueError, KeyError, TypeError) as exc:
-                raise DiverfuzzError(
-                    f"regression corpus {str(self.path)!r} is not readable ({exc}); delete it to start afresh"
-                ) from exc
-
-    def add(self, entries: Sequence[RegressionEntry]) -> int:
-        known = {(e.seed_digest, json.dumps(e.chain, sort_keys=True)) for e in self.entries}
-        added = 0
-        for e in entries:
-            key = (e.seed_digest, json.dumps(e.chain, sort_keys=True))
-            if key not in known:
-                known.add(key)
-                self.entries.append(e)
-                added += 1
-        return added
-
-    def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(
-            {"version": REGRESSION_VERSION, "divergences": [e.to_dict() for e in self.entries]},
-            indent=2,
-            sort_keys=True,
-        )
-        tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(text + "\n", encoding="utf-8")
-        tmp.replace(self.path)
-
-    def replay(self, pair: ModelPair, x: np.ndarray) -> tuple[int, list[RegressionEntry]]:
-        """Re-run every entry whose seed is present; returns (replayed, still diverging)."""
-        runnable = [
-            e for e in self.entries if 0 <= e.seed_index < len(x) and _seed_digest(x[e.seed_index]) == e.seed_digest
-        ]
-        if not runnable:
-            return 0, []
-        mutants = []
-        for e in runnable:
-            try:
-                mutants.append(Chain.from_list(e.chain).apply(x[e.seed_index]))
-            except RelationError as exc:
-                raise DiverfuzzError(f"regression corpus {str(self.path)!r}: bad chain {e.chain}: {exc}") from exc
-        ref, cand = pair.logits(np.stack(mutants))
-        still = [e for e, r, c in zip(runnable, ref.argmax(1), cand.argmax(1)) if r != c]
-        return len(runnable), still
-
-
-@dataclass
 class CheckResult:
     """What :func:`check` found for one pair."""
 
@@ -139,7 +50,7 @@ class CheckResult:
     report: dict
     report_dir: Path
     replayed: int = 0
-    still_diverging: list[RegressionEntry] = field(default_factory=list)
+    still_diverging: list[StoredDivergence] = field(default_factory=list)
     include_unstable: bool = False
 
     @property
@@ -157,17 +68,66 @@ class CheckResult:
 
     @property
     def seeds(self) -> int:
+        """Seeds fuzzed (the models agreed on them unmodified)."""
         return self.report["summary"]["seeds"]
 
     @property
+    def clean_disagreements(self) -> list[int]:
+        """Seeds (indexes into the seeds given) the two models already label differently, unmodified.
+
+        They are not fuzzed (they are divergences without any transformation)
+        but they count in :attr:`divergence_rate` and fail
+        :meth:`assert_max_success_rate` like any divergence.
+        """
+        return [int(i) for i in self.report["summary"].get("clean_disagreements") or []]
+
+    def _fuzzed(self) -> set[int] | None:
+        rows = self.report.get("seed_results")
+        return None if rows is None else {int(r["seed_index"]) for r in rows}
+
+    @property
     def diverging_seeds(self) -> set[int]:
-        """Seeds with a divergence: from the campaign or still diverging from the regression corpus."""
-        return {d["seed_index"] for d in self.counted} | {e.seed_index for e in self.still_diverging}
+        """Seeds that diverge: unmodified (clean disagreements), after fuzzing (counted
+        campaign divergences), or in a regression-corpus entry that still diverges."""
+        return (
+            {d["seed_index"] for d in self.counted}
+            | set(self.clean_disagreements)
+            | {e.seed_index for e in self.still_diverging}
+        )
+
+    @property
+    def seeds_checked(self) -> int:
+        """Seeds a divergence was looked for on: fuzzed seeds, clean disagreements and
+        the seeds of regression entries that still diverge (each counted once)."""
+        still = {e.seed_index for e in self.still_diverging}
+        clean = set(self.clean_disagreements)
+        fuzzed = self._fuzzed()
+        if fuzzed is not None:
+            return len(fuzzed | clean | still)
+        counted = {d["seed_index"] for d in self.counted}
+        return self.seeds + len(clean) + len(still - counted - clean)
+
+    @property
+    def divergence_rate(self) -> float:
+        """Share of the seeds checked that diverge, clean or after fuzzing, in [0, 1]."""
+        checked = self.seeds_checked
+        return len(self.diverging_seeds) / checked if checked else 0.0
 
     @property
     def success_rate(self) -> float:
-        """Share of fuzzed seeds with a divergence (regression replays included)."""
-        return len(self.diverging_seeds) / self.seeds if self.seeds else 0.0
+        """Search success: share of fuzzed seeds with a counted divergence (from this
+        campaign or a regression entry that still diverges), in [0, 1]."""
+        if not self.seeds:
+            return 0.0
+        found = {d["seed_index"] for d in self.counted} | {e.seed_index for e in self.still_diverging}
+        fuzzed = self._fuzzed()
+        return len(found & fuzzed if fuzzed is not None else {d["seed_index"] for d in self.counted}) / self.seeds
+
+    @property
+    def warnings(self) -> list[str]:
+        """Why the run may say little (``summary.warnings``): validity rejecting nearly
+        everything, labels outside the models' outputs, identical logits, ..."""
+        return list(self.report["summary"].get("warnings") or [])
 
     @property
     def queries(self) -> int:
@@ -186,23 +146,34 @@ class CheckResult:
         return min(self.counted, key=key)
 
     def summary_line(self) -> str:
+        clean = len(self.clean_disagreements)
         return (
-            f"{self.name}: {len(self.diverging_seeds)}/{self.seeds} seeds diverged "
-            f"({100 * self.success_rate:.1f}%), {self.queries} queries, "
+            f"{self.name}: {len(self.diverging_seeds)}/{self.seeds_checked} seeds diverged "
+            f"({100 * self.divergence_rate:.1f}%; {clean} before any transformation), "
+            f"{self.queries} queries, "
             f"{self.replayed} replayed from the regression corpus ({len(self.still_diverging)} still diverge); "
             f"report: {self.report_dir / 'report.html'}"
         )
 
     def assert_max_success_rate(self, rate: float) -> None:
-        """Raise ``AssertionError`` when more than ``rate`` of the seeds diverge."""
+        """Raise ``AssertionError`` when more than ``rate`` of the seeds checked diverge.
+
+        A seed counts when the models disagree on it unmodified
+        (:attr:`clean_disagreements`), after fuzzing, or in a regression
+        entry that still diverges; the rate is :attr:`divergence_rate`.
+        """
         if not 0.0 <= rate <= 1.0:
             raise DiverfuzzError(f"rate={rate!r} must lie in [0, 1]")
-        if self.success_rate <= rate:
+        if self.divergence_rate <= rate:
             return
+        clean = self.clean_disagreements
         lines = [
-            f"{len(self.diverging_seeds)} of {self.seeds} seeds diverged: success rate "
-            f"{100 * self.success_rate:.1f}% > allowed {100 * rate:.1f}% ({self.name})"
+            f"{len(self.diverging_seeds)} of {self.seeds_checked} seeds diverged: divergence rate "
+            f"{100 * self.divergence_rate:.1f}% > allowed {100 * rate:.1f}% ({self.name})"
         ]
+        if clean:
+            shown = ", ".join(map(str, clean[:10])) + (", ..." if len(clean) > 10 else "")
+            lines.append(f"{len(clean)} seeds disagree before any transformation (seeds {shown})")
         worst = self.worst()
         if worst is not None:
             chain = worst.get("minimal_chain") or worst["chain"]
@@ -296,19 +267,31 @@ def check(
     )
     pair = ModelPair(reference, candidate, labels=(f"{name} reference", f"{name} candidate"))
     workload = Workload(pair, x, y, description)
+    probe_models(workload)  # batch-dependent models run one input at a time, replays too
     regression = RegressionCorpus(corpus_dir, name) if corpus_dir is not None else None
     replayed, still = 0, []
     if regression is not None:
+        # The same replay as `diverfuzz replay`: label pair, validity, and
+        # triage of the stored chain; unstable references count only on request.
         with torch_threads(config.threads):
-            replayed, still = regression.replay(pair, x)
+            outcomes = replay_stored(pair, x, regression.stored(x), config.validity)
+        replayed = len(outcomes)
+        still = [o.stored for o in outcomes if o.reproduced and (include_unstable or o.precision_induced)]
     result = run_campaign(config, out, workload=workload)
     _render_extra(result.report, out)
+    summary = result.report["summary"]
+    if summary["queries"] and summary.get("rejected") == summary["queries"]:
+        raise DiverfuzzError(
+            f"check(validity={config.validity!r}): the validity rule rejected all {summary['queries']} "
+            "candidate inputs, so nothing was tested; loosen it (ssim lies in [0, 1], psnr in dB); "
+            f"report: {out / 'report.html'}"
+        )
     if regression is not None:
         regression.add(
             [
                 RegressionEntry(
                     d["seed_index"],
-                    _seed_digest(x[d["seed_index"]]),
+                    seed_digest(x[d["seed_index"]]),
                     d.get("minimal_chain") or d["chain"],
                     d["reference_label"],
                     d["candidate_label"],

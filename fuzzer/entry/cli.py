@@ -67,6 +67,11 @@ def add_sweep_options(add_argument) -> None:
     add_argument("--rng-seed", type=int, default=0, metavar="S", help="seed of every campaign (default 0)")
     add_argument("--layer-format", default="float:e4m2", metavar="SPEC", help="format for per-layer sensitivity (default float:e4m2)")
     add_argument("--quick", action="store_true", help="a handful of formats (smoke test)")
+    add_argument(
+        "--normalize",
+        action="store_true",
+        help="min-max scale --data into [0, 1] (one min and max over the whole array) instead of refusing it",
+    )
     add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -271,6 +276,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         result = run_sweep(
             args.out, model=args.model, data=args.data, threshold=args.threshold, fuzz_seeds=args.fuzz_seeds,
             fuzz_budget=args.fuzz_budget, rng_seed=args.rng_seed, quick=args.quick, layer_format=args.layer_format,
+            normalize=args.normalize,
             progress=lambda done, total, what: progress.update(task, completed=done, total=total, what=what),
         )
     out = Console()

@@ -8,11 +8,12 @@ nothing in test sessions that do not use it. Registered through the
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+
+from fuzzer.campaign.storage.regression import safe_name
 
 #: (option suffix, ini name, type, default, help); the one definition of each setting.
 SETTINGS: tuple[tuple[str, str, type, Any, str], ...] = (
@@ -109,7 +110,7 @@ class DiverfuzzFixture:
         self._calls += 1
         default_name = self._request.node.nodeid + (f"-{self._calls}" if self._calls > 1 else "")
         pair_name = pick(name, "name", default_name)
-        folder = re.sub(r"[^A-Za-z0-9_.-]+", "_", pair_name).strip("._")
+        folder = safe_name(pair_name)
         report_root = setting(config, "diverfuzz_report")
         if report_root is not None:
             report_dir = Path(report_root) / folder
@@ -133,9 +134,13 @@ class DiverfuzzFixture:
         prefix = "diverfuzz" if self._calls == 1 else f"diverfuzz_{self._calls}"
         node.user_properties.append((f"{prefix}_divergences", len(result.divergences)))
         node.user_properties.append((f"{prefix}_success_rate", round(result.success_rate, 4)))
+        node.user_properties.append((f"{prefix}_divergence_rate", round(result.divergence_rate, 4)))
+        node.user_properties.append((f"{prefix}_clean_disagreements", len(result.clean_disagreements)))
+        node.user_properties.append((f"{prefix}_rejected", result.report["summary"].get("rejected", 0)))
         node.user_properties.append((f"{prefix}_queries", result.queries))
         node.user_properties.append((f"{prefix}_replayed", result.replayed))
         config.stash[_RESULTS].append(result.summary_line())
+        config.stash[_RESULTS].extend(f"  warning: {w}" for w in result.warnings)
         return result
 
 

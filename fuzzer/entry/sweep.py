@@ -50,7 +50,7 @@ from torch import nn
 
 from fuzzer.campaign.config import CampaignConfig
 from fuzzer.campaign.driver import run_campaign
-from fuzzer.campaign.workload import Workload, search_relations
+from fuzzer.campaign.workload import CALIBRATION_SIZE, Workload, search_relations
 from fuzzer.errors import DiverfuzzError
 from fuzzer.models.examples import EXAMPLES
 from fuzzer.models.loading import load_factory, load_npz
@@ -151,7 +151,7 @@ class SweepData:
     description: dict
 
 
-def load_sweep_data(model: str | None = None, data: str | None = None) -> SweepData:
+def load_sweep_data(model: str | None = None, data: str | None = None, *, normalize: bool = False) -> SweepData:
     """The reference and data of ``diverfuzz sweep`` (bundled digits CNN and test split by default)."""
     example = EXAMPLES["digits"]
     bundled = example.load_data() if model is None or data is None else None
@@ -160,7 +160,7 @@ def load_sweep_data(model: str | None = None, data: str | None = None) -> SweepD
         description = {"data": example.data_description}
     else:
         x, y = load_npz(data, normalize=normalize)
-        calibration = x[:512]
+        calibration = x[:CALIBRATION_SIZE]
         description = {"data": data}
     if model is None:
         reference = example.load_model(0, bundled)
@@ -336,6 +336,7 @@ def run_sweep(
     layer_format: str = "float:e4m2",
     sweep_data: SweepData | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    normalize: bool = False,
 ) -> SweepResult:
     """Sweep the format grid and write ``sweep.json``, ``layers.json``, ``recommendation.json`` and two plots.
 
@@ -347,6 +348,8 @@ def run_sweep(
         ``FILE.py:FUNC`` and ``FILE.npz`` (default: the bundled digits CNN and
         its test split; static integer activations are calibrated on the
         training split, or on the first 512 inputs of ``data``).
+    normalize : bool, optional
+        Min-max scale ``data`` into [0, 1] instead of refusing values outside it.
     threshold : float
         Agreement in ``(0, 1]`` a recommended format keeps on clean and fuzzed inputs (default 0.99).
     fuzz_seeds, fuzz_budget : int
@@ -376,7 +379,7 @@ def run_sweep(
     parse_precision(layer_format)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    data_ = sweep_data or load_sweep_data(model, data)
+    data_ = sweep_data or load_sweep_data(model, data, normalize=normalize)
     grid = list(formats) if formats is not None else default_formats(quick=quick)
     rows: list[dict] = []
     with torch_threads(1):

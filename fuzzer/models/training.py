@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from fuzzer.atomic import atomic_write
+
 
 @dataclass(frozen=True)
 class ExampleData:
@@ -122,8 +124,6 @@ def cached_model(key: str, build: Callable[[], nn.Module], train: Callable[[], n
         except Exception:  # corrupt or stale cache: retrain below
             pass
     model = train()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
-    os.replace(tmp, path)
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    atomic_write(path, lambda tmp: save_file(state, str(tmp)))
     return model.eval()

@@ -15,7 +15,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from fuzzer.search.names import STRATEGIES
+from fuzzer.search.names import STRATEGIES as STRATEGIES
 
 #: Public name -> submodule defining it, loaded on first use (PEP 562): the
 #: strategies import DEAP and torch, and a config check needs only the names.

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from fuzzer.campaign.storage.stored import StoredDivergence
 from fuzzer.errors import DiverfuzzError
 from fuzzer.search.evaluate import Divergence
 from relations import Chain
@@ -204,6 +205,15 @@ class Corpus:
             "SELECT seed_index, queries, diverged, best_fitness, wall_seconds FROM seeds ORDER BY seed_index"
         )
         return [SeedRecord(r[0], r[1], bool(r[2]), r[3], r[4]) for r in rows]
+
+    def stored(self, ids: set[int] | None = None) -> list[StoredDivergence]:
+        """Every divergence (or those with ``ids``) as replay takes it: the
+        minimal chain when it was shrunk, else the chain found."""
+        return [
+            StoredDivergence(f"divergence {i}", d.seed_index, d.minimal_chain or d.chain, d.reference_label, d.candidate_label)
+            for i, d in self.divergences()
+            if ids is None or i in ids
+        ]
 
     def divergences(self) -> Iterator[tuple[int, Divergence]]:
         """``(id, divergence)`` pairs in the order they were found."""
