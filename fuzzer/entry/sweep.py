@@ -55,6 +55,7 @@ from fuzzer.errors import DiverfuzzError
 from fuzzer.models.examples import EXAMPLES
 from fuzzer.models.loading import load_factory, load_npz
 from fuzzer.models.inference import batched_logits
+from fuzzer.models.layers import leaf_layers
 from fuzzer.models.pair import ModelPair, torch_threads
 from fuzzer.models.precision.build import build_counterpart
 from fuzzer.models.precision.spec import parse_precision
@@ -235,10 +236,7 @@ def layer_sensitivity(
     "fuzz_success_rate"}``, most sensitive (lowest agreement, then highest
     fuzz success) first.
     """
-    layers = [
-        name for name, m in data.reference.named_modules()
-        if name and not any(True for _ in m.children()) and any(True for _ in m.parameters(recurse=False))
-    ]
+    layers = [name for name, _ in leaf_layers(data.reference) if name]
     workdir.mkdir(parents=True, exist_ok=True)
     rows = []
     for name in layers:
@@ -384,10 +382,7 @@ def run_sweep(
     rows: list[dict] = []
     with torch_threads(1):
         ref_logits = batched_logits(data_.reference, data_.x)
-        n_layers = sum(
-            1 for name, m in data_.reference.named_modules()
-            if name and not any(True for _ in m.children()) and any(True for _ in m.parameters(recurse=False))
-        )
+        n_layers = sum(1 for name, _ in leaf_layers(data_.reference) if name)
         total = len(grid) + n_layers
         for k, f in enumerate(grid):
             counterpart = build_counterpart(f.text, data_.reference, data_.calibration)

@@ -81,3 +81,17 @@ def batched_logits(model: Model, x: np.ndarray, *, batch_size: int = 1024, name:
         for start in range(0, len(x), batch_size):
             outs.append(run_model(model, torch.from_numpy(x[start : start + batch_size]), name=name))
     return np.concatenate(outs) if outs else np.zeros((0, 0))
+
+
+def calibrate(model: Model, data: np.ndarray, *, batch_size: int = 256) -> None:
+    """Run ``model`` over every row of ``data`` for its observers, discarding the outputs.
+
+    The one calibration loop of every counterpart that observes activations
+    (static int8 through PT2E, emulated integer activations, approximate
+    multipliers): batches of ``batch_size`` rows (default 256) under
+    ``torch.no_grad``, in row order.
+    """
+    data = np.ascontiguousarray(data, dtype=np.float32)
+    with torch.no_grad():
+        for start in range(0, len(data), batch_size):
+            model(torch.from_numpy(data[start : start + batch_size]))

@@ -22,6 +22,8 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from fuzzer.models.inference import calibrate
+from fuzzer.models.layers import leaf_modules
 from fuzzer.errors import DiverfuzzError
 from fuzzer.models.precision.affine import binarize, fake_quantize, int_range, quantize_int, ternarize
 from fuzzer.models.precision.fixed import quantize_fixed
@@ -151,8 +153,7 @@ class EmulatedModel(nn.Module):
 
 
 def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    leaves = [(name, m) for name, m in model.named_modules() if not any(True for _ in m.children())]
-    return leaves or [("", model)]
+    return leaf_modules(model) or [("", model)]
 
 
 def assign_layers(model: nn.Module, spec: PrecisionSpec) -> dict[str, PrecisionSpec]:
@@ -269,10 +270,7 @@ def apply_precision(model: nn.Module, spec: str | PrecisionSpec, calibration: np
             raise DiverfuzzError(f"--precision={spec.text!r}: integer activations need a non-empty calibration batch")
         for r in needs_calibration:
             r.observing = True
-        with torch.no_grad():
-            data = np.ascontiguousarray(calibration, dtype=np.float32)
-            for start in range(0, len(data), 256):
-                counterpart(torch.from_numpy(data[start : start + 256]))
+        calibrate(counterpart, calibration)
         for r in needs_calibration:
             r.calibrate()
     return EmulatedModel(counterpart, spec, assignment).eval()

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fuzzer.models.inference import calibrate
 from fuzzer.errors import DiverfuzzError
 from fuzzer.models.precision.affine import affine_qparams
 
@@ -320,10 +321,7 @@ def approx_model(
         )
         for name, layer in layers.items()
     ]
-    with torch.no_grad():
-        data = np.ascontiguousarray(calibration, dtype=np.float32)
-        for start in range(0, len(data), 256):
-            counterpart(torch.from_numpy(data[start : start + 256]))
+    calibrate(counterpart, calibration)
     for h in handles:
         h.remove()
     for name, layer in layers.items():
