@@ -27,6 +27,9 @@ __all__ = [
     "format_chain",
     "top_probability",
     "summary_rows",
+    "SUMMARY_HELP",
+    "warning_lines",
+    "correct_text",
 ]
 
 #: Shown where a value is absent or ``None`` (e.g. a non-finite float
@@ -148,31 +151,100 @@ def top_probability(probs: Sequence[Any] | None) -> str:
     return f"{max(values):.3f}"
 
 
+#: What each summary row means: HTML tooltips and the Markdown legend.
+SUMMARY_HELP: dict[str, str] = {
+    "Pair": "The reference model / the candidate it is compared with.",
+    "Precision": "The candidate's precision spec (how it was derived from the reference).",
+    "Strategy": "Search strategy that evolved the transformation chains.",
+    "Mode": "first: stop each seed at its first divergence; many: search the whole budget for distinct ones.",
+    "Budget per seed": "Search queries allowed per seed (candidate inputs, rejected ones included).",
+    "Validity rule": "Every mutant had to meet this rule against its seed (e.g. ssim>=0.6); others were rejected unseen.",
+    "Seeds checked": "Seeds a divergence was looked for on: seeds fuzzed plus clean disagreements.",
+    "Seeds": "Seeds fuzzed: inputs both models labelled alike (and correctly, with labels) before any change.",
+    "Seeds disagreeing initially": "Clean disagreements: inputs the models already label differently unmodified (not fuzzed, but counted in the divergence rate).",
+    "Seeds with divergence": "Fuzzed seeds on which the search found a divergence.",
+    "Divergence rate": "(clean disagreements + seeds with a divergence) / seeds checked: what a CI gate bounds.",
+    "Success rate": "Search success: seeds with a divergence / seeds fuzzed.",
+    "Right on divergences": "With labels: on how many divergences the reference, the candidate or neither gives the true label.",
+    "Queries": "Search queries: candidate inputs counted against the budgets, rejected ones included.",
+    "Rejected by validity": "Search queries the validity rule refused (never run on the models).",
+    "Shrink queries": "Candidate chains tried while shrinking divergences (outside the budget).",
+    "Triage evaluations": "Reference forward passes spent on Monte Carlo Arithmetic triage.",
+    "Screening queries": "Model-pair evaluations spent probing the models and screening every input.",
+    "Total model evaluations": "Every single-model forward pass of one input, all phases included.",
+    "Batch-dependent models": "Models whose output for an input depends on the rest of its batch; run one input at a time.",
+    "Median queries to first divergence": "Median, over seeds with a divergence, of the search queries until the first one.",
+    "Wall seconds": "Wall-clock duration of the campaign.",
+    "Interrupted": "yes when the campaign stopped early; the record holds what was found until then.",
+}
+
+
+def _percent(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return f"{100.0 * value:.1f} %"
+    return format_number(value)
+
+
 def summary_rows(summary: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     """Label/value rows of the campaign summary, in display order.
 
-    Missing entries are shown as ``—``; the success rate (a fraction in
-    ``[0, 1]``) is shown as a percentage.
+    Missing entries are shown as ``—`` (rows a record predates are left
+    out); rates (fractions in ``[0, 1]``) are shown as percentages.
+    :data:`SUMMARY_HELP` explains each label.
     """
     s = summary or {}
-    rate = s.get("success_rate")
-    if isinstance(rate, (int, float)) and not isinstance(rate, bool) and math.isfinite(rate):
-        rate_text = f"{100.0 * rate:.1f} %"
-    else:
-        rate_text = format_number(rate)
     wall = s.get("wall_seconds")
     wall_text = f"{wall:.1f}" if isinstance(wall, float) and math.isfinite(wall) else format_number(wall)
-    return [
+    rows: list[tuple[str, str]] = []
+    if "seeds_checked" in s:
+        rows.append(("Seeds checked", format_number(s.get("seeds_checked"))))
+    rows += [
         ("Seeds", format_number(s.get("seeds"))),
         ("Seeds disagreeing initially", format_number(s.get("seeds_disagreeing_initially"))),
         ("Seeds with divergence", format_number(s.get("seeds_with_divergence"))),
-        ("Success rate", rate_text),
-        ("Queries", format_number(s.get("queries"))),
+    ]
+    if "divergence_rate" in s:
+        rows.append(("Divergence rate", _percent(s.get("divergence_rate"))))
+    rows.append(("Success rate", _percent(s.get("success_rate"))))
+    correct = s.get("correct_counts")
+    if isinstance(correct, Mapping):
+        rows.append(("Right on divergences", " · ".join(
+            f"{side} {format_number(correct.get(side))}" for side in ("reference", "candidate", "neither"))))
+    rows.append(("Queries", format_number(s.get("queries"))))
+    rejected, queries = s.get("rejected"), s.get("queries")
+    if rejected is not None:
+        share = (f" ({100.0 * rejected / queries:.1f} %)"
+                 if isinstance(rejected, int) and isinstance(queries, int) and queries > 0 else "")
+        rows.append(("Rejected by validity", format_number(rejected) + share))
+    for key, label in (("shrink_queries", "Shrink queries"), ("triage_evaluations", "Triage evaluations"),
+                       ("screening_queries", "Screening queries"),
+                       ("total_model_evaluations", "Total model evaluations")):
+        if key in s:
+            rows.append((label, format_number(s.get(key))))
+    if s.get("batch_dependent"):
+        rows.append(("Batch-dependent models", ", ".join(format_value(v) for v in s["batch_dependent"])))
+    rows += [
         ("Median queries to first divergence",
          format_number(s.get("median_queries_to_first_divergence"))),
         ("Wall seconds", wall_text),
         ("Interrupted", format_number(s.get("interrupted"))),
     ]
+    return rows
+
+
+def warning_lines(report: Mapping[str, Any]) -> list[str]:
+    """``summary.warnings`` as plain strings (empty when the run looks sound)."""
+    warnings = (report.get("summary") or {}).get("warnings") or []
+    return [format_value(w) for w in warnings if w is not None]
+
+
+def correct_text(divergence: Mapping[str, Any]) -> str:
+    """``"5 (candidate right)"``: the true label and who gives it, or ``—`` without labels."""
+    if divergence.get("true_label") is None:
+        return MISSING
+    side = divergence.get("correct")
+    who = {"reference": "reference right", "candidate": "candidate right", "neither": "neither right"}
+    return f"{format_value(divergence.get('true_label'))} ({who.get(side, format_value(side))})"
 
 
 def top_probabilities(probs: Sequence[Any] | None, k: int = 3) -> list[tuple[str, str]]:
@@ -222,7 +294,7 @@ def overview_rows(report: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Rows shown first in every report: what was compared, then the results.
 
     The pair, precision spec, search strategy and mode (when recorded),
-    budget per seed, then :func:`summary_rows`.
+    budget per seed, validity rule, then :func:`summary_rows`.
     """
     config = report.get("config") or {}
     rows = [("Pair", pair_text(report)), ("Precision", precision_text(config))]
@@ -231,6 +303,9 @@ def overview_rows(report: Mapping[str, Any]) -> list[tuple[str, str]]:
     if config.get("mode") is not None:
         rows.append(("Mode", format_value(config.get("mode"))))
     rows.append(("Budget per seed", format_value(config.get("budget"))))
+    validity = (report.get("summary") or {}).get("validity") or config.get("validity")
+    if validity is not None:
+        rows.append(("Validity rule", format_value(validity)))
     return rows + summary_rows(report.get("summary"))
 
 

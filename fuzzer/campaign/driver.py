@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import statistics
 import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -15,14 +14,15 @@ import numpy as np
 
 from fuzzer import __version__
 from fuzzer.campaign.config import CampaignConfig
+from fuzzer.campaign import summary
 from fuzzer.campaign.backends import get_backend
 from fuzzer.campaign.seed import SeedOutcome, search_setup
+from fuzzer.campaign.summary import record_seed, record_selection
 from fuzzer.campaign.storage.corpus import CORPUS_FILE, Corpus
 from fuzzer.campaign.workload import Workload, prepare, select_seeds
 from fuzzer.errors import DiverfuzzError, ModelError
 from fuzzer.models.pair import torch_threads
-from defenses import defense_config
-from reports import SCHEMA_VERSION, DivergenceImages, render_all
+from reports import DivergenceImages, render_all
 
 REPORT_JSON = "report.json"
 REPORT_HTML = "report.html"
@@ -171,8 +171,7 @@ def _run(
         corpus.set_meta("workload", workload.description)
 
         selection = select_seeds(workload, config.seeds)
-        corpus.set_meta("seeds_disagreeing_initially", selection.disagreeing_initially)
-        corpus.set_meta("seeds_screened", selection.screened)
+        record_selection(corpus, selection)
         search_setup(config, workload)  # a bad relation set fails here, before any worker starts
         finished = corpus.finished_seeds()
         found = sum(1 for _ in corpus.divergences())
@@ -187,6 +186,7 @@ def _run(
             # The driver alone writes the corpus, one seed per transaction, as
             # outcomes arrive (in any order: each seed's results depend on its
             # index only).
+            record_seed(corpus, outcome)  # first: a seed re-run after a crash overwrites its counters
             nonlocal done, found, queries
             corpus.finish_seed(outcome.record, outcome.divergences)
             if outcome.error is not None:
@@ -228,51 +228,10 @@ def _finish(corpus: Corpus, workload: Workload, out: Path, started: float, *, in
 def build_report(corpus: Corpus, *, interrupted: bool | None = None) -> dict:
     """The campaign record (``report.json``, schema version 1) from a corpus.
 
-    ``interrupted`` defaults to what the last run stored.
+    ``interrupted`` defaults to what the last run stored. See
+    :func:`fuzzer.campaign.summary.build_report`.
     """
-    if interrupted is None:
-        interrupted = bool(corpus.get_meta("interrupted"))
-    seeds = corpus.seed_records()
-    divergences = []
-    for div_id, d in corpus.divergences():
-        row = d.to_dict()
-        row["id"] = div_id
-        divergences.append(row)
-    # Seed order, not storage order: parallel backends store seeds as they
-    # finish, and the report should read the same whichever backend ran.
-    divergences.sort(key=lambda row: (row["seed_index"], row["id"]))
-    firsts: dict[int, int] = {}
-    for d in divergences:
-        firsts[d["seed_index"]] = min(firsts.get(d["seed_index"], d["queries"]), d["queries"])
-    n = len(seeds)
-    with_div = len(firsts)
-    config = dict(corpus.get_meta("config") or {})
-    if config.get("defense"):
-        config["defense_params"] = defense_config(config["defense"])
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "tool": {"name": "diverfuzz", "version": __version__},
-        "config": config,
-        "workload": corpus.get_meta("workload") or {},
-        "fingerprints": corpus.get_meta("fingerprints") or {},
-        "versions": corpus.get_meta("versions") or {},
-        "summary": {
-            "seeds": n,
-            "seeds_disagreeing_initially": int(corpus.get_meta("seeds_disagreeing_initially") or 0),
-            "seeds_with_divergence": with_div,
-            "success_rate": with_div / n if n else 0.0,
-            "queries": int(sum(s.queries for s in seeds)),
-            "median_queries_to_first_divergence": float(statistics.median(firsts.values())) if firsts else None,
-            "wall_seconds": round(float(corpus.get_meta("wall_seconds") or 0.0), 3),
-            "interrupted": interrupted,
-            "triage": {
-                label: sum(1 for d in divergences if (d.get("triage") or {}).get("label") == label)
-                for label in ("precision-induced", "reference-unstable")
-            },
-        },
-        "divergences": divergences,
-        **({"supervisors": corpus.get_meta("supervisors")} if corpus.get_meta("supervisors") else {}),
-    }
+    return summary.build_report(corpus, interrupted=interrupted)
 
 
 def write_reports(

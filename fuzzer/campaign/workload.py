@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,6 +29,7 @@ class Workload:
     description: dict
     kind: str = "image"
     relations: tuple[str, ...] = ()
+    probe: "ModelProbe | None" = None
 
 
 def prepare(config: CampaignConfig) -> Workload:
@@ -49,7 +50,7 @@ def prepare(config: CampaignConfig) -> Workload:
     if config.data is None:
         x, y = bundled.x_test, bundled.y_test
         calibration = bundled.x_train
-        description["data"] = example.data_description
+        description["data"] = f"{example.data_description}, {len(x)} inputs"
     else:
         x, y = load_npz(config.data, normalize=config.normalize)
         description["data"] = config.data
@@ -74,7 +75,11 @@ def prepare(config: CampaignConfig) -> Workload:
     description["kind"] = kind if config.kind else f"{kind} (inferred from shape {tuple(x.shape[1:])})"
     description["relations"] = ", ".join(relation_names)
     pair = ModelPair(reference, candidate, labels=(description["model"], description["candidate"]))
-    return Workload(pair, x, y, description, kind, relation_names)
+    workload = Workload(pair, x, y, description, kind, relation_names)
+    # Every path that builds models from a config (campaign, workers, replay)
+    # finds batch-dependent models here and runs them one input at a time.
+    probe_models(workload)
+    return workload
 
 
 def seed_data(config: CampaignConfig) -> np.ndarray:
@@ -107,56 +112,210 @@ def search_relations(config: CampaignConfig, input_shape: tuple[int, ...]) -> tu
     return kind, names
 
 
-@dataclass(frozen=True)
-class SeedSelection:
-    """Seeds to fuzz: inputs both models label identically (and correctly, when labels exist)."""
-
-    indices: np.ndarray
-    disagreeing_initially: int
-    screened: int
-
-
-def select_seeds(workload: Workload, count: int) -> SeedSelection:
-    """Screen every input once and keep the first ``count`` eligible ones.
-
-    Inputs the two models already disagree on are excluded and counted
-    (they are divergences without any transformation).
-    """
-    ref, cand = workload.pair.logits(workload.x)
-    _check_deterministic(workload, ref, cand)
-    ref_label, cand_label = ref.argmax(axis=1), cand.argmax(axis=1)
-    agree = ref_label == cand_label
-    eligible = agree if workload.y is None else agree & (ref_label == workload.y)
-    indices = np.flatnonzero(eligible)[:count]
-    if len(indices) == 0:
-        raise DiverfuzzError(
-            "no eligible seeds: the models agree (and are correct) on none of the inputs; "
-            "check that --data matches the models"
-        )
-    return SeedSelection(indices, int((~agree).sum()), len(workload.x))
-
-
-#: Inputs re-run to check that both models answer the same twice.
+#: Inputs run twice to check that both models answer the same batch the same way.
 DETERMINISM_PROBE = 64
+#: Inputs run beside two different sets of companions to detect batch dependence.
+BATCH_PROBE = 8
 
 
-def _check_deterministic(workload: Workload, ref: np.ndarray, cand: np.ndarray) -> None:
-    """Refuse models that answer the same batch differently twice.
+@dataclass(frozen=True)
+class ModelProbe:
+    """What probing the pair found before any seed is fuzzed.
 
-    A divergence found on a non-deterministic model cannot be replayed and
-    may be noise (dropout left on, unseeded sampling, PixelDP without a
-    fixed seed).
+    Attributes
+    ----------
+    batch_dependent : tuple of str
+        Roles whose output for an input changed with the other inputs of
+        its batch (same batch size); they are run one input at a time.
+    queries : int
+        Model-pair evaluations (one input through both models) the probe spent.
+    warnings : tuple of str
+        Sentences for ``summary.warnings``.
     """
-    probe = workload.x[:DETERMINISM_PROBE]
-    ref2, cand2 = workload.pair.logits(probe)
-    for role, first, second in (("reference", ref, ref2), ("candidate", cand, cand2)):
-        if not np.array_equal(first[: len(probe)], second):
-            delta = float(np.abs(first[: len(probe)] - second).max())
+
+    batch_dependent: tuple[str, ...] = ()
+    queries: int = 0
+    warnings: tuple[str, ...] = ()
+
+
+def probe_models(workload: Workload) -> ModelProbe:
+    """Refuse non-deterministic models; run batch-dependent ones one input at a time.
+
+    Two questions, asked apart (issue 14 item 4). *Non-determinism*: the
+    first :data:`DETERMINISM_PROBE` inputs are run twice as the same batch;
+    any difference is refused (a divergence on such a model may be noise and
+    cannot be replayed). *Batch dependence*: the first :data:`BATCH_PROBE`
+    inputs are run beside two different sets of companions in batches of the
+    same size (so kernels that block by batch size cannot differ); a model
+    whose rows then differ (e.g. ``torch.ao.quantization.quantize_dynamic``,
+    whose activation scales come from the whole batch) is accepted, and
+    ``workload.pair`` runs it one input at a time from then on, so every
+    result is a function of its input alone and replays exactly.
+    Sets ``workload.probe`` and returns it; a second call returns it again.
+    """
+    if workload.probe is not None:
+        return workload.probe
+    pair = workload.pair
+    before = pair.queries
+    x = np.ascontiguousarray(workload.x, dtype=np.float32)
+    probe = x[:DETERMINISM_PROBE]
+    first, second = pair.logits(probe), pair.logits(probe)
+    for role, a, b in zip(("reference", "candidate"), first, second):
+        if not np.array_equal(a, b):
+            delta = float(np.abs(a - b).max())
             raise DiverfuzzError(
                 f"the {role} model is not deterministic: the same inputs gave logits differing by up to "
                 f"{delta:.3g} on a second run; seed its randomness (dropout in eval mode, fixed noise seeds) "
                 "so divergences can be replayed"
             )
+    rows = probe[:BATCH_PROBE]
+    # Same batch size, other companions: only a model whose rows read the rest of the batch changes.
+    alone, mixed = pair.logits(np.concatenate([rows, rows])), pair.logits(np.concatenate([rows, 1.0 - rows]))
+    dependent = tuple(
+        role
+        for role, a, b in zip(("reference", "candidate"), alone, mixed)
+        if len(rows) and not np.array_equal(a[: len(rows)], b[: len(rows)])
+    )
+    warnings = ()
+    if dependent:
+        pair.batch_dependent = tuple(sorted(set(pair.batch_dependent) | set(dependent)))
+        who = " and ".join(f"the {role} model" for role in dependent)
+        warnings = (
+            f"{who} gives an input different outputs depending on the other inputs in its batch "
+            "(e.g. dynamic quantization computes activation scales per batch); it is run one input "
+            "at a time so every divergence replays exactly, which makes this run slower",
+        )
+    workload.probe = ModelProbe(dependent, pair.queries - before, warnings)
+    return workload.probe
+
+
+@dataclass(frozen=True)
+class SeedSelection:
+    """Seeds to fuzz: inputs both models label identically (and correctly, when labels exist).
+
+    Attributes
+    ----------
+    indices : ndarray of int
+        The seeds to fuzz, in data order.
+    disagreeing_initially : int
+        ``len(clean_disagreements)``.
+    screened : int
+        Inputs screened (all of the data).
+    clean_disagreements : tuple of int
+        Inputs the two models already label differently, among the first
+        ``checked`` inputs: divergences without any transformation.
+    checked : int
+        Inputs examined to pick ``indices``: up to the last one chosen (all
+        inputs when fewer seeds than asked were eligible).
+    screening_queries : int
+        Model-pair evaluations spent probing and screening.
+    batch_dependent : tuple of str
+        See :class:`ModelProbe`.
+    warnings : tuple of str
+        Degenerate-run warnings (labels outside the models' outputs,
+        identical logits, batch dependence).
+    labels : dict of int to int
+        True label of every chosen seed and clean disagreement (empty
+        without labels).
+    """
+
+    indices: np.ndarray
+    disagreeing_initially: int
+    screened: int
+    clean_disagreements: tuple[int, ...] = ()
+    checked: int = 0
+    screening_queries: int = 0
+    batch_dependent: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    labels: dict = field(default_factory=dict)
+
+
+def label_warnings(y: np.ndarray | None, classes: int) -> list[str]:
+    """Why labels ``y`` cannot be judged against models with ``classes`` outputs (empty when they can)."""
+    out = []
+    if classes == 1:
+        out.append("the models return a single output: their top-1 labels can never differ")
+    if y is None or len(y) == 0:
+        return out
+    y = np.asarray(y)
+    outside = (y < 0) | (y >= classes)
+    if outside.any():
+        values = ", ".join(str(int(v)) for v in np.unique(y[outside])[:5])
+        out.append(
+            f"{int(outside.sum())} of {len(y)} labels lie outside the models' output range 0..{classes - 1} "
+            f"(values {values}{', ...' if len(np.unique(y[outside])) > 5 else ''}): those inputs are never "
+            "fuzzed and no model can be right on them; check that the labels match the models"
+        )
+    distinct = len(np.unique(y))
+    if classes < distinct:
+        out.append(
+            f"the models have {classes} outputs, fewer than the {distinct} distinct labels in the data: "
+            "they cannot predict every class; check that --data matches the models"
+        )
+    return out
+
+
+def select_seeds(workload: Workload, count: int) -> SeedSelection:
+    """Probe the models, screen every input once and keep the first ``count`` eligible ones.
+
+    Inputs the two models already disagree on are not fuzzed: they are
+    divergences without any transformation, returned as
+    ``clean_disagreements`` (among the inputs examined) so that verdicts
+    count them. With labels, inputs both models get wrong alike are skipped.
+    """
+    pair = workload.pair
+    before = pair.queries
+    probe = probe_models(workload)
+    ref, cand = pair.logits(workload.x)
+    classes = int(ref.shape[1])
+    warnings = list(probe.warnings) + label_warnings(workload.y, classes)
+    if len(ref) and np.array_equal(ref, cand):
+        warnings.append(
+            f"the reference and candidate gave identical logits on all {len(ref)} screened inputs: "
+            "the candidate may be the reference itself (was the precision spec applied?), and "
+            "divergences are unlikely to exist"
+        )
+    ref_label, cand_label = ref.argmax(axis=1), cand.argmax(axis=1)
+    agree = ref_label == cand_label
+    eligible = agree if workload.y is None else agree & (ref_label == workload.y)
+    indices = np.flatnonzero(eligible)[:count]
+    if len(indices) == 0:
+        raise DiverfuzzError(_no_seeds_message(workload.y, agree, ref_label, classes))
+    checked = len(workload.x) if len(indices) < count else int(indices[-1]) + 1
+    clean = tuple(int(i) for i in np.flatnonzero(~agree[:checked]))
+    labels = {}
+    if workload.y is not None:
+        labels = {int(i): int(workload.y[i]) for i in (*indices.tolist(), *clean)}
+    return SeedSelection(
+        indices,
+        len(clean),
+        len(workload.x),
+        clean,
+        checked,
+        probe.queries + pair.queries - before,
+        probe.batch_dependent,
+        tuple(warnings),
+        labels,
+    )
+
+
+def _no_seeds_message(y: np.ndarray | None, agree: np.ndarray, ref_label: np.ndarray, classes: int) -> str:
+    n = len(agree)
+    head = f"no eligible seeds: the models agree on {int(agree.sum())} of {n} inputs"
+    if y is None:
+        return head + "; check that --data matches the models"
+    outside = int(((y < 0) | (y >= classes)).sum())
+    if outside == n:
+        return (
+            f"no eligible seeds: every label lies outside the models' output range 0..{classes - 1} "
+            f"(labels span {int(y.min())}..{int(y.max())}); check that the labels match the models"
+        )
+    right = int((agree & (ref_label == y)).sum())
+    return (
+        head + f", and the reference is right on {right} of those (agreeing and right is required)"
+        + (f"; {outside} labels lie outside the models' output range 0..{classes - 1}" if outside else "")
+        + "; check that --data and its labels match the models"
+    )
 
 
 def seed_input(workload: Workload, index: int) -> np.ndarray:

@@ -84,12 +84,18 @@ class ModelPair:
         Largest batch sent to the models at once (default 1024).
     labels : tuple of str, optional
         How error messages name the two models (e.g. their ``FILE.py:FUNC``).
+    batch_dependent : tuple of str, optional
+        Roles (``"reference"``, ``"candidate"``) whose output for one input
+        depends on the other inputs of its batch (dynamic quantization,
+        batch statistics): those models are run one input at a time, so a
+        result never depends on how inputs were batched. Default: none.
     """
 
     reference: Model
     candidate: Model
     batch_size: int = 1024
     labels: tuple[str, str] = ("reference", "candidate")
+    batch_dependent: tuple[str, ...] = ()
     queries: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -102,6 +108,9 @@ class ModelPair:
         label = self.labels[0] if role == "reference" else self.labels[1]
         return role if label == role else f"{role} ({label})"
 
+    def _rows(self, role: str) -> int:
+        return 1 if role in self.batch_dependent else self.batch_size
+
     def logits(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Logits of both models on ``batch``; counts ``len(batch)`` queries.
 
@@ -110,8 +119,8 @@ class ModelPair:
         (reference_logits, candidate_logits) : tuple of ndarray, float64, (N, classes)
         """
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        ref = batched_logits(self.reference, batch, batch_size=self.batch_size, name=self._named("reference"))
-        cand = batched_logits(self.candidate, batch, batch_size=self.batch_size, name=self._named("candidate"))
+        ref = batched_logits(self.reference, batch, batch_size=self._rows("reference"), name=self._named("reference"))
+        cand = batched_logits(self.candidate, batch, batch_size=self._rows("candidate"), name=self._named("candidate"))
         self.queries += len(batch)
         if ref.shape != cand.shape:
             raise ModelError(

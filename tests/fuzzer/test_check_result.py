@@ -37,7 +37,7 @@ def test_assert_message_names_the_most_natural_counted_divergence():
     with pytest.raises(AssertionError) as info:
         result.assert_max_success_rate(0.25)
     text = str(info.value)
-    assert "2 of 4 seeds diverged: success rate 50.0% > allowed 25.0% (my pair)" in text
+    assert "2 of 4 seeds diverged: divergence rate 50.0% > allowed 25.0% (my pair)" in text
     assert "seed 2, brightness(delta=0.1): reference says 3, candidate says 5" in text
     assert "report: out/report.html" in text
     result.assert_max_success_rate(0.5)

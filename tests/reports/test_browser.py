@@ -130,3 +130,43 @@ def test_report_loads_without_errors_and_shows_images(tmp_path: Path,
     green, blue = _count(pixels, _GREEN), _count(pixels, _BLUE)
     assert green >= 2 * 6 * 3 * 16 * 16 * 0.8, f"green pixels: {green}"
     assert blue >= 4 * 3 * 16 * 16 * 0.8, f"blue pixels: {blue}"
+
+
+_MEASURE = """<script>
+document.body.setAttribute("data-measured",
+  [document.documentElement.scrollWidth, window.innerWidth].join(","));
+</script>"""
+
+
+def _verdict_record(record: dict) -> dict:
+    # The real record plus the verdict fields of a labelled run with warnings:
+    # everything the summary and divergence sections can show.
+    record["summary"].update(
+        seeds_checked=10, clean_disagreements=[4, 9], divergence_rate=0.4, validity="ssim>=0.6",
+        rejected=31, shrink_queries=120, triage_evaluations=34, screening_queries=700,
+        total_model_evaluations=5000, correct_counts={"reference": 1, "candidate": 1, "neither": 0},
+        batch_dependent=["candidate"],
+        warnings=["the candidate model gives an input different outputs depending on the other inputs in its "
+                  "batch; it is run one input at a time so every divergence replays exactly"],
+    )
+    for d, truth in zip(record["divergences"], ("reference", "candidate")):
+        d["true_label"] = d[f"{truth}_label"]
+        d["correct"] = truth
+        d["triage"] = {"label": "precision-induced", "significant_bits": 21.5, "label_stability": 1.0}
+    return record
+
+
+@pytest.mark.slow  # one browser launch, about 2 s
+def test_report_fits_a_1280_px_window_without_horizontal_scrolling(tmp_path: Path,
+                                                                    campaign_record: dict) -> None:
+    out = tmp_path / "fit"
+    page = render_all(_verdict_record(campaign_record), out, images={1: _images()}, formats=("html",))["html"]
+    probe = tmp_path / "measured.html"
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", _MEASURE + "</body>"), encoding="utf-8")
+    dom = _run(["--window-size=1280,900", "--dump-dom", probe.as_uri()], tmp_path, "fit")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    found = re.search(r'data-measured="(\d+),(\d+)"', dom.stdout)
+    assert found, dom.stdout[:2000]
+    scroll_width, window_width = map(int, found.groups())
+    assert window_width == 1280
+    assert scroll_width <= window_width, f"page is {scroll_width} px wide in a {window_width} px window"

@@ -54,7 +54,7 @@ def test_html_has_no_markup_from_user_data(tmp_path, hostile_report):
     assert set(parser.tags) <= {
         "html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p",
         "table", "tr", "th", "td", "code", "pre", "section", "strong", "span", "div",
-        "figure", "figcaption", "img", "svg", "g", "text", "rect",
+        "figure", "figcaption", "img", "svg", "g", "text", "rect", "a", "dl", "dt", "dd",
     }
     text = "".join(parser.text)
     # the strings are shown (escaped), with controls made visible
@@ -106,7 +106,7 @@ def test_markdown_escapes_pipes_and_markup(tmp_path, hostile_report):
     div_rows = [l for l in text.splitlines() if l.startswith("| 1 |") or l.startswith("| 2 |")]
     assert len(div_rows) == 2
     for row in div_rows:
-        assert len(re.findall(r"(?<!\\)\|", row.replace("\\\\", ""))) == 7
+        assert len(re.findall(r"(?<!\\)\|", row.replace("\\\\", ""))) == 8  # 7 columns
     assert "pipe\\|cell\\\\" in text  # pipe escaped, trailing backslash doubled
 
 

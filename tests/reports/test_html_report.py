@@ -12,6 +12,9 @@ import pytest
 from PIL import Image
 
 from reports import DivergenceImages, ReportError, write_html
+from markupsafe import escape
+
+from reports.formatting import SUMMARY_HELP
 
 URI_RE = re.compile(r'data:image/png;base64,([A-Za-z0-9+/=]+)')
 
@@ -147,11 +150,11 @@ def test_summary_first_with_pair_precision_budget(tmp_path: Path, campaign_recor
     summary = html[order[0]:order[1]]
     assert ("bundled digits CNN (trained from seed 0) / int8-static counterpart of "
             "the reference") in summary
-    for row in ("<th scope=\"row\">Precision</th><td>int8-static</td>",
-                "<th scope=\"row\">Budget per seed</th><td>200</td>",
-                "<th scope=\"row\">Mode</th><td>first</td>",
-                "<th scope=\"row\">Success rate</th><td>50.0 %</td>",
-                "<th scope=\"row\">Queries</th><td>1276</td>"):
+    for row in (f"<th scope=\"row\" title=\"{escape(SUMMARY_HELP['Precision'])}\">Precision</th><td>int8-static</td>",
+                f"<th scope=\"row\" title=\"{escape(SUMMARY_HELP['Budget per seed'])}\">Budget per seed</th><td>200</td>",
+                f"<th scope=\"row\" title=\"{escape(SUMMARY_HELP['Mode'])}\">Mode</th><td>first</td>",
+                f"<th scope=\"row\" title=\"{escape(SUMMARY_HELP['Success rate'])}\">Success rate</th><td>50.0 %</td>",
+                f"<th scope=\"row\" title=\"{escape(SUMMARY_HELP['Queries'])}\">Queries</th><td>1276</td>"):
         assert row in summary
     assert f"diverfuzz replay {tmp_path}" in summary
 
@@ -185,7 +188,7 @@ def test_divergence_details(tmp_path: Path, campaign_record: dict,
                      r"<td class=\"num\">0\.464</td>", section)
     assert re.search(r"<td>7</td><td class=\"num\">0\.096</td>\s*<td>7</td>", section)
     for name in ("ssim", "psnr", "minimal distance", "shrink queries", "cluster size"):
-        assert f'<th scope="col">{name}</th>' in section
+        assert re.search(f'<th scope="row" title="[^"]+">{name}</th><td class="num">', section)
     assert section.count("data:image/png;base64,") == 3
     assert f"diverfuzz replay {tmp_path} --id 1" in section
 

@@ -14,16 +14,16 @@ def test_one_row_per_divergence(tmp_path: Path, sample_report: dict) -> None:
     assert text.startswith("# diverfuzz report\n")
     rows = [line for line in text.splitlines() if line.startswith("| 0 |") or line.startswith("| 1 |")]
     assert len(rows) == len(sample_report["divergences"])
-    assert "| 0 | 17 | 3 | 5 | rotation(angle=12.5) → gaussian_blur(sigma=0.8) | 87 |" in rows
-    assert "| Success rate | 42.0 % |" in text
+    assert "| 0 | 17 | 3 | 5 | — | rotation(angle=12.5) → gaussian_blur(sigma=0.8) | 87 |" in rows
+    assert "| Success rate | 42.0 % | Search success" in text
 
 
 def test_pipes_and_markup_escaped(tmp_path: Path, sample_report: dict) -> None:
     text = write_markdown(sample_report, tmp_path / "r.md").read_text(encoding="utf-8")
     row = next(line for line in text.splitlines() if line.startswith("| 1 |"))
     assert "&lt;b&gt;bold\\|rel&lt;/b&gt;(k='x\\|y')" in row
-    # every unescaped pipe in the row is a column separator: 7 for 6 columns
-    assert row.replace("\\|", "").count("|") == 7
+    # every unescaped pipe in the row is a column separator: 8 for 7 columns
+    assert row.replace("\\|", "").count("|") == 8  # 7 columns
     assert "runs/a\\|b/report" in text
     assert "<script>" not in text and "<b>" not in text
 
@@ -46,6 +46,7 @@ def test_summary_label_changes_and_minimal_chains(tmp_path: Path, campaign_recor
             "of the reference |") in text
     for row in ("| Precision | int8-static |", "| Budget per seed | 200 |",
                 "| Success rate | 50.0 % |", "| Queries | 1276 |"):
+        row = row[:-1]  # a third column explains each metric
         assert row in text
     assert f"Replay: `diverfuzz replay {tmp_path}`" in text
     changes = text[text.index("## Top label changes"):text.index("## Divergences per relation")]

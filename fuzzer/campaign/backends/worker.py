@@ -33,6 +33,7 @@ def to_wire(outcome: SeedOutcome) -> WireOutcome:
         "divergences": divergences,
         "error": outcome.error,
         "model_error": outcome.model_error,
+        "counters": dict(outcome.counters),
     }
 
 
@@ -45,7 +46,9 @@ def from_wire(data: WireOutcome) -> SeedOutcome:
         if row["minimal_chain"] is not None:
             row["minimal_chain"] = Chain.from_json(row["minimal_chain"])
         divergences.append(Divergence(**row))
-    return SeedOutcome(SeedRecord(**data["record"]), tuple(divergences), data["error"], data["model_error"])
+    return SeedOutcome(
+        SeedRecord(**data["record"]), tuple(divergences), data["error"], data["model_error"], data.get("counters", {})
+    )
 
 
 class SeedWorker:

@@ -42,7 +42,7 @@ EXAMPLES: dict[str, Example] = {
         "image",
         load_digits_data,
         trained_digits_cnn,
-        "scikit-learn load_digits, test split (30%, 541 real 8x8 images)",
+        "scikit-learn load_digits, test split (30%, real 8x8 images)",
         "bundled digits CNN (trained from seed 0)",
     ),
     "spectral": Example(
@@ -50,7 +50,7 @@ EXAMPLES: dict[str, Example] = {
         "spectral",
         load_spectral_data,
         trained_spectral_cnn,
-        "SYNTHETIC hyperspectral patches (32 bands, 5x5), test split of 360",
+        "SYNTHETIC hyperspectral patches (32 bands, 5x5), test split",
         "bundled spectral CNN (trained from seed 0 on synthetic data)",
     ),
     "signal": Example(
@@ -58,7 +58,7 @@ EXAMPLES: dict[str, Example] = {
         "signal",
         load_signal_data,
         trained_signal_cnn,
-        "SYNTHETIC 3-axis activity windows (64 samples), test split of 360",
+        "SYNTHETIC 3-axis activity windows (64 samples), test split",
         "bundled 1-D activity CNN (trained from seed 0 on synthetic data)",
     ),
     "mnist": Example(
