@@ -29,45 +29,20 @@ import numpy as np
 import torch
 from torch import nn
 
+from defenses.quantifiers import (
+    POINT_QUANTIFIERS,
+    SAMPLED_QUANTIFIERS,
+    entropy,
+    point_quantity,
+    sampled_quantity,
+    softmax,
+)
 from fuzzer.errors import DiverfuzzError
 from fuzzer.models.inference import batched_logits
 from fuzzer.models.layers import leaf_modules
 
 Model = Callable[[torch.Tensor], torch.Tensor]
-SAMPLED_QUANTITIES = ("variance_ratio", "predictive_entropy", "mutual_information")
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of float logits (numerically stable)."""
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def entropy(p: np.ndarray) -> np.ndarray:
-    """Shannon entropy (nats) along the last axis."""
-    return -(p * np.log(np.clip(p, 1e-300, None))).sum(axis=-1)
-
-
-def sampled_quantity(probs: np.ndarray, quantity: str) -> np.ndarray:
-    """Uncertainty of ``S`` sampled predictions ``probs`` ``(S, N, K)``.
-
-    ``variance_ratio``: ``1 - (count of the modal label) / S``;
-    ``predictive_entropy``: entropy of the mean prediction;
-    ``mutual_information``: predictive entropy minus the mean entropy
-    (Gal and Ghahramani [3]; Weiss and Tonella [5]).
-    """
-    if quantity == "variance_ratio":
-        labels = probs.argmax(axis=2)
-        k = probs.shape[2]
-        counts = np.stack([np.bincount(col, minlength=k) for col in labels.T]) if labels.size else np.zeros((0, k))
-        return 1.0 - counts.max(axis=1) / probs.shape[0]
-    mean = probs.mean(axis=0)
-    if quantity == "predictive_entropy":
-        return entropy(mean)
-    if quantity == "mutual_information":
-        return entropy(mean) - entropy(probs).mean(axis=0)
-    raise DiverfuzzError(f"quantity={quantity!r} is not one of {SAMPLED_QUANTITIES}")
+SAMPLED_QUANTITIES = tuple(SAMPLED_QUANTIFIERS)
 
 
 class Supervisor:
@@ -139,7 +114,7 @@ class SoftmaxSupervisor(Supervisor):
         ``deepgini``: ``1 - sum_k p_k^2`` (Feng et al. [2]).
     """
 
-    KINDS = ("max_softmax", "margin", "entropy", "deepgini")
+    KINDS = tuple(POINT_QUANTIFIERS)
 
     def __init__(self, model: Model, kind: str) -> None:
         super().__init__()
@@ -150,15 +125,7 @@ class SoftmaxSupervisor(Supervisor):
         self.model, self.kind, self.name = model, kind, kind
 
     def score(self, x: np.ndarray) -> np.ndarray:
-        p = softmax(batched_logits(self.model, x))
-        if self.kind == "max_softmax":
-            return 1.0 - p.max(axis=1)
-        if self.kind == "margin":
-            top2 = np.sort(p, axis=1)[:, -2:]
-            return 1.0 - (top2[:, 1] - top2[:, 0])
-        if self.kind == "entropy":
-            return entropy(p)
-        return 1.0 - (p * p).sum(axis=1)
+        return point_quantity(softmax(batched_logits(self.model, x)), self.kind)
 
 
 class _SeededDropout(nn.Module):
@@ -187,7 +154,8 @@ class MCDropoutSupervisor(Supervisor):
     model : nn.Module
         Must contain ``nn.Dropout`` (or ``Dropout1d/2d/3d``) layers; it is
         deep-copied and its dropout layers replaced by seeded ones.
-    quantity : {"variance_ratio", "predictive_entropy", "mutual_information"}
+    quantity : {"variation_ratio", "predictive_entropy", "mutual_information", "mean_softmax"}
+        See :mod:`defenses.quantifiers`.
     samples : int
         Stochastic forward passes per input (default 20, ``>= 2``).
     seed : int
@@ -199,7 +167,7 @@ class MCDropoutSupervisor(Supervisor):
     Gal and Ghahramani [3]; quantities as in Weiss and Tonella [5].
     """
 
-    def __init__(self, model: nn.Module, quantity: str = "variance_ratio", *, samples: int = 20, seed: int = 0) -> None:
+    def __init__(self, model: nn.Module, quantity: str = "variation_ratio", *, samples: int = 20, seed: int = 0) -> None:
         super().__init__()
         if quantity not in SAMPLED_QUANTITIES:
             raise DiverfuzzError(f"quantity={quantity!r} is not one of {SAMPLED_QUANTITIES}")
@@ -236,7 +204,8 @@ class EnsembleSupervisor(Supervisor):
     ----------
     models : sequence of nn.Module or callables
         At least two members.
-    quantity : {"variance_ratio", "predictive_entropy", "mutual_information"}
+    quantity : {"variation_ratio", "predictive_entropy", "mutual_information", "mean_softmax"}
+        See :mod:`defenses.quantifiers`.
 
     Notes
     -----
@@ -327,6 +296,7 @@ __all__ = [
     "Supervisor",
     "build_supervisors",
     "entropy",
+    "point_quantity",
     "sampled_quantity",
     "softmax",
 ]

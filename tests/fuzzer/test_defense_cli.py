@@ -17,14 +17,22 @@ def test_evaluate_supervisors_writes_scores_and_report_section(tmp_path, tiny_ru
     capsys.readouterr()
     assert main(["evaluate-supervisors", str(out)]) == EXIT_OK
     rows = json.loads((out / "supervisors.json").read_text())
-    assert [r["name"] for r in rows] == ["max_softmax", "margin", "entropy", "deepgini"]
+    softmax_ones = ["max_softmax", "margin", "entropy", "deepgini"]
+    assert [r["name"] for r in rows] == softmax_ones * 2
+    assert [r["monitored"] for r in rows] == ["reference"] * 4 + ["candidate"] * 4
     for row in rows:
-        assert set(row) == {"name", "auroc", "tpr_at_threshold", "nominal_acceptance", "accepted_accuracy"}
+        assert {"name", "auroc", "tpr_at_threshold", "nominal_acceptance", "accepted_accuracy"} <= set(row)
+        assert {"auroc_matched", "auroc_nominal", "average_precision", "at"} <= set(row)
         assert 0.0 <= row["auroc"] <= 1.0
+        assert set(row["at"]) == {"S1", "S5", "S10"}
         assert 0.0 <= row["nominal_acceptance"] <= 1.0
     html = (out / "report.html").read_text()
     assert "Supervisors" in html and "deepgini" in html
-    assert json.loads((out / "report.json").read_text())["supervisors"]["scores"] == rows
+    section = json.loads((out / "report.json").read_text())["supervisors"]
+    assert section["scores"] == rows
+    # a user model without dropout: the line saying why MC dropout and ensembles are absent
+    assert any(line.startswith("mc_dropout_*: the reference has no dropout layers") for line in section["absent"])
+    assert section["negatives"]["reproduced_divergences"] == len(report["divergences"])
 
 
 def test_evaluate_supervisors_errors(tmp_path, capsys):
@@ -51,5 +59,5 @@ def test_distillation_defense_campaign_records_its_parameters(tmp_path):
     assert main(["run", "--defense", "distillation", "--seeds", "3", "--budget", "40", "--out", str(out), "--quiet"]) == EXIT_OK
     report = json.loads((out / "report.json").read_text())
     assert report["config"]["defense"] == "distillation"
-    assert report["config"]["defense_params"]["temperature"] == pytest.approx(20.0)
+    assert report["config"]["defense_params"]["temperature"] == pytest.approx(100.0)
     assert "defended by distillation" in report["workload"]["model"]

@@ -72,6 +72,35 @@ def trained_digits_cnn(seed: int = 0, data: ExampleData | None = None) -> Digits
     )
 
 
+class DropoutDigitsCNN(DigitsCNN):
+    """:class:`DigitsCNN` with dropout (p = 0.3) before each linear layer: the MC-dropout companion."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Dropout(0.3), nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Dropout(0.3), nn.Linear(64, 10)
+        )
+
+
+#: Training seeds of the deep-ensemble companion (the reference is seed 0).
+ENSEMBLE_SEEDS = (1, 2, 3, 4, 5)
+
+
+def trained_digits_dropout_cnn(seed: int = 0, data: ExampleData | None = None) -> DropoutDigitsCNN:
+    """The dropout variant, trained like the reference (one loop, 40 epochs), cached."""
+    return cached_model(
+        f"digits_cnn_dropout_v{ARCH_VERSION}_seed{seed}",
+        DropoutDigitsCNN,
+        lambda: train_classifier(DropoutDigitsCNN, data or load_digits_data(), seed=seed, epochs=40),
+    )
+
+
+def trained_digits_ensemble(data: ExampleData | None = None) -> list[DigitsCNN]:
+    """Five digits CNNs trained like the reference from seeds :data:`ENSEMBLE_SEEDS`, cached."""
+    data = data or load_digits_data()
+    return [trained_digits_cnn(seed, data) for seed in ENSEMBLE_SEEDS]
+
+
 def default_model() -> DigitsCNN:
     """Zero-argument factory for ``--model``: the bundled digits CNN (seed 0)."""
     return trained_digits_cnn(0)
@@ -80,10 +109,14 @@ def default_model() -> DigitsCNN:
 __all__ = [
     "DigitsCNN",
     "DigitsData",
+    "DropoutDigitsCNN",
+    "ENSEMBLE_SEEDS",
     "accuracy",
     "cache_dir",
     "default_model",
     "load_digits_data",
     "train_digits_cnn",
     "trained_digits_cnn",
+    "trained_digits_dropout_cnn",
+    "trained_digits_ensemble",
 ]
