@@ -250,6 +250,23 @@ def layer_sensitivity(
     return rows
 
 
+def y_range(values: Sequence[float], *, low: float = 0.0, high: float = 1.0, min_span: float = 0.02) -> tuple[float, float]:
+    """Y-axis limits that show where ``values`` differ, inside ``[low, high]``.
+
+    The plotted rates often all sit between 0.97 and 1.0; on a fixed 0..1
+    axis their lines coincide. The range is the values' span plus 10% on
+    each side (at least ``min_span`` wide), clipped to ``[low, high]`` with
+    a small margin so points on the bounds stay visible.
+    """
+    finite = [float(v) for v in values if v is not None and v == v]
+    if not finite:
+        return low - 0.02, high + 0.02
+    lo, hi = min(finite), max(finite)
+    pad = max((hi - lo) * 0.1, (min_span - (hi - lo)) / 2, 0.0)
+    margin = 0.01 * (high - low)
+    return max(lo - pad, low - margin), min(hi + pad, high + margin)
+
+
 def plot_agreement(rows: Sequence[dict], formats: Sequence[Format], path: Path) -> None:
     """Agreement and accuracy versus mantissa bits, one line per (exponent bits, target)."""
     import matplotlib  # lazy: a heavy dependency only the plots need
@@ -259,6 +276,7 @@ def plot_agreement(rows: Sequence[dict], formats: Sequence[Format], path: Path) 
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
     series: dict[tuple[int, str], list[tuple[int, dict]]] = {}
+    plotted: tuple[list[float], list[float]] = ([], [])
     for f, r in zip(formats, rows):
         if f.man_bits is not None:
             series.setdefault((f.exp_bits, f.target), []).append((f.man_bits, r))
@@ -267,13 +285,15 @@ def plot_agreement(rows: Sequence[dict], formats: Sequence[Format], path: Path) 
         m = [p[0] for p in points]
         style = {"both": "-", "weights": "--", "activations": ":"}[target]
         axes[0].plot(m, [p[1]["agreement"] for p in points], style, marker="o", label=f"e{e} {target}")
+        plotted[0].extend(p[1]["agreement"] for p in points)
         if all(p[1]["accuracy"] is not None for p in points):
             axes[1].plot(m, [p[1]["accuracy"] for p in points], style, marker="o", label=f"e{e} {target}")
-    for ax, title in zip(axes, ("agreement with the float32 reference", "accuracy")):
+            plotted[1].extend(p[1]["accuracy"] for p in points)
+    for ax, title, values in zip(axes, ("agreement with the float32 reference", "accuracy"), plotted):
         ax.set_xscale("log", base=2)
         ax.set_xlabel("mantissa bits")
         ax.set_title(title)
-        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylim(*y_range(values))
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7, ncol=2)
     fig.tight_layout()

@@ -79,3 +79,14 @@ def test_bad_arguments_name_the_option(tmp_path):
     with pytest.raises(DiverfuzzError, match="--threshold"):
         run_sweep(tmp_path, threshold=1.5, formats=[Format("int8", "both", 8)])
     assert main(["sweep", "--out", str(tmp_path), "--fuzz-seeds", "0", "--quiet"]) == 2
+
+
+def test_sweep_plot_y_range_shows_where_lines_differ():
+    from fuzzer.entry.sweep import y_range
+
+    lo, hi = y_range([0.97, 0.985, 1.0])
+    assert 0.9 < lo < 0.97 and 1.0 <= hi <= 1.011  # not the 0..1 axis that flattened every line
+    lo, hi = y_range([0.5, 0.5])
+    assert hi - lo >= 0.02 and lo < 0.5 < hi
+    assert y_range([0.0, 1.0]) == (-0.01, 1.01)
+    assert y_range([]) == (-0.02, 1.02)
