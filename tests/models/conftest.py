@@ -54,3 +54,14 @@ def model_files(tmp_path_factory):
 @pytest.fixture
 def batch():
     return np.random.default_rng(0).random((5, 1, 8, 8), dtype=np.float32)
+
+
+@pytest.fixture
+def make_cnn():
+    """:func:`tiny_cnn` (tests import no conftest module)."""
+    return tiny_cnn
+
+
+@pytest.fixture
+def exporters():
+    return {"onnx": export_onnx, "pt2": export_pt2}

@@ -12,10 +12,13 @@ from fuzzer.errors import DiverfuzzError
 from fuzzer.models.precision.apply import apply_precision
 from fuzzer.models.precision.approx import approx_float_model, approx_model
 from fuzzer.models.precision.casts import cast_model
-from fuzzer.models.precision.int8 import int8_dynamic, int8_static
+from fuzzer.models.inference import batched_logits
+from fuzzer.models.precision.int8 import int8_dynamic, int8_static, int8_static_compiled
 from fuzzer.models.precision.mca import mca_model
+from fuzzer.models.precision.onnx_runtime import onnx_fp16, onnx_int8
 from fuzzer.models.precision.spec import parse_precision
 from fuzzer.models.precision.weight_only import int4_weight, int8_weight
+from fuzzer.models.runtimes.torch_files import eval_mode
 
 Builder = Callable[[torch.nn.Module, np.ndarray], torch.nn.Module]
 
@@ -30,7 +33,9 @@ PRECISIONS: dict[str, Builder] = {
 }
 
 
-def build_counterpart(name: str, reference: torch.nn.Module, calibration: np.ndarray) -> torch.nn.Module:
+def build_counterpart(
+    name: str, reference: torch.nn.Module, calibration: np.ndarray, *, device: str = "cpu", threads: int = 1
+) -> torch.nn.Module:
     """Build the reduced-precision counterpart ``name`` of ``reference``.
 
     Parameters
@@ -44,11 +49,17 @@ def build_counterpart(name: str, reference: torch.nn.Module, calibration: np.nda
         The full-precision model; left unchanged.
     calibration : ndarray, float32, (N, *input_shape)
         Inputs for calibrating static quantization (N >= 1), and the example
-        input for export.
+        input for export. The reference is run once on two of them first, so
+        data that does not fit the model fails with the reference's own
+        one-line shape error, before any quantizer or exporter sees it.
+    device : {"cpu", "cuda"}, optional
+        Where ONNX Runtime counterparts (``onnx-int8``, ``onnx-fp16``) run.
+    threads : int, optional
+        ONNX Runtime intra-op threads.
 
     Returns
     -------
-    torch.nn.Module
+    torch.nn.Module or OnnxModel
         The counterpart, in eval mode, mapping float32 batches to logits.
         Stochastic counterparts are seeded (``:seed=S``, default 0) and give
         each sample the same result whatever its batch.
@@ -62,7 +73,15 @@ def build_counterpart(name: str, reference: torch.nn.Module, calibration: np.nda
     calibration = np.ascontiguousarray(calibration, dtype=np.float32)
     if calibration.ndim < 2 or len(calibration) == 0:
         raise DiverfuzzError("calibration data must be a non-empty batch (N, *input_shape)")
-    if spec.kind == "native":
+    eval_mode(reference)
+    batched_logits(reference, calibration[:2], name="reference")
+    if spec.kind == "native" and spec.compiled:
+        counterpart = int8_static_compiled(reference, calibration)
+    elif spec.kind == "onnx":
+        if spec.name == "onnx-int8":
+            return onnx_int8(reference, calibration, per_channel=spec.per_channel, device=device, threads=threads)
+        return onnx_fp16(reference, calibration, device=device, threads=threads)
+    elif spec.kind == "native":
         counterpart = PRECISIONS[spec.name](reference, calibration)
     elif spec.kind == "mca":
         counterpart = mca_model(reference, t=spec.t, mode=spec.mode, seed=spec.seed)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
+import shutil
 import warnings
 from contextlib import contextmanager
 from typing import Iterator
@@ -11,7 +13,10 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from fuzzer.models.inference import calibrate
 from fuzzer.errors import DiverfuzzError
+from fuzzer.models.runtimes.base import one_line
+from fuzzer.models.runtimes.torch_files import eval_mode
 
 
 @contextmanager
@@ -57,7 +62,7 @@ def int8_static(model: torch.nn.Module, calibration: np.ndarray) -> torch.nn.Mod
     if len(example) < 2:
         # torch.export specialises a batch of one; give it two rows.
         example = torch.cat([example, example])
-    reference = copy.deepcopy(model).eval()
+    reference = eval_mode(copy.deepcopy(model))
     try:
         with _quiet_torchao():
             batch = torch.export.Dim("batch")
@@ -65,9 +70,7 @@ def int8_static(model: torch.nn.Module, calibration: np.ndarray) -> torch.nn.Mod
             quantizer = xiq.X86InductorQuantizer()
             quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
             prepared = prepare_pt2e(exported, quantizer)
-            with torch.no_grad():
-                for start in range(0, len(calibration), 256):
-                    prepared(torch.from_numpy(calibration[start : start + 256]))
+            calibrate(prepared, calibration)
             converted = convert_pt2e(prepared)
             move_exported_model_to_eval(converted)
             # Let ModelPair call .eval() on it like on any module.
@@ -75,9 +78,73 @@ def int8_static(model: torch.nn.Module, calibration: np.ndarray) -> torch.nn.Mod
             return converted
     except Exception as exc:
         raise DiverfuzzError(
-            f"--precision='int8-static' could not quantize the model: {type(exc).__name__}: {exc}. "
+            f"--precision='int8-static' could not quantize the model: {one_line(exc)}. "
             "The model must be exportable with torch.export and a dynamic batch dimension."
         ) from exc
+
+
+def cxx_compiler() -> str | None:
+    """The C++ compiler ``torch.compile`` would use (``$CXX``, ``c++``, ``g++`` or ``clang++``), or None."""
+    for name in (os.environ.get("CXX"), "c++", "g++", "clang++"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+class CompiledInt8(torch.nn.Module):
+    """A converted PT2E int8 graph lowered by ``torch.compile`` (inductor) to x86 int8 kernels.
+
+    Inductor's quantization passes replace each quantize/dequantize pattern
+    around a convolution or linear layer by oneDNN int8 kernels
+    (``qconv``/``qlinear`` with prepacked weights, ``freezing`` on). Shapes
+    are compiled statically, so batches are zero-padded to the next power of
+    two (at least 8) and the padding rows dropped: with static activation
+    scales each row's result does not depend on the others, and at most 8
+    sizes (8 .. 1024) are ever compiled.
+
+    Notes
+    -----
+    torchao, "PyTorch 2 Export Quantization with X86 Backend through Inductor".
+    """
+
+    def __init__(self, converted: torch.nn.Module) -> None:
+        super().__init__()
+        import torch._inductor.config as inductor_config
+
+        inductor_config.freezing = True
+        self.converted = converted
+        self.compiled = torch.compile(converted, dynamic=False)
+
+    def train(self, mode: bool = True) -> "CompiledInt8":
+        self.training = mode
+        return self  # the converted graph is already in eval mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = len(x)
+        size = max(8, 1 << (n - 1).bit_length())
+        if size != n:
+            x = torch.cat([x, x.new_zeros((size - n, *x.shape[1:]))])
+        with torch.no_grad(), _quiet_torchao():
+            return self.compiled(x)[:n]
+
+
+def int8_static_compiled(model: torch.nn.Module, calibration: np.ndarray) -> torch.nn.Module:
+    """``int8-static`` lowered with ``torch.compile`` so that x86 int8 kernels run (:class:`CompiledInt8`).
+
+    Needs a C++ compiler (inductor compiles the generated kernels); without
+    one this raises a one-line :class:`DiverfuzzError`.
+    """
+    if cxx_compiler() is None:
+        raise DiverfuzzError(
+            "--precision='int8-static:compiled' needs a C++ compiler (g++ or clang++; torch.compile builds "
+            "the int8 kernels with it): install one, or use int8-static (the fake-quant graph) or onnx-int8"
+        )
+    counterpart = CompiledInt8(int8_static(model, calibration))
+    try:
+        counterpart(torch.from_numpy(np.ascontiguousarray(calibration[:2], dtype=np.float32)))
+    except Exception as exc:
+        raise DiverfuzzError(f"--precision='int8-static:compiled': torch.compile failed: {one_line(exc)}") from exc
+    return counterpart
 
 
 def int8_dynamic(model: torch.nn.Module, calibration: np.ndarray) -> torch.nn.Module:

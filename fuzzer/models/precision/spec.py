@@ -4,7 +4,12 @@
 spec                           counterpart
 =============================  ===============================================
 ``fp16``, ``bf16``             the model cast to float16 / bfloat16
-``int8-static``                torchao PT2E int8 static PTQ (calibrated)
+``int8-static``                torchao PT2E int8 static PTQ (calibrated), run as a
+                               fake-quant float32 graph; ``int8-static:compiled``
+                               lowers it with ``torch.compile`` to x86 int8 kernels
+``onnx-int8[:per-channel]``    ONNX export + ONNX Runtime ``quantize_static`` (QDQ,
+                               min/max calibration), run by ONNX Runtime
+``onnx-fp16``                  ONNX export with float16 tensors, run by ONNX Runtime
 ``int8-dynamic``               torchao int8 dynamic activations + int8 weights
 ``int8-weight``                torchao int8 weight-only (``Int8WeightOnlyConfig``)
 ``int4-weight``                torchao int4 weight-only, per group of 32
@@ -49,17 +54,19 @@ from pathlib import Path
 from fuzzer.errors import DiverfuzzError
 
 NATIVE = ("int8-static", "int8-dynamic", "fp16", "bf16", "int8-weight", "int4-weight")
+#: Counterparts exported to ONNX and run by ONNX Runtime.
+ONNX = ("onnx-int8", "onnx-fp16")
 WEIGHT_ONLY = ("binary-weight", "ternary-weight")
 MULTIPLIERS = ("exact", "truncated", "mitchell")
 MCA_MODES = ("rr", "pb", "full")
 TARGETS = ("both", "weights", "activations")
 EXAMPLES = (
     "fp16", "bf16", "float:e4m3", "float:e4m3fn", "float:e5m2:sr", "fixed:16.14:sr", "int8-static", "int8-dynamic",
-    "int4-weight", "int8-weight", "int8", "int4:weights", "binary-weight", "ternary-weight", "mca:t=11",
+    "int4-weight", "int8-weight", "onnx-int8", "onnx-int8:per-channel", "onnx-fp16", "int8", "int4:weights", "binary-weight", "ternary-weight", "mca:t=11",
     "approx:mitchell", "policy.json",
 )
 _ACCEPTED = (
-    "fp16, bf16, int8-static, int8-dynamic, int8-weight, int4-weight, float:eXmY, fixed:W.F, intN, "
+    "fp16, bf16, int8-static[:compiled], int8-dynamic, int8-weight, int4-weight, onnx-int8[:per-channel], onnx-fp16, float:eXmY, fixed:W.F, intN, "
     "binary-weight, ternary-weight, mca:t=T, approx:exact|truncated|mitchell, or a .json/.toml policy file"
 )
 
@@ -68,7 +75,7 @@ _ACCEPTED = (
 class PrecisionSpec:
     """A parsed ``--precision`` spec: plain data, round-trips through :attr:`text`.
 
-    ``kind`` is one of ``native``, ``float``, ``fixed``, ``int``, ``binary``,
+    ``kind`` is one of ``native``, ``onnx``, ``float``, ``fixed``, ``int``, ``binary``,
     ``ternary``, ``mca``, ``approx`` or ``policy``; the other fields apply to
     the kinds named in their comments and keep their defaults otherwise.
     """
@@ -90,6 +97,7 @@ class PrecisionSpec:
     group_size: int | None = None  # int weights
     targets: str = "both"  # float, fixed, int
     ops: bool = False  # float, fixed: also round every arithmetic op's result (TorchFunctionMode)
+    compiled: bool = False  # native int8-static: lowered with torch.compile to int8 kernels
     seed: int = 0  # anything stochastic
     t: int = 0  # mca: virtual precision in bits
     mode: str = "rr"  # mca
@@ -141,9 +149,19 @@ def parse_precision(spec: str) -> PrecisionSpec:
     if spec.lower().endswith((".json", ".toml")):
         return _parse_policy(spec)
     head, *options = spec.split(":")
+    if head == "int8-static" and options == ["compiled"]:
+        return PrecisionSpec(spec, "native", name=head, compiled=True)
+    if head in ONNX:
+        if head == "onnx-int8" and options in ([], ["per-channel"]):
+            return PrecisionSpec(spec, "onnx", name=head, per_channel=bool(options))
+        if head == "onnx-fp16" and not options:
+            return PrecisionSpec(spec, "onnx", name=head)
+        accepted = "per-channel" if head == "onnx-int8" else "no options"
+        raise _fail(spec, f"{head} takes {accepted} (got {':'.join(options)!r})")
     if head in NATIVE or head in WEIGHT_ONLY:
         if options:
-            raise _fail(spec, f"{head} takes no options (got {':'.join(options)!r})")
+            takes = "only the option 'compiled'" if head == "int8-static" else "no options"
+            raise _fail(spec, f"{head} takes {takes} (got {':'.join(options)!r})")
         if head in NATIVE:
             return PrecisionSpec(spec, "native", name=head)
         return PrecisionSpec(spec, head.split("-")[0], targets="weights")
@@ -277,4 +295,4 @@ def _parse_policy(spec: str) -> PrecisionSpec:
     return PrecisionSpec(spec, "policy", layers=tuple(layers))
 
 
-__all__ = ["EXAMPLES", "NATIVE", "PrecisionSpec", "parse_precision"]
+__all__ = ["EXAMPLES", "NATIVE", "ONNX", "PrecisionSpec", "parse_precision"]

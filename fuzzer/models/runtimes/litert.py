@@ -109,7 +109,7 @@ class TfliteModel:
             raise
         except Exception as exc:
             raise ModelError(f"the {name} failed in LiteRT: {one_line(exc)}") from exc
-        return torch.from_numpy(self._dequantize(out).reshape(len(data), -1))
+        return torch.from_numpy(self._dequantize(out).reshape(len(data), -1).astype(np.float32))
 
     def _resize(self, n: int) -> bool:
         if self._batch == n:

@@ -107,7 +107,7 @@ class OnnxModel:
         out = np.asarray(out, dtype=np.float64).reshape(len(data), -1)
         if self.softmax:
             out = log_probabilities(out, 1e-30)
-        return torch.from_numpy(out)
+        return torch.from_numpy(out.astype(np.float32))
 
 
 def _reload(path: str, device: str, threads: int, option: str) -> OnnxModel:
