@@ -33,7 +33,7 @@ KINDS = ("image", "spectral", "signal")
 #: ``--mode`` values (see :class:`fuzzer.search.evaluate.SeedEvaluator`).
 MODES = ("first", "many")
 #: Defenses ``--defense`` accepts (see :data:`defenses.DEFENSES`).
-DEFENSE_NAMES = ("pixeldp", "distillation")
+DEFENSE_NAMES = ("pixeldp", "distillation", "smoothing")
 #: Where seeds are fuzzed (see :mod:`fuzzer.campaign.backends`).
 BACKENDS = ("local", "process", "ray")
 #: Settings that say where a campaign runs, not what it finds (left out of ``resume_key``).
