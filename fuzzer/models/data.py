@@ -115,11 +115,3 @@ def load_image_folder(root: str | Path, *, size: tuple[int, int] | None = None) 
     x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
     y = np.array([label for _, label in files], dtype=np.int64) if classes else None
     return validate_inputs(x, y, name=f"--data={str(root)!r}")
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``"224,224"`` -> ``(224, 224)``, or a one-line error."""
-    parts = str(text).replace("x", ",").split(",")
-    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
-        raise DiverfuzzError(f"--size={text!r}: expected H,W as two positive integers, e.g. 224,224")
-    return int(parts[0]), int(parts[1])

@@ -11,15 +11,16 @@ standardised per channel, or on channel-last tensors gets them through a
 
 Both models of a pair get the same wrapper, and the settings are part of
 the campaign config, so replay applies exactly the same transform.
+
+This module parses and checks the settings without importing torch (the
+campaign config uses it); :mod:`fuzzer.models.preprocessed` holds the
+wrapper module.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
-
-import torch
 
 from fuzzer.errors import DiverfuzzError
 
@@ -71,14 +72,15 @@ class Preprocess:
                 f"--mean/--std give {len(self.mean)} values but the inputs have {channels} channels; give 1 or {channels}"
             )
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: Any) -> Any:
+        """Apply the settings to a float tensor ``(N, C, ...)`` with values in [0, 1]."""
         lo, hi = self.input_range
         if (lo, hi) != (0.0, 1.0):
             x = x * (hi - lo) + lo
         if self.mean is not None:
             shape = (1, -1) + (1,) * (x.ndim - 2)
-            mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).reshape(shape)
-            std = torch.tensor(self.std, dtype=x.dtype, device=x.device).reshape(shape)
+            mean = x.new_tensor(self.mean).reshape(shape)
+            std = x.new_tensor(self.std).reshape(shape)
             x = (x - mean) / std
         if self.layout == "nhwc":
             if x.ndim != 4:
@@ -98,37 +100,21 @@ def parse_floats(text: str, option: str, count: int | None = None) -> tuple[floa
     return values
 
 
-class Preprocessed(torch.nn.Module):
-    """``model(preprocess(x))``: a model behind the preprocessing it expects.
-
-    A ``torch.nn.Module`` whatever ``model`` is, so precision builders can
-    quantize the whole thing; its ``fingerprint`` (when ``model`` has one)
-    combines the model's with the settings.
-    """
-
-    def __init__(self, model: Any, preprocess: Preprocess) -> None:
-        super().__init__()
-        self.model = model  # a Module is registered as a child; a plain callable is just held
-        self.preprocess = preprocess
-        inner = getattr(model, "fingerprint", None)
-        if isinstance(inner, str):
-            self.fingerprint = hashlib.sha256(f"{inner} {preprocess!r}".encode()).hexdigest()[:16]
-
-    def train(self, mode: bool = True) -> "Preprocessed":
-        self.training = mode
-        if isinstance(self.model, torch.nn.Module):
-            try:
-                self.model.train(mode)
-            except NotImplementedError:  # torch.export modules fix their mode at export
-                pass
-        return self
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(self.preprocess(x))
+def parse_size(text: str) -> tuple[int, int]:
+    """``"224,224"`` -> ``(224, 224)``, or a one-line error."""
+    parts = str(text).replace("x", ",").split(",")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise DiverfuzzError(f"--size={text!r}: expected H,W as two positive integers, e.g. 224,224")
+    return int(parts[0]), int(parts[1])
 
 
-def with_preprocess(model: Any, preprocess: Preprocess | None) -> Any:
-    """``model`` behind ``preprocess``, or ``model`` itself when there is nothing to apply."""
-    if preprocess is None or preprocess.identity:
-        return model
-    return Preprocessed(model, preprocess)
+def preprocess_from_text(
+    input_range: str | None = None, mean: str | None = None, std: str | None = None, layout: str = "nchw"
+) -> Preprocess:
+    """A :class:`Preprocess` from the command line's spellings (``"0,255"``, ``"0.485,0.456,0.406"``, ...)."""
+    return Preprocess(
+        input_range=parse_floats(input_range, "--input-range", 2) if input_range else (0.0, 1.0),
+        mean=parse_floats(mean, "--mean") if mean else None,
+        std=parse_floats(std, "--std") if std else None,
+        layout=layout,
+    )
