@@ -41,7 +41,12 @@ def _prepare(model: Model, role: str) -> Model:
     if isinstance(model, torch.nn.Module):
         # Training-mode outputs (dropout, batch-norm statistics) are not
         # deterministic, which would make every divergence spurious.
-        model.eval()
+        try:
+            model.eval()
+        except NotImplementedError:
+            # torch.export modules (ExportedProgram.module()) refuse eval():
+            # their mode was fixed when they were exported.
+            pass
         return model
     if callable(model):
         return model
@@ -52,7 +57,14 @@ def _prepare(model: Model, role: str) -> Model:
 
 
 def fingerprint(model: Model) -> str:
-    """A short SHA-256 of a module's state dict (or the callable's qualified name)."""
+    """A short SHA-256 of a module's state dict (or the callable's qualified name).
+
+    Models loaded from files (``fuzzer.models.runtimes``) carry their own
+    ``fingerprint``: the hash of the file.
+    """
+    own = getattr(model, "fingerprint", None)
+    if isinstance(own, str):
+        return own
     digest = hashlib.sha256()
     if isinstance(model, torch.nn.Module):
         for name, value in sorted(model.state_dict().items()):
@@ -69,6 +81,23 @@ def fingerprint(model: Model) -> str:
     else:
         digest.update(getattr(model, "__qualname__", type(model).__qualname__).encode())
     return digest.hexdigest()[:16]
+
+
+class _OnDevice:
+    """A torch module on ``device`` that takes CPU batches (fingerprinted as the module)."""
+
+    def __init__(self, model: torch.nn.Module, device: str) -> None:
+        self.model, self.device = model.to(device), device
+        self.fingerprint = fingerprint(model)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x.to(self.device))
+
+
+def _on_device(model: Model, device: str) -> Model:
+    if device == "cpu" or not isinstance(model, torch.nn.Module):
+        return model
+    return _OnDevice(model, device)
 
 
 @dataclass
@@ -89,18 +118,23 @@ class ModelPair:
         depends on the other inputs of its batch (dynamic quantization,
         batch statistics): those models are run one input at a time, so a
         result never depends on how inputs were batched. Default: none.
+    device : {"cpu", "cuda"}, optional
+        Where torch modules run (default ``cpu``): modules are moved there and
+        batches sent there; outputs come back to the CPU. File runtimes
+        (ONNX Runtime, LiteRT) pick their device when loaded.
     """
 
     reference: Model
     candidate: Model
     batch_size: int = 1024
     labels: tuple[str, str] = ("reference", "candidate")
+    device: str = "cpu"
     batch_dependent: tuple[str, ...] = ()
     queries: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
-        self.reference = _prepare(self.reference, "reference")
-        self.candidate = _prepare(self.candidate, "candidate")
+        self.reference = _on_device(_prepare(self.reference, "reference"), self.device)
+        self.candidate = _on_device(_prepare(self.candidate, "candidate"), self.device)
         if self.batch_size < 1:
             raise ModelError(f"batch_size={self.batch_size} must be >= 1")
 
