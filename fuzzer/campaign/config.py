@@ -28,10 +28,10 @@ from fuzzer.search.names import STRATEGIES
 from relations import DEFAULT_VALIDITY, REGISTRY, RelationError, Validity
 
 #: Bundled examples (see :mod:`fuzzer.models.examples`).
-EXAMPLES = ("digits", "spectral", "signal")
+EXAMPLES = ("digits", "spectral", "signal", "mnist")
 KINDS = ("image", "spectral", "signal")
 #: ``--mode`` values (see :class:`fuzzer.search.evaluate.SeedEvaluator`).
-MODES = ("first", "many")
+MODES = ("first", "many", "natural")
 #: Defenses ``--defense`` accepts (see :data:`defenses.DEFENSES`).
 DEFENSE_NAMES = ("pixeldp", "distillation", "smoothing")
 #: Where seeds are fuzzed (see :mod:`fuzzer.campaign.backends`).
@@ -228,7 +228,8 @@ class CampaignConfig:
     )
     mode: str = option(
         "first", "str", choices=MODES,
-        help="first: stop a seed at its first divergence (default); many: search to the budget, keep distinct ones",
+        help="first: stop a seed at its first divergence (default); many: search to the budget, keep distinct ones; "
+        "natural: search to the budget, keep the most natural (highest-PSNR) divergence",
     )
     backend: str = option(
         "local", "str", choices=BACKENDS,

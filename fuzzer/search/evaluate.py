@@ -21,15 +21,17 @@ import numpy as np
 from fuzzer.models.pair import ModelPair
 from oracles import MarginFitness, TopOneDisagreement, softmax
 from fuzzer.errors import DiverfuzzError
-from relations import Chain, apply_batch
+from relations import Chain
+from fuzzer.search.prefix_cache import PrefixCache
 from relations.validity import Validity, evaluate_batch
 
 #: Fitness given to candidates the validity constraint rejects: below any
 #: margin fitness (which lies in [-1, 1]).
 INVALID_FITNESS = -2.0
 
-#: Search modes: stop at the first divergence, or keep distinct ones to the budget.
-MODES = ("first", "many")
+#: Search modes: stop at the first divergence, keep distinct ones to the budget,
+#: or keep searching to the budget for the most natural one (highest PSNR, then SSIM).
+MODES = ("first", "many", "natural")
 
 
 def violation(validity: Validity, values: dict[str, float]) -> float:
@@ -49,6 +51,11 @@ def violation(validity: Validity, values: dict[str, float]) -> float:
         if miss > 0 or (miss == 0 and op in (">", "<")):
             total += max(miss, 1e-12) / max(abs(thr), 0.05)
     return total
+
+
+def _naturalness(metrics: dict) -> tuple[float, float]:
+    """Sort key of mode ``natural``: PSNR, then SSIM (higher is more natural)."""
+    return (float(metrics["psnr"]), float(metrics["ssim"]))
 
 
 def cluster_key(d: "Divergence") -> tuple:
@@ -107,6 +114,7 @@ class BatchResult:
     reference_probs: np.ndarray | None = None  # (N, classes) float64; NaN where rejected
     candidate_probs: np.ndarray | None = None  # (N, classes) float64; NaN where rejected
     violation: np.ndarray | None = None  # (N,) float64: 0 where valid, > 0 (see violation()) where rejected
+    psnr: np.ndarray | None = None  # (N,) float64: PSNR (dB, data range 1) of each mutant to the seed; inf if equal
 
 
 @dataclass
@@ -125,11 +133,14 @@ class SeedEvaluator:
         Model-pair queries allowed for this seed (>= 1).
     validity : Validity
         Constraint a mutant must satisfy against the seed.
-    mode : {"first", "many"}, optional
+    mode : {"first", "many", "natural"}, optional
         ``"first"`` (default): :attr:`done` once a divergence is found.
         ``"many"``: search to the budget and keep the first divergence of
         every cluster (:func:`cluster_key`: label pair and relations used);
         later members of a cluster only raise its ``cluster_size``.
+        ``"natural"``: search to the budget and keep, as the one divergence
+        of the seed, the most natural one seen (highest PSNR to the seed,
+        ties broken by SSIM; both are in every divergence's ``validity``).
 
     Attributes
     ----------
@@ -154,6 +165,7 @@ class SeedEvaluator:
     divergences: list[Divergence] = field(default_factory=list, init=False)
     best_fitness: float = field(default=INVALID_FITNESS, init=False)
     _clusters: dict = field(default_factory=dict, init=False, repr=False)
+    _prefixes: PrefixCache = field(default_factory=PrefixCache, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -166,7 +178,7 @@ class SeedEvaluator:
     @property
     def done(self) -> bool:
         """True once the budget is spent, or (mode ``first``) a divergence is found."""
-        if self.mode == "many":
+        if self.mode in ("many", "natural"):
             return self.remaining <= 0
         return self.remaining <= 0 or self.divergence is not None
 
@@ -184,10 +196,11 @@ class SeedEvaluator:
         if n == 0:
             empty = np.zeros((0, 0))
             return BatchResult(chains, fitness, np.zeros(0, dtype=bool), diverged, empty, empty, np.zeros(0))
-        mutants = apply_batch(chains, self.seed)
+        mutants = self._prefixes.apply(chains, self.seed)
         valid, metrics = evaluate_batch(self.validity, self.seed, mutants)
         valid = np.asarray(valid, dtype=bool)
         miss = np.array([0.0 if ok else violation(self.validity, m) for ok, m in zip(valid, metrics)])
+        psnr = np.array([float(m["psnr"]) for m in metrics])
         start = self.queries
         self.queries += n
         self.rejected += int(n - valid.sum())
@@ -203,6 +216,10 @@ class SeedEvaluator:
             self.best_fitness = max(self.best_fitness, float(fitness[idx].max()))
             for row in np.flatnonzero(diverged[idx]):  # in query order
                 i = int(idx[row])
+                if self.mode == "natural":
+                    if self.divergence is not None and _naturalness(self.divergence.validity) >= _naturalness(metrics[i]):
+                        continue
+                    self.divergence, self.divergences, self._clusters = None, [], {}
                 self._record(
                     Divergence(
                         seed_index=self.seed_index,
@@ -219,7 +236,7 @@ class SeedEvaluator:
                 )
                 if self.mode == "first":
                     break
-        return BatchResult(chains, fitness, valid, diverged, ref_probs, cand_probs, miss)
+        return BatchResult(chains, fitness, valid, diverged, ref_probs, cand_probs, miss, psnr)
 
     def _record(self, d: Divergence) -> None:
         key = cluster_key(d)

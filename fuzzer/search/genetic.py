@@ -28,6 +28,9 @@ if not hasattr(creator, "DiverfuzzFitness"):
     creator.create("DiverfuzzFitness", base.Fitness, weights=(1.0,))
     creator.create("DiverfuzzIndividual", list, fitness=creator.DiverfuzzFitness)
 
+#: PSNR (dB) at which mode ``natural`` stops rewarding distance to the seed.
+PSNR_CAP = 60.0
+
 #: Mutation operators the adaptive selector chooses among.
 OPERATORS = ("polynomial", "toggle", "gaussian", "toward_identity", "add_noise", "reseed_noise")
 
@@ -43,10 +46,16 @@ def _seeded_random(rng: np.random.Generator) -> Iterator[None]:
 
 
 class _Credit:
-    """Probability matching (Thierens, GECCO 2005) over a fixed set of arms."""
+    """Probability matching (Thierens, GECCO 2005) over a fixed set of arms.
 
-    def __init__(self, n: int, p_min: float, decay: float = 0.3) -> None:
-        self.q = np.ones(n)
+    Every arm starts at quality ``q0``; each reward moves an arm's quality
+    a fraction ``decay`` of the way to the reward (1 for an improving
+    offspring, 0 otherwise), so arms that improve more often than others
+    get picked more often, and ``p_min`` keeps every arm alive.
+    """
+
+    def __init__(self, n: int, p_min: float, decay: float = 0.3, q0: float = 0.5) -> None:
+        self.q = np.full(n, q0)
         self.p_min = min(p_min, 1.0 / n)
         self.decay = decay
 
@@ -56,6 +65,37 @@ class _Credit:
 
     def reward(self, arm: int, value: float) -> None:
         self.q[arm] = (1 - self.decay) * self.q[arm] + self.decay * value
+
+
+def reward_credit(fresh: list, ops: "_Credit", relation_credit: "_Credit", blocks: list) -> None:
+    """Credit the operator and the active relations of each evaluated offspring.
+
+    The reward is 1 when the offspring beat its parent's fitness, else 0:
+    operators and relations whose offspring improve gain probability, those
+    whose offspring do not lose it. (Rewarding only improvements with 1 on
+    qualities that start at 1 never moved the relation probabilities.)
+    """
+    for ind in fresh:
+        gain = float(ind.fitness.values[0] > ind.parent_fitness)
+        if ind.op is not None:
+            ops.reward(ind.op, gain)
+        for r, (pos, _) in enumerate(blocks):
+            if ind[pos] >= 0.5:
+                relation_credit.reward(r, gain)
+
+
+def natural_fitness(fitness: np.ndarray, diverged: np.ndarray, psnr: np.ndarray, *, cap: float = PSNR_CAP) -> np.ndarray:
+    """Mode ``natural``: a divergence scores ``1 + min(psnr, cap) / cap``, in ``(1, 2]``.
+
+    Every divergence outranks every non-divergent candidate (whose margin
+    fitness is at most about 0), and among divergences the one nearer the
+    seed (higher PSNR) wins, so the search keeps pulling a found divergence
+    towards the seed for the rest of the budget.
+    """
+    out = np.array(fitness, dtype=np.float64, copy=True)
+    d = np.asarray(diverged, dtype=bool)
+    out[d] = 1.0 + np.minimum(np.nan_to_num(psnr[d], posinf=cap), cap) / cap
+    return out
 
 
 def _chain(space: SearchSpace, ind) -> Chain:
@@ -138,7 +178,11 @@ class GeneticSearch:
     - after ``patience`` stagnant generations the population restarts
       around the elite;
     - in mode ``many`` a divergence with an already-found label pair scores
-      at most 0 (niching), pushing the search towards new label pairs.
+      at most 0 (niching), pushing the search towards new label pairs;
+    - in mode ``natural`` a divergence scores by its PSNR to the seed
+      (:func:`natural_fitness`), so after the first divergence the search
+      spends the rest of the budget on more natural ones, and the evaluator
+      reports the most natural one.
     """
 
     population: int = 10
@@ -167,6 +211,8 @@ class GeneticSearch:
         result = evaluator.evaluate([_chain(space, ind) for ind in individuals])
         kept = individuals[: len(result.chains)]
         fit = penalised(score(result, disagreement_margin), result.valid, result.violation)
+        if evaluator.mode == "natural":
+            fit = natural_fitness(fit, result.diverged, result.psnr)
         if evaluator.mode == "many":
             # Niching: a divergence with an already-found label pair is worth
             # no more than the boundary, so the search moves on to new pairs.
@@ -264,14 +310,7 @@ class GeneticSearch:
             fresh = [ind for ind in offspring if not ind.fitness.valid]
             fresh = self._assess(evaluator, space, fresh, seen)
             if self.adaptive:
-                for ind in fresh:
-                    gain = float(ind.fitness.values[0] > ind.parent_fitness)
-                    if ind.op is not None:
-                        ops.reward(ind.op, gain)
-                    if gain:
-                        for r, (pos, _) in enumerate(blocks):
-                            if ind[pos] >= 0.5:
-                                relation_credit.reward(r, 1.0)
+                reward_credit(fresh, ops, relation_credit, blocks)
             pop = elite + [ind for ind in offspring if ind.fitness.valid]
             top = max(ind.fitness.values[0] for ind in pop)
             if top > best + 1e-9:

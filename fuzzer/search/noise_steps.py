@@ -64,3 +64,19 @@ def one_point_crossover(a: list, b: list, rng: np.random.Generator, max_len: int
     """
     ca, cb = int(rng.integers(len(a) + 1)), int(rng.integers(len(b) + 1))
     return (list(a[:ca]) + list(b[cb:]))[-max_len:], (list(b[:cb]) + list(a[ca:]))[-max_len:]
+
+
+def uniform_crossover(a: list, b: list, rng: np.random.Generator) -> list:
+    """One child taking each position's step from ``a`` or ``b`` with equal probability.
+
+    Positions past the end of the shorter parent come from the longer one.
+    """
+    out = []
+    for i in range(max(len(a), len(b))):
+        if i >= len(a):
+            out.append(b[i])
+        elif i >= len(b):
+            out.append(a[i])
+        else:
+            out.append(a[i] if rng.random() < 0.5 else b[i])
+    return out

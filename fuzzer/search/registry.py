@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
+from typing import Any, Mapping
+
 from fuzzer.errors import DiverfuzzError
 from fuzzer.search.base import Strategy
 from fuzzer.search.dflare import DFlareSearch
@@ -10,19 +13,41 @@ from fuzzer.search.genetic import GeneticSearch
 from fuzzer.search.names import STRATEGIES
 from fuzzer.search.random_search import RandomSearch
 
+#: Strategies whose population / batch is the campaign's ``--population``.
+#: The baselines (diffchaser, dflare) keep their published defaults.
+TAKES_POPULATION = ("genetic", "random")
 
-def get_strategy(name: str, *, population: int = 20) -> Strategy:
+
+def get_strategy(name: str, *, population: int | None = None, params: Mapping[str, Any] | None = None) -> Strategy:
     """The strategy called ``name`` (one of :data:`~fuzzer.search.names.STRATEGIES`).
 
-    ``population`` is the GA population (genetic, diffchaser) or the
-    random-search batch; DFlare proposes a few candidates at a time.
+    Parameters
+    ----------
+    name : str
+        Strategy name.
+    population : int, optional
+        The GA population (genetic) or random-search batch (random). Ignored
+        by the baselines: DiffChaser and DFlare run with their published
+        defaults unless ``params`` says otherwise. Default None: each
+        strategy's own default.
+    params : mapping, optional
+        Field overrides of the strategy's dataclass (e.g. ``{"patience": 6}``,
+        used by tuning in ``bench/search_suite.py``). Unknown names are refused.
     """
     if name == "genetic":
-        return GeneticSearch(population=population)
-    if name == "random":
-        return RandomSearch(batch_size=population)
-    if name == "diffchaser":
-        return DiffChaserSearch(population=population)
-    if name == "dflare":
-        return DFlareSearch()
-    raise DiverfuzzError(f"--strategy={name!r} is unknown; choose one of {', '.join(STRATEGIES)}")
+        strategy: Strategy = GeneticSearch() if population is None else GeneticSearch(population=population)
+    elif name == "random":
+        strategy = RandomSearch() if population is None else RandomSearch(batch_size=population)
+    elif name == "diffchaser":
+        strategy = DiffChaserSearch()
+    elif name == "dflare":
+        strategy = DFlareSearch()
+    else:
+        raise DiverfuzzError(f"--strategy={name!r} is unknown; choose one of {', '.join(STRATEGIES)}")
+    if params:
+        known = {f.name for f in fields(strategy)} - {"name"}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise DiverfuzzError(f"strategy {name!r} has no parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        strategy = replace(strategy, **dict(params))
+    return strategy

@@ -122,4 +122,11 @@ def default_model() -> LeNet5:
     return trained_lenet5(0)
 
 
-__all__ = ["LeNet1", "LeNet5", "default_model", "load_mnist_data", "trained_lenet1", "trained_lenet5"]
+__all__ = [
+    "LeNet1", "LeNet5", "default_model", "lenet1_model", "load_mnist_data", "trained_lenet1", "trained_lenet5"
+]
+
+
+def lenet1_model() -> LeNet1:
+    """Zero-argument factory for ``--model``: LeNet-1 on MNIST (seed 0)."""
+    return trained_lenet1(0)
