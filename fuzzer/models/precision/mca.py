@@ -9,10 +9,15 @@ intercepted, and its result (``rr``), its operands (``pb``) or both
 
     inexact(x) = x + 2**(e_x - t) * xi,   xi ~ U(-1/2, 1/2),   e_x = exponent of x (frexp)
 
-The model runs in float64 so that ``t`` up to 52 is meaningful. Random bits
-come from a generator seeded once per forward pass; each perturbation is
-drawn per sample and shared across the batch, so a sample's result does not
-depend on its batch and a replay reproduces it.
+The model runs in float64 so that ``t`` up to 52 is meaningful. Each input
+is run alone, under a generator seeded afresh with the pass's seed (every
+input of a pass sees the same stream of draws), so an input's result is a
+function of the input and the seed only: it does not depend on the batch it
+arrives in, its position there, or kernels that block by batch size, and a
+replay reproduces it. (Drawing per sample inside one batched pass cannot
+promise that: in ``pb`` and ``full`` modes weights are operands too, and a
+weight whose first dimension equals the batch size is indistinguishable
+from a batched activation.)
 
 Notes
 -----
@@ -110,6 +115,18 @@ class MCAMode(TorchFunctionMode):
         return out
 
 
+def _per_input(model: nn.Module, x: torch.Tensor, t: int, mode: str, seed: int) -> torch.Tensor:
+    """``model(x)`` under MCA, one input at a time, each under the same seeded stream."""
+    if len(x) == 0:
+        with MCAMode(t, mode, seed):
+            return model(x)
+    outs = []
+    for i in range(len(x)):
+        with MCAMode(t, mode, seed, batch=1):
+            outs.append(model(x[i : i + 1]))
+    return torch.cat(outs)
+
+
 def _sample_seed(seed: int, index: int) -> int:
     digest = hashlib.sha256(f"mca:{seed}:{index}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
@@ -125,8 +142,8 @@ class MCAModel(nn.Module):
         self.t, self.mode, self.seed = t, mode, seed
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with MCAMode(self.t, self.mode, self.seed, batch=len(x)):
-            return self.model(x.double()).float()
+        # One input at a time: a row's result never depends on its batch.
+        return _per_input(self.model, x.double(), self.t, self.mode, self.seed).float()
 
     def extra_repr(self) -> str:
         return f"t={self.t}, mode={self.mode!r}, seed={self.seed}"
@@ -154,6 +171,8 @@ def mca_samples(
         Virtual precision, 1..52.
     seed : int
         Sample ``k`` uses a seed derived from ``(seed, k)``: reproducible.
+        Each input is run alone, so sample ``k`` of an input is the same in
+        any batch.
     mode : {"rr", "pb", "full"}
         See :class:`MCAMode`.
 
@@ -171,8 +190,7 @@ def mca_samples(
     outs = []
     with torch.no_grad():
         for k in range(n):
-            with MCAMode(t, mode, _sample_seed(seed, k), batch=len(x)):
-                outs.append(copy_(x))
+            outs.append(_per_input(copy_, x, t, mode, _sample_seed(seed, k)))
     return torch.stack(outs)
 
 
