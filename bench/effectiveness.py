@@ -176,7 +176,7 @@ def main(argv=None) -> None:
     parser.add_argument("--budget", type=int, default=300, help="queries per seed (default 300)")
     parser.add_argument("--rng-seeds", type=int, default=5, help="RNG seeds per strategy (default 5)")
     parser.add_argument("--many-seeds", type=int, default=5, help="seeds also searched in mode many (default 5)")
-    parser.add_argument("--population", type=int, default=10, help="GA population / random batch, same for all (default 10)")
+    parser.add_argument("--population", type=int, default=10, help="genetic population / random batch (default 10); DiffChaser and DFlare keep their published defaults")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--pairs", default="digits:int8-static", help="example:precision,... (default digits:int8-static)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
