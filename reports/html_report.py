@@ -244,10 +244,24 @@ def _supervisor_rows(section: Any) -> dict | None:
     """Rows of the supervisors table (``diverfuzz evaluate-supervisors``), or None."""
     if not isinstance(section, Mapping) or not section.get("scores"):
         return None
-    keys = ("name", "auroc", "tpr_at_threshold", "nominal_acceptance", "accepted_accuracy")
+    keys = ("monitored", "name", "auroc_matched", "auroc_nominal", "average_precision")
+
+    def at(row: Mapping, level: str, key: str) -> str:
+        cell = row.get("at")
+        cell = cell.get(level) if isinstance(cell, Mapping) else None
+        return format_value(cell.get(key) if isinstance(cell, Mapping) else None)
+
     return {
         "false_alarm": format_value(section.get("false_alarm")),
-        "rows": [[format_value(row.get(k)) for k in keys] for row in section["scores"] if isinstance(row, Mapping)],
+        "rows": [
+            [format_value(row.get(k)) for k in keys]
+            + [at(row, level, "tpr") for level in ("S1", "S5", "S10")]
+            + [at(row, "S5", "matched_rejection"), at(row, "S5", "acceptance"), at(row, "S5", "accepted_accuracy")]
+            for row in section["scores"]
+            if isinstance(row, Mapping)
+        ],
+        "absent": [str(line) for line in section.get("absent") or []],
+        "negatives": {str(k): format_value(v) for k, v in (section.get("negatives") or {}).items()},
     }
 
 

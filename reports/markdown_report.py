@@ -75,6 +75,35 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
+def _supervisor_lines(section: Any) -> list[str]:
+    """The supervisors section (``diverfuzz evaluate-supervisors``), or nothing."""
+    if not isinstance(section, Mapping) or not section.get("scores"):
+        return []
+
+    def at(row: Mapping, level: str, key: str) -> str:
+        cell = row.get("at")
+        cell = cell.get(level) if isinstance(cell, Mapping) else None
+        return format_value(cell.get(key) if isinstance(cell, Mapping) else None)
+
+    rows = [
+        [escape_cell(format_value(row.get(k))) for k in ("monitored", "name", "auroc_matched", "auroc_nominal",
+                                                           "average_precision")]
+        + [at(row, level, "tpr") for level in ("S1", "S5", "S10")]
+        + [at(row, "S5", "matched_rejection")]
+        for row in section["scores"]
+        if isinstance(row, Mapping)
+    ]
+    lines = ["", "## Supervisors", ""]
+    lines += _table(["Monitored", "Supervisor", "AUROC matched", "AUROC nominal", "AP matched", "TPR S1", "TPR S5",
+                     "TPR S10", "Matched rejected S5"], rows)
+    lines += ["", "AUROC matched: divergence-inducing inputs against valid mutants of the same seeds and chains, "
+              "at the same distortion, on which the models agree; AUROC nominal: against clean test inputs. "
+              "S1/S5/S10: thresholds rejecting 1%/5%/10% of correctly classified nominal inputs."]
+    for line in section.get("absent") or []:
+        lines += ["", f"Absent: {escape_cell(str(line))}"]
+    return lines
+
+
 def render_markdown(
     report: Mapping[str, Any], *, report_dir: str | os.PathLike[str] | None = None,
 ) -> str:
@@ -128,6 +157,7 @@ def render_markdown(
         lines += ["", "Reference / Candidate: the label each model gives the mutant; True label: the "
                   "seed's label and which model gives it (— without labels); Queries: search "
                   "queries spent on the seed when the divergence was found."]
+    lines += _supervisor_lines(report.get("supervisors"))
     config = report.get("config") or {}
     if config:
         lines += ["", "## Configuration", ""]

@@ -28,6 +28,11 @@ def test_evaluate_supervisors_writes_scores_and_report_section(tmp_path, tiny_ru
         assert 0.0 <= row["nominal_acceptance"] <= 1.0
     html = (out / "report.html").read_text()
     assert "Supervisors" in html and "deepgini" in html
+    assert "AUROC matched" in html and "Absent: mc_dropout_*: the reference has no dropout layers" in html
+    from reports.markdown_report import render_markdown
+
+    markdown = render_markdown(json.loads((out / "report.json").read_text()))
+    assert "## Supervisors" in markdown and "| candidate | margin |" in markdown
     section = json.loads((out / "report.json").read_text())["supervisors"]
     assert section["scores"] == rows
     # a user model without dropout: the line saying why MC dropout and ensembles are absent
