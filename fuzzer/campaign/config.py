@@ -24,6 +24,7 @@ from typing import Any
 
 from fuzzer.errors import DiverfuzzError
 from fuzzer.models.precision import parse_precision
+from fuzzer.models.preprocess import LAYOUTS, parse_size, preprocess_from_text
 from fuzzer.search.names import STRATEGIES
 from relations import DEFAULT_VALIDITY, REGISTRY, RelationError, Validity
 
@@ -36,6 +37,8 @@ MODES = ("first", "many", "natural")
 DEFENSE_NAMES = ("pixeldp", "distillation", "smoothing")
 #: Where seeds are fuzzed (see :mod:`fuzzer.campaign.backends`).
 BACKENDS = ("local", "process", "ray")
+#: ``--device`` values: ``auto`` is CUDA when torch sees a GPU.
+DEVICES = ("auto", "cpu", "cuda")
 #: Settings that say where a campaign runs, not what it finds (left out of ``resume_key``).
 EXECUTION_FIELDS = ("backend", "workers", "ray_address")
 
@@ -189,11 +192,24 @@ class CampaignConfig:
     ray_address : str or None
         Address of a running Ray cluster (``backend="ray"`` only); None
         starts a local Ray instance.
+    size : str or None
+        ``"H,W"``: resize the images of a ``data`` folder (default: keep their size).
+    device : str
+        ``auto`` (default: CUDA when torch sees a GPU), ``cpu`` or ``cuda``.
+    input_range, mean, std, layout : str or None, str
+        Preprocessing applied inside the model wrapper (see
+        :mod:`fuzzer.models.preprocess`): ``"0,255"``, per-channel
+        ``"0.485,0.456,0.406"``, ``nchw`` (default) or ``nhwc``.
     """
 
-    model: str | None = option(None, "str", metavar="FILE.py:FUNC", help="reference model factory (default: bundled digits CNN)")
+    model: str | None = option(
+        None, "str", metavar="FILE.py:FUNC|FILE",
+        help="reference model: a factory FILE.py:FUNC, or a model file .onnx, .tflite, .pt2 (torch.export) "
+        "or .pt (TorchScript) (default: bundled digits CNN)",
+    )
     candidate: str | None = option(
-        None, "str", metavar="FILE.py:FUNC", help="counterpart model factory (excludes --precision)"
+        None, "str", metavar="FILE.py:FUNC|FILE",
+        help="counterpart model: a factory or a model file like --model (excludes --precision)",
     )
     precision: str = option(
         "int8-static", "str", metavar="NAME",
@@ -201,7 +217,28 @@ class CampaignConfig:
         "int8-weight, int4-weight, fp16, bf16, float:e4m3, float:e5m2:sr, fixed:16.14:sr, int:4, binary-weight, "
         "ternary-weight, mca:t=11, approx:mitchell, or a per-layer policy .json/.toml",
     )
-    data: str | None = option(None, "str", metavar="FILE.npz", help="seeds: x float32 (N, C, H, W) in [0, 1], optional y")
+    data: str | None = option(
+        None, "str", metavar="FILE.npz|FILE.npy|DIR",
+        help="seeds: .npz with x float32 (N, C, H, W) in [0, 1] and optional y, .npy with x, or a folder of "
+        "PNG/JPEG images labelled by sub-folder",
+    )
+    size: str | None = option(None, "str", metavar="H,W", help="resize the images of a --data folder to H,W")
+    device: str = option(
+        "auto", "str", choices=DEVICES, help="where models run: auto (CUDA when present, default), cpu, cuda"
+    )
+    input_range: str | None = option(
+        None, "str", metavar="LO,HI",
+        help="the range the model's inputs span, e.g. 0,255; [0, 1] inputs are scaled to it inside the model wrapper",
+    )
+    mean: str | None = option(
+        None, "str", metavar="M[,M...]", help="per-channel mean the model wrapper subtracts (after --input-range; with --std)"
+    )
+    std: str | None = option(None, "str", metavar="S[,S...]", help="per-channel std the model wrapper divides by")
+    layout: str = option(
+        "nchw", "str", choices=LAYOUTS,
+        help="the model's input layout: nhwc models get channel-last tensors from the wrapper "
+        "(relations always act on channel-first inputs)",
+    )
     seeds: int = option(100, "int", minimum=1, metavar="N", help="seeds to fuzz")
     budget: int = option(500, "int", minimum=1, metavar="Q", help="model-pair queries per seed")
     strategy: str = option("genetic", "str", choices=STRATEGIES, help="search strategy")
@@ -256,6 +293,9 @@ class CampaignConfig:
             )
         if self.candidate is None:
             parse_precision(self.precision)  # raises DiverfuzzError("--precision='...': ...")
+        preprocess_from_text(self.input_range, self.mean, self.std, self.layout)  # one-line errors
+        if self.size is not None:
+            parse_size(self.size)
         if self.defense is not None and (self.model is not None or self.example != "digits"):
             raise DiverfuzzError(
                 f"--defense={self.defense!r} retrains the bundled digits model; "

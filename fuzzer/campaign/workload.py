@@ -10,9 +10,15 @@ from fuzzer.campaign.config import CampaignConfig
 from fuzzer.errors import DiverfuzzError
 from defenses import defended_reference
 from fuzzer.models.examples import EXAMPLES
-from fuzzer.models.loading import load_factory, load_npz, validate_inputs
+from fuzzer.models.data import load_data
+from fuzzer.models.loading import load_model, validate_inputs
 from fuzzer.models.precision import build_counterpart
 from fuzzer.models.pair import ModelPair
+from fuzzer.models.preprocess import parse_size, preprocess_from_text
+from fuzzer.models.preprocessed import with_preprocess
+from fuzzer.models.runtimes import resolve_device
+from fuzzer.models.runtimes.litert import TfliteModel
+from fuzzer.models.runtimes.onnx import OnnxModel
 from relations import REGISTRY, infer_kind, names_for_kind
 
 #: Inputs used to calibrate static quantization when the user supplies data.
@@ -52,8 +58,11 @@ def prepare(config: CampaignConfig) -> Workload:
         calibration = bundled.x_train
         description["data"] = f"{example.data_description}, {len(x)} inputs"
     else:
-        x, y = load_npz(config.data, normalize=config.normalize)
+        x, y = _load(config)
         description["data"] = config.data
+    device = resolve_device(config.device)
+    preprocess = preprocess_from_text(config.input_range, config.mean, config.std, config.layout)
+    preprocess.check_channels(int(x.shape[1]))
     if config.defense is not None:
         reference = defended_reference(config.defense, bundled, seed=0)
         description["model"] = f"{example.model_description}, defended by {config.defense}"
@@ -61,20 +70,29 @@ def prepare(config: CampaignConfig) -> Workload:
         reference = example.load_model(0, bundled)
         description["model"] = example.model_description
     else:
-        reference = load_factory(config.model, option="--model")
+        reference = load_model(config.model, option="--model", device=device, threads=config.threads)
         description["model"] = config.model
+    # Relations act on [0, 1] channel-first inputs; the wrapper gives the model what it expects.
+    reference = with_preprocess(reference, preprocess)
     if calibration is None:
         calibration = x[:CALIBRATION_SIZE]
     if config.candidate is not None:
-        candidate = load_factory(config.candidate, option="--candidate")
+        candidate = load_model(config.candidate, option="--candidate", device=device, threads=config.threads)
+        candidate = with_preprocess(candidate, preprocess)
         description["candidate"] = config.candidate
     else:
-        candidate = build_counterpart(config.precision, reference, calibration)
+        if not _is_torch(reference):
+            raise DiverfuzzError(
+                f"--precision={config.precision!r} builds the counterpart from a PyTorch reference, but "
+                f"--model={config.model!r} runs in {type(getattr(reference, 'model', reference)).__name__}; "
+                "export the counterpart yourself and pass it as --candidate"
+            )
+        candidate = build_counterpart(config.precision, reference, calibration, device=device, threads=config.threads)
         description["candidate"] = f"{config.precision} counterpart of the reference"
     kind, relation_names = search_relations(config, x.shape[1:])
     description["kind"] = kind if config.kind else f"{kind} (inferred from shape {tuple(x.shape[1:])})"
     description["relations"] = ", ".join(relation_names)
-    pair = ModelPair(reference, candidate, labels=(description["model"], description["candidate"]))
+    pair = ModelPair(reference, candidate, labels=(description["model"], description["candidate"]), device=device)
     workload = Workload(pair, x, y, description, kind, relation_names)
     # Every path that builds models from a config (campaign, workers, replay)
     # finds batch-dependent models here and runs them one input at a time.
@@ -82,10 +100,21 @@ def prepare(config: CampaignConfig) -> Workload:
     return workload
 
 
+def _load(config: CampaignConfig) -> tuple[np.ndarray, np.ndarray | None]:
+    """``--data`` (``.npz``, ``.npy`` or an image folder, resized to ``--size``)."""
+    size = parse_size(config.size) if config.size is not None else None
+    return load_data(config.data, normalize=config.normalize, size=size)
+
+
+def _is_torch(reference: object) -> bool:
+    """Whether precision builders can take the reference (not an ONNX or LiteRT file model)."""
+    return not isinstance(getattr(reference, "model", reference), (OnnxModel, TfliteModel))
+
+
 def seed_data(config: CampaignConfig) -> np.ndarray:
     """The seed inputs ``config`` names, without building any model."""
     if config.data is not None:
-        return load_npz(config.data, normalize=config.normalize)[0]
+        return _load(config)[0]
     return EXAMPLES[config.example].load_data().x_test
 
 

@@ -25,12 +25,14 @@ def tiny_cnn(seed: int = 0, softmax: bool = False) -> nn.Module:
     return model.eval()
 
 
-def export_onnx(model: nn.Module, path, shape=(2, 1, 8, 8)) -> None:
+def export_onnx(model: nn.Module, path, shape=(2, 1, 8, 8), external_data: bool = False) -> None:
     """``torch.onnx.export`` (the torch.export-based exporter), dynamic batch, quietly."""
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-        torch.onnx.export(model, (torch.rand(shape),), str(path), dynamic_shapes=({0: torch.export.Dim("batch")},))
+        torch.onnx.export(
+            model, (torch.rand(shape),), str(path), dynamic_shapes=({0: torch.export.Dim("batch")},), external_data=external_data
+        )
 
 
 def export_pt2(model: nn.Module, path, shape=(2, 1, 8, 8)) -> None:
@@ -56,12 +58,12 @@ def batch():
     return np.random.default_rng(0).random((5, 1, 8, 8), dtype=np.float32)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_cnn():
     """:func:`tiny_cnn` (tests import no conftest module)."""
     return tiny_cnn
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def exporters():
     return {"onnx": export_onnx, "pt2": export_pt2}

@@ -36,12 +36,13 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def file_digest(path: str | Path) -> str:
-    """The first 16 hex digits of the file's SHA-256: a file model's fingerprint."""
+def file_digest(path: str | Path, *more: str | Path) -> str:
+    """The first 16 hex digits of the SHA-256 of the file's bytes (then ``more`` files'): a file model's fingerprint."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+    for p in (path, *more):
+        with open(p, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()[:16]
 
 

@@ -83,7 +83,10 @@ class OnnxModel:
             raise DiverfuzzError(f"{option}={str(self.path)!r}: input type {inputs[0].type} is not a float tensor")
         self.input_dtype = _FLOAT_TYPES[inputs[0].type]
         self.output_name = outputs[0].name
-        self.softmax = _ends_in_softmax(self.path, self.output_name)
+        self.softmax, external = _graph_facts(self.path, self.output_name)
+        if external:
+            # Weights saved beside the graph (``FILE.onnx.data``) are part of the model's identity.
+            self.fingerprint = file_digest(self.path, *external)
         batch = self.input_shape[0] if self.input_shape else None
         self.one_at_a_time = isinstance(batch, int) and batch == 1
 
@@ -114,9 +117,15 @@ def _reload(path: str, device: str, threads: int, option: str) -> OnnxModel:
     return OnnxModel(path, device=device, threads=threads, option=option)
 
 
-def _ends_in_softmax(path: Path, output: str) -> bool:
+def _graph_facts(path: Path, output: str) -> tuple[bool, list[Path]]:
+    """Whether ``output`` comes from a ``Softmax`` node, and the external weight files the graph reads."""
     import onnx
 
-    graph = onnx.load(str(path), load_external_data=False).graph
-    producer = [n for n in graph.node if output in n.output]
-    return bool(producer) and producer[0].op_type == "Softmax"
+    model = onnx.load(str(path), load_external_data=False)
+    producer = [n for n in model.graph.node if output in n.output]
+    locations = set()
+    for tensor in model.graph.initializer:
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            locations.update(e.value for e in tensor.external_data if e.key == "location")
+    external = sorted((path.parent / loc) for loc in locations)
+    return bool(producer) and producer[0].op_type == "Softmax", [p for p in external if p.is_file()]
