@@ -243,19 +243,23 @@ def cmd_evaluate_supervisors(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from fuzzer.entry.supervision import SUPERVISORS_FILE, evaluate_campaign_supervisors
+    from fuzzer.entry.supervision import SUPERVISORS_FILE, evaluate_campaign
 
-    scores = evaluate_campaign_supervisors(args.dir, false_alarm=args.false_alarm)
-    table = Table(title="supervisors on divergence-inducing inputs")
-    for column in ("supervisor", "AUROC", "TPR @ threshold", "nominal acceptance", "accepted accuracy"):
+    result = evaluate_campaign(args.dir, false_alarm=args.false_alarm)
+    table = Table(title="supervisors on divergence-inducing inputs (matched: look-alike mutants the models agree on)")
+    for column in ("monitored", "supervisor", "AUROC matched", "AUROC nominal", "AP matched", "TPR S1", "TPR S5",
+                   "TPR S10", "matched rejected S5"):
         table.add_column(column)
 
     def fmt(v):
         return "-" if v is None or v != v else f"{v:.3f}"
 
-    for s in scores:
-        table.add_row(s.name, fmt(s.auroc), fmt(s.tpr_at_threshold), fmt(s.nominal_acceptance), fmt(s.accepted_accuracy))
+    for s in result.scores:
+        table.add_row(s.monitored, s.name, fmt(s.auroc_matched), fmt(s.auroc_nominal), fmt(s.average_precision),
+                      *(fmt(s.at[k]["tpr"]) for k in ("S1", "S5", "S10")), fmt(s.at["S5"]["matched_rejection"]))
     Console().print(table)
+    for line in result.absent:
+        print(f"absent: {line}")
     print(f"written: {Path(args.dir) / SUPERVISORS_FILE}")
     return EXIT_OK
 
