@@ -24,6 +24,7 @@ from fuzzer.campaign.storage.stored import StoredDivergence
 from fuzzer.errors import DiverfuzzError
 from fuzzer.models.loading import normalize_inputs, validate_inputs
 from fuzzer.models.precision.build import build_counterpart
+from fuzzer.models.runtimes import is_model_file, load_model_file
 from reports import render_all
 from fuzzer.models.pair import ModelPair, torch_threads
 from fuzzer.campaign.workload import Workload, probe_models
@@ -203,16 +204,19 @@ def check(
     population: int = 10,
     include_unstable: bool = False,
     normalize: bool = False,
+    calibration: np.ndarray | None = None,
 ) -> CheckResult:
     """Fuzz ``reference`` against ``candidate`` on ``seeds`` and return the verdict.
 
     Parameters
     ----------
-    reference : torch.nn.Module or callable
-        The full-precision model (batch -> logits).
+    reference : torch.nn.Module, callable or str
+        The full-precision model (batch -> logits), or the path of a model file.
     candidate : torch.nn.Module, callable or str
         The counterpart, or a precision spec (``"int8-static"``, ``"fp16"``,
-        ...) to build it from ``reference``, calibrated on ``seeds``.
+        ...) to build it from ``reference``, calibrated on ``calibration``
+        (default: on ``seeds``), or the path of a model file (``.onnx``,
+        ``.tflite``, ``.pt2``, TorchScript ``.pt``).
     seeds : ndarray, float32, ``(N, C, H, W)`` or ``(N, C, T)``, values in [0, 1]
         Seed inputs; those the two models already disagree on (or, with
         ``labels``, misclassify) are not fuzzed.
@@ -239,6 +243,11 @@ def check(
     normalize : bool, optional
         Min-max scale ``seeds`` into [0, 1] (one min and max over the whole
         array) instead of refusing values outside it (default False).
+    calibration : ndarray, float32, optional
+        Inputs, shaped like ``seeds`` with values in [0, 1], that calibrate a
+        counterpart built from a spec (``int8-static``, ``onnx-int8``, ...);
+        default: the seeds themselves. Calibrating on held-out data, as a
+        deployment would, keeps the seeds out of the quantization ranges.
     """
     if normalize:
         seeds = normalize_inputs(seeds, name="seeds")
@@ -248,9 +257,19 @@ def check(
         for stale in out.glob(f"{CORPUS_FILE}*"):
             stale.unlink()
     description = {"model": getattr(reference, "__class__", type(reference)).__name__, "data": f"{len(x)} seeds given to check()"}
+    if isinstance(reference, str) and is_model_file(reference):
+        reference = load_model_file(reference, option="reference")
+    if isinstance(candidate, str) and is_model_file(candidate):
+        candidate = load_model_file(candidate, option="candidate")
     spec = candidate if isinstance(candidate, str) else None
+    if calibration is not None:
+        calibration = validate_inputs(calibration, name="calibration")[0]
+        if calibration.shape[1:] != x.shape[1:]:
+            raise DiverfuzzError(
+                f"calibration: inputs of shape {calibration.shape[1:]} but seeds of shape {x.shape[1:]}; give the same shape"
+            )
     if spec is not None:
-        candidate = build_counterpart(spec, reference, x)
+        candidate = build_counterpart(spec, reference, x if calibration is None else calibration)
         description["candidate"] = f"{spec} counterpart of the reference"
     else:
         description["candidate"] = type(candidate).__name__
