@@ -131,8 +131,8 @@ def build_report(corpus: Corpus, *, interrupted: bool | None = None) -> dict:
     if queries and rejected >= NEARLY_ALL_REJECTED * queries:
         warnings.append(
             f"the validity rule {validity!r} rejected {rejected} of {queries} candidates "
-            f"({100 * rejected / queries:.1f}%): the search saw almost no input"
-            + (" at all" if rejected == queries else "")
+            f"({100 * rejected / queries:.1f}%): the search saw "
+            + ("no input at all" if rejected == queries else "almost no input")
             + "; loosen the rule (ssim lies in [0, 1], psnr in dB)"
         )
 

@@ -133,12 +133,24 @@ def _summary_table(report: dict):
     table = Table(title="diverfuzz campaign", show_header=False)
     median = s["median_queries_to_first_divergence"]
     triage = s.get("triage") or {}
+    correct = s.get("correct_counts")
     rows = [
+        ("validity rule", str(s.get("validity", "-"))),
         ("seeds fuzzed", str(s["seeds"])),
-        ("seeds disagreeing initially (excluded)", str(s["seeds_disagreeing_initially"])),
+        ("seeds disagreeing initially (not fuzzed, counted)", str(s["seeds_disagreeing_initially"])),
         ("seeds with a divergence", str(s["seeds_with_divergence"])),
-        ("success rate", f"{100 * s['success_rate']:.1f}%"),
-        ("model-pair queries", str(s["queries"])),
+        ("divergence rate (clean + fuzzed, over seeds checked)", f"{100 * s.get('divergence_rate', 0.0):.1f}%"),
+        ("success rate (fuzzed seeds)", f"{100 * s['success_rate']:.1f}%"),
+        *(
+            [("right on divergences: reference / candidate / neither",
+              f"{correct['reference']} / {correct['candidate']} / {correct['neither']}")]
+            if correct else []
+        ),
+        ("model-pair queries (budget)", str(s["queries"])),
+        ("  rejected by the validity rule", str(s.get("rejected", "-"))),
+        ("shrink queries / screening queries", f"{s.get('shrink_queries', '-')} / {s.get('screening_queries', '-')}"),
+        ("triage evaluations / total model evaluations",
+         f"{s.get('triage_evaluations', '-')} / {s.get('total_model_evaluations', '-')}"),
         ("median queries to first divergence", "-" if median is None else f"{median:g}"),
         (
             "triage: precision-induced / reference-unstable",
@@ -146,6 +158,9 @@ def _summary_table(report: dict):
         ),
         ("wall time", f"{s['wall_seconds']:.1f} s"),
     ]
+    if s.get("batch_dependent"):
+        rows.append(("run one input at a time (batch-dependent)", ", ".join(s["batch_dependent"])))
+    rows += [("[bold red]WARNING[/]", w) for w in s.get("warnings") or []]
     for key, value in rows:
         table.add_row(key, value)
     return table

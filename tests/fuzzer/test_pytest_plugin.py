@@ -55,7 +55,7 @@ def test_gate_fails_with_a_readable_message_and_records_everything(pytester: pyt
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*seeds diverged: success rate *% > allowed 0.0%*",
+            "*seeds diverged: divergence rate *% > allowed 0.0%*",
             "*most natural divergence: seed *reference says 0, candidate says 1*",
             "*report: *report.html*",
             "*= diverfuzz =*",
