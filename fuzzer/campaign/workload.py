@@ -92,12 +92,25 @@ def prepare(config: CampaignConfig) -> Workload:
     kind, relation_names = search_relations(config, x.shape[1:])
     description["kind"] = kind if config.kind else f"{kind} (inferred from shape {tuple(x.shape[1:])})"
     description["relations"] = ", ".join(relation_names)
-    pair = ModelPair(reference, candidate, labels=(description["model"], description["candidate"]), device=device)
+    pair = ModelPair(
+        reference, candidate, batch_size=batch_rows(x.shape[1:]),
+        labels=(description["model"], description["candidate"]), device=device,
+    )
     workload = Workload(pair, x, y, description, kind, relation_names)
     # Every path that builds models from a config (campaign, workers, replay)
     # finds batch-dependent models here and runs them one input at a time.
     probe_models(workload)
     return workload
+
+
+#: Input values (floats) per model batch: 2**22 keeps a 224x224 RGB batch at 27 inputs.
+BATCH_VALUES = 1 << 22
+
+
+def batch_rows(input_shape: tuple[int, ...]) -> int:
+    """Inputs per model batch: at most 1024, fewer for large inputs so screening
+    a large data set does not hold a thousand 224x224 activations at once."""
+    return int(max(1, min(1024, BATCH_VALUES // max(1, int(np.prod(input_shape))))))
 
 
 def _load(config: CampaignConfig) -> tuple[np.ndarray, np.ndarray | None]:
