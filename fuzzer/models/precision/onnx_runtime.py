@@ -74,13 +74,26 @@ def export_onnx(model: torch.nn.Module, example: np.ndarray, path: Path, spec: s
 
 
 class _Reader:
-    """Feeds the calibration batch to ONNX Runtime's calibrator, 64 inputs at a time."""
+    """Feeds the calibration batch to ONNX Runtime's calibrator, 8 inputs at a time.
+
+    With ``CalibStridedMinMax=1`` the calibrator reduces each chunk to its
+    min/max before reading the next (``set_range``), so memory holds one
+    chunk's activations rather than every activation of every input (about
+    30 MB per 3x224x224 input for MobileNetV2).
+    """
 
     def __init__(self, name: str, data: np.ndarray) -> None:
-        self._batches = iter([{name: data[i : i + 64]} for i in range(0, len(data), 64)])
+        self._chunks = [{name: data[i : i + 8]} for i in range(0, len(data), 8)]
+        self._iter = iter(self._chunks)
+
+    def __len__(self) -> int:
+        return len(self._chunks)
+
+    def set_range(self, start_index: int, end_index: int) -> None:
+        self._iter = iter(self._chunks[start_index:end_index])
 
     def get_next(self):
-        return next(self._batches, None)
+        return next(self._iter, None)
 
 
 def onnx_int8(
@@ -119,6 +132,7 @@ def onnx_int8(
                     weight_type=QuantType.QInt8,
                     per_channel=per_channel,
                     calibrate_method=CalibrationMethod.MinMax,
+                    extra_options={"CalibStridedMinMax": 1},
                 )
         except Exception as exc:
             raise DiverfuzzError(f"--precision={spec!r}: onnxruntime could not quantize the model: {one_line(exc)}") from exc
