@@ -124,3 +124,19 @@ def test_onnx_external_weights_are_part_of_the_fingerprint(tmp_path, make_cnn, e
     raw[-1] ^= 1
     data.write_bytes(bytes(raw))
     assert load_model_file(tmp_path / "m.onnx").fingerprint != before
+
+
+@pytest.mark.slow
+def test_resume_with_file_models_checks_the_file_hash(tmp_path, files, capsys):
+    out = tmp_path / "out"
+    ref, cand = tmp_path / "ref.onnx", tmp_path / "cand.onnx"
+    ref.write_bytes((files / "ref.onnx").read_bytes())
+    cand.write_bytes((files / "cand.onnx").read_bytes())
+    base = ["run", "--model", str(ref), "--candidate", str(cand), "--data", str(files / "x.npz"), "--budget", "30",
+            "--out", str(out), "--quiet"]
+    assert main([*base, "--seeds", "2"]) == EXIT_OK
+    assert main([*base, "--seeds", "4", "--resume"]) == EXIT_OK
+    assert json.loads((out / "report.json").read_text())["summary"]["seeds"] == 4
+    cand.write_bytes((files / "ref.onnx").read_bytes())  # another model under the same name
+    assert main([*base, "--seeds", "5", "--resume"]) == EXIT_USAGE
+    assert "fingerprint" in _one_line_error(capsys)
