@@ -79,9 +79,9 @@ BUDGETS = (100, 300, 1000)
 
 #: Strategy -> configurations (field overrides); the first is the default / as published.
 GRID: dict[str, list[dict]] = {
-    "genetic": [{}, {"population": 20}],
+    "genetic": [{}, {"population": 20}, {"scale": 0.3}],
     "diffchaser": [{}, {"population": 50}],
-    "dflare": [{}],
+    "dflare": [{}, {"novelty": False}],
     "random": [{}],
 }
 
@@ -133,8 +133,12 @@ def holm(pvalues: list[float]) -> list[float]:
 # --------------------------------------------------------------------------- running
 
 
-def run_pair(name: str, args) -> dict | None:
-    """Every (level, strategy configuration) on pair ``name``: one record per search."""
+def run_pair(name: str, args, previous: dict | None = None) -> dict | None:
+    """Every (level, strategy configuration) on pair ``name``: one record per search.
+
+    Configurations already in ``previous`` (the pair's record from an earlier
+    run with the same seeds, ``--merge``) are kept, not re-run.
+    """
     try:
         config = CampaignConfig(seeds=args.seeds, budget=max(BUDGETS), **PAIRS[name])
         workload = prepare(config)
@@ -145,15 +149,19 @@ def run_pair(name: str, args) -> dict | None:
     space = SearchSpace.from_names(workload.relations)
     shape = tuple(workload.x.shape[1:])
     out: dict = {"seeds": indices, "shape": list(shape), "levels": {}}
+    if previous is not None and previous["seeds"] != indices:
+        raise SystemExit(f"--merge: {name} selected seeds {indices}, the earlier run {previous['seeds']}")
     for level in args.levels:
         rule = level_rule(level, shape)
         validity = Validity.parse(rule)
-        runs: dict = {}
+        runs: dict = {} if previous is None else dict(previous["levels"].get(level, {}).get("runs", {}))
         for strategy, grid in GRID.items():
             if strategy not in args.strategies:
                 continue
             for params in grid[: args.grid]:
                 key = config_key(strategy, params)
+                if key in runs:
+                    continue
                 search = get_strategy(strategy, params=params)
                 records = []
                 t0 = time.perf_counter()
@@ -302,7 +310,9 @@ def main(argv=None) -> None:
     parser.add_argument("--pairs", default=",".join(PAIRS), help="pairs to run (default: all of PAIRS)")
     parser.add_argument("--levels", default=",".join(LEVELS))
     parser.add_argument("--strategies", default=",".join(GRID))
-    parser.add_argument("--grid", type=int, default=2, help="configurations per strategy, from the first (default 2)")
+    parser.add_argument("--grid", type=int, default=3, help="configurations per strategy, from the first (default 3)")
+    parser.add_argument("--merge", action="store_true",
+                        help="load --json first and run only the configurations it lacks")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", default=None, help="write raw records and analysis here (after every pair)")
     parser.add_argument("--markdown", default=None, help="write the tables here")
@@ -317,10 +327,15 @@ def main(argv=None) -> None:
         meta = {"command": "python bench/search_suite.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                 "seeds": args.seeds, "rng_seeds": args.rng_seeds, "seconds": 0.0}
         results = {}
-        started = time.perf_counter()
+        if args.merge:
+            saved = json.loads(Path(args.json).read_text())
+            results, meta = saved["results"], saved["meta"]
+            meta["command"] += " && python bench/search_suite.py " + " ".join(
+                argv if argv is not None else sys.argv[1:])
+        started = time.perf_counter() - meta["seconds"]
         with torch_threads(args.threads):
             for name in [p for p in args.pairs.split(",") if p]:
-                pair = run_pair(name, args)
+                pair = run_pair(name, args, results.get(name))
                 if pair is None:
                     continue
                 results[name] = pair

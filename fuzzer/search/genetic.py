@@ -151,6 +151,11 @@ class GeneticSearch:
     max_tail : int, optional
         Most pixel-noise steps an individual's tail holds (default 6; the
         oldest is dropped first).
+    scale : float, optional
+        Largest fraction of a parameter's range, from its identity, that
+        sampled individuals and noise steps use (default 1.0, range
+        ``(0, 1]``; smaller values start the search among gentle, natural
+        distortions, see :meth:`~fuzzer.search.space.SearchSpace.sample`).
 
     Notes
     -----
@@ -194,6 +199,7 @@ class GeneticSearch:
     patience: int = 4
     adaptive: bool = True
     max_tail: int = 6
+    scale: float = 1.0
     name: str = "genetic"
 
     def _toolbox(self, length: int) -> base.Toolbox:
@@ -233,7 +239,7 @@ class GeneticSearch:
         return out
 
     def _noise_step(self, noise, rng):
-        return draw_step(noise, rng, strength=0.5)
+        return draw_step(noise, rng, strength=0.5 * self.scale)
 
     def _mutate(self, ind, op: int, blocks, identity, relation_credit: _Credit, toolbox, rng, noise) -> None:
         active = [i for i, (pos, _) in enumerate(blocks) if ind[pos] >= 0.5]
@@ -280,7 +286,7 @@ class GeneticSearch:
         seen: set = set()
         pop = [
             _individual(g.tolist(), [self._noise_step(noise, rng)] if rng.random() < 0.5 else [])
-            for g in space.sample(rng, size)
+            for g in space.sample(rng, size, scale=self.scale)
         ]
         pop = self._assess(evaluator, space, pop, seen)
         best = max((ind.fitness.values[0] for ind in pop), default=-np.inf)
@@ -320,5 +326,5 @@ class GeneticSearch:
             if stale >= self.patience and not evaluator.done:
                 # Restart: keep the elite, resample everything else.
                 stale = 0
-                fresh = [_individual(g.tolist()) for g in space.sample(rng, size - len(elite))]
+                fresh = [_individual(g.tolist()) for g in space.sample(rng, size - len(elite), scale=self.scale)]
                 pop = tools.selBest(pop, len(elite)) + self._assess(evaluator, space, fresh, seen)

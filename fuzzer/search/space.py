@@ -87,7 +87,9 @@ class SearchSpace:
             pos += 1 + width
         return Chain(tuple(steps))
 
-    def sample(self, rng: np.random.Generator, n: int, *, p_active: float | None = None) -> np.ndarray:
+    def sample(
+        self, rng: np.random.Generator, n: int, *, p_active: float | None = None, scale: float = 1.0
+    ) -> np.ndarray:
         """``n`` random genomes, shape ``(n, genome_length)``.
 
         Each relation is active with probability ``p_active`` (default: so
@@ -95,7 +97,9 @@ class SearchSpace:
         moves from its identity towards a uniform random value by a random
         fraction, so the population spans gentle to strong distortions
         instead of clustering at the strong end, where most mutants fail the
-        validity constraint.
+        validity constraint. ``scale`` (in ``(0, 1]``, default 1) caps that
+        fraction: 0.2 keeps every parameter within a fifth of its range
+        from the identity (for strict naturalness bounds such as ``psnr>=20``).
         """
         if p_active is None:
             # About EXPECTED_ACTIVE relations per chain whatever the space's
@@ -103,7 +107,7 @@ class SearchSpace:
             p_active = min(0.5, EXPECTED_ACTIVE / len(self.relations))
         identity = self.identity_genome()
         target = rng.random((n, len(identity)))
-        strength = rng.random((n, 1))
+        strength = rng.random((n, 1)) * scale
         genomes = identity + (target - identity) * strength
         pos = 0
         for relation in self.relations:
