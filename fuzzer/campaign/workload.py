@@ -38,44 +38,66 @@ class Workload:
     probe: "ModelProbe | None" = None
 
 
+@dataclass
+class SeedData:
+    """The seed inputs a config names, their labels, and the calibration set."""
+
+    x: np.ndarray
+    y: np.ndarray | None
+    calibration: np.ndarray
+    description: str
+    bundled: object | None = None  # the example's ExampleData when one was loaded
+
+
+def load_seeds(config: CampaignConfig) -> SeedData:
+    """The seeds of ``config``: ``--data``, or the bundled example's test split.
+
+    Static quantization is calibrated on the example's training split, or
+    on the first :data:`CALIBRATION_SIZE` inputs of ``--data``.
+    """
+    example = EXAMPLES[config.example]
+    bundled = example.load_data() if config.data is None or config.model is None else None
+    if config.data is None:
+        x, y = bundled.x_test, bundled.y_test
+        return SeedData(x, y, bundled.x_train, f"{example.data_description}, {len(x)} inputs", bundled)
+    x, y = _load(config)
+    return SeedData(x, y, x[:CALIBRATION_SIZE], config.data, bundled)
+
+
+def load_reference(config: CampaignConfig, seeds: SeedData) -> tuple[object, str]:
+    """The reference ``config`` names (``--model``, a defended or the bundled
+    example model), wrapped in the preprocessing it expects, and its description."""
+    example = EXAMPLES[config.example]
+    device = resolve_device(config.device)
+    preprocess = preprocess_from_text(config.input_range, config.mean, config.std, config.layout)
+    preprocess.check_channels(int(seeds.x.shape[1]))
+    if config.defense is not None:
+        reference = defended_reference(config.defense, seeds.bundled, seed=0)
+        description = f"{example.model_description}, defended by {config.defense}"
+    elif config.model is None:
+        reference = example.load_model(0, seeds.bundled)
+        description = example.model_description
+    else:
+        reference = load_model(config.model, option="--model", device=device, threads=config.threads)
+        description = config.model
+    # Relations act on [0, 1] channel-first inputs; the wrapper gives the model what it expects.
+    return with_preprocess(reference, preprocess), description
+
+
 def prepare(config: CampaignConfig) -> Workload:
     """Build the model pair and load the seed data that ``config`` names.
 
-    Without ``--data`` the seeds come from the bundled example's test split
-    and static quantization is calibrated on its training split; with
-    ``--data`` it is calibrated on the first :data:`CALIBRATION_SIZE` inputs
-    of the file. The relation set is ``config.relations``, or every relation
-    of the input kind (``config.kind``, or inferred from the input shape).
+    Seeds and calibration come from :func:`load_seeds`, the reference from
+    :func:`load_reference`; the counterpart is ``--candidate`` or built with
+    ``--precision``. The relation set is ``config.relations``, or every
+    relation of the input kind (``config.kind``, or inferred from the input shape).
     """
-    example = EXAMPLES[config.example]
-    description: dict = {}
-    calibration = None
-    bundled = None
-    if config.data is None or config.model is None:
-        bundled = example.load_data()
-    if config.data is None:
-        x, y = bundled.x_test, bundled.y_test
-        calibration = bundled.x_train
-        description["data"] = f"{example.data_description}, {len(x)} inputs"
-    else:
-        x, y = _load(config)
-        description["data"] = config.data
+    seeds = load_seeds(config)
+    x, y, calibration = seeds.x, seeds.y, seeds.calibration
     device = resolve_device(config.device)
     preprocess = preprocess_from_text(config.input_range, config.mean, config.std, config.layout)
-    preprocess.check_channels(int(x.shape[1]))
-    if config.defense is not None:
-        reference = defended_reference(config.defense, bundled, seed=0)
-        description["model"] = f"{example.model_description}, defended by {config.defense}"
-    elif config.model is None:
-        reference = example.load_model(0, bundled)
-        description["model"] = example.model_description
-    else:
-        reference = load_model(config.model, option="--model", device=device, threads=config.threads)
-        description["model"] = config.model
-    # Relations act on [0, 1] channel-first inputs; the wrapper gives the model what it expects.
-    reference = with_preprocess(reference, preprocess)
-    if calibration is None:
-        calibration = x[:CALIBRATION_SIZE]
+    reference, model_description = load_reference(config, seeds)
+    description: dict = {"data": seeds.description, "model": model_description}
     if config.candidate is not None:
         candidate = load_model(config.candidate, option="--candidate", device=device, threads=config.threads)
         candidate = with_preprocess(candidate, preprocess)

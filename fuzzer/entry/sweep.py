@@ -50,10 +50,8 @@ from torch import nn
 
 from fuzzer.campaign.config import CampaignConfig
 from fuzzer.campaign.driver import run_campaign
-from fuzzer.campaign.workload import CALIBRATION_SIZE, Workload, search_relations
+from fuzzer.campaign.workload import Workload, load_reference, load_seeds, search_relations
 from fuzzer.errors import DiverfuzzError
-from fuzzer.models.examples import EXAMPLES
-from fuzzer.models.loading import load_factory, load_npz
 from fuzzer.models.inference import batched_logits
 from fuzzer.models.layers import leaf_layers
 from fuzzer.models.pair import ModelPair, torch_threads
@@ -153,22 +151,16 @@ class SweepData:
 
 
 def load_sweep_data(model: str | None = None, data: str | None = None, *, normalize: bool = False) -> SweepData:
-    """The reference and data of ``diverfuzz sweep`` (bundled digits CNN and test split by default)."""
-    example = EXAMPLES["digits"]
-    bundled = example.load_data() if model is None or data is None else None
-    if data is None:
-        x, y, calibration = bundled.x_test, bundled.y_test, bundled.x_train
-        description = {"data": example.data_description}
-    else:
-        x, y = load_npz(data, normalize=normalize)
-        calibration = x[:CALIBRATION_SIZE]
-        description = {"data": data}
-    if model is None:
-        reference = example.load_model(0, bundled)
-        description["model"] = example.model_description
-    else:
-        reference = load_factory(model, option="--model")
-        description["model"] = model
+    """The reference and data of ``diverfuzz sweep`` (bundled digits CNN and test split by default).
+
+    Loaded exactly as a campaign loads them (:func:`fuzzer.campaign.workload.load_seeds`
+    and :func:`~fuzzer.campaign.workload.load_reference`), calibration set included.
+    """
+    config = CampaignConfig(model=model, data=data, normalize=normalize)
+    seeds = load_seeds(config)
+    reference, model_description = load_reference(config, seeds)
+    x, y, calibration = seeds.x, seeds.y, seeds.calibration
+    description = {"data": seeds.description, "model": model_description}
     if not isinstance(reference, nn.Module):
         raise DiverfuzzError(f"--model={model!r} must return a torch.nn.Module to build emulated counterparts")
     reference.eval()
