@@ -1,0 +1,28 @@
+"""The batched validity path gives bit-for-bit the numbers of the per-mutant metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from relations import RelationError
+from relations.validity import BATCH_VALUES, batch_metrics, evaluate_batch, metrics
+
+
+@pytest.mark.parametrize("shape", [(3, 64, 64), (1, 28, 28), (1, 8, 8), (3, 5, 6), (4, 50), (2, 4, 4)])
+def test_batch_metrics_equal_per_mutant_metrics_exactly(shape):
+    rng = np.random.default_rng(0)
+    seed = rng.random(shape, dtype=np.float32)
+    n = max(3, 2 * BATCH_VALUES // int(np.prod(shape)) + 1)  # spans several chunks
+    mutants = np.clip(seed[None] + rng.normal(0, 0.05, (min(n, 40),) + shape), 0, 1).astype(np.float32)
+    mutants[1] = seed  # identical: ssim 1, psnr inf
+    assert batch_metrics(seed, mutants) == [metrics(seed, m) for m in mutants]
+    valid, found = evaluate_batch("ssim>=0.9 and linf<=0.2", seed, mutants)
+    assert valid[1] and found[1]["psnr"] == np.inf
+
+
+def test_batch_metrics_refuse_what_metrics_refuse():
+    with pytest.raises(RelationError):
+        batch_metrics(np.zeros((1, 2, 2)), np.zeros((3, 1, 2, 2)))
+    with pytest.raises(RelationError):
+        batch_metrics(np.zeros((1, 8, 8)), np.zeros((3, 1, 8, 7)))
