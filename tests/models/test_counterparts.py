@@ -133,3 +133,15 @@ def test_already_quantized_pytorch_models_work_as_candidates(calibration, recipe
     again = {"torch.ao dynamic": lambda: _ao_dynamic(_mlp()), "PT2E converted": lambda: _pt2e(_mlp(), calibration),
              "torchao int8 weight-only": lambda: _torchao(_mlp())}[recipe]()
     assert ModelPair(model, again).fingerprints() == fingerprints
+
+
+@pytest.mark.parametrize("spec", ["int8-static", "onnx-int8", "fp16"])
+def test_counterparts_of_a_preprocessed_reference_include_the_preprocessing(calibration, make_cnn, spec):
+    from fuzzer.models.preprocess import preprocess_from_text
+    from fuzzer.models.preprocessed import with_preprocess
+
+    reference = with_preprocess(make_cnn(), preprocess_from_text(input_range="0,255", mean="128", std="64"))
+    ref, cand = ModelPair(reference, build_counterpart(spec, reference, calibration)).logits(calibration)
+    assert (ref.argmax(1) == cand.argmax(1)).mean() >= 0.9
+    plain = ModelPair(make_cnn(), make_cnn()).logits(calibration)[0]
+    assert not np.allclose(ref, plain)  # the preprocessing is really applied
