@@ -110,7 +110,7 @@ def main() -> None:
         s = json.loads((out / "report.json").read_text())["summary"]
         replay = cli(["replay", str(out)])
         print(
-            f"{fmt}: diverfuzz {' '.join(argv[:-2])} -> exit {code}; {s['seeds_with_divergence']}/{s['seeds']} seeds "
+            f"{fmt}: diverfuzz {' '.join(a for a in argv if a not in ('--force', '--quiet'))} -> exit {code}; {s['seeds_with_divergence']}/{s['seeds']} seeds "
             f"diverged ({100 * s['success_rate']:.0f}%), {s['queries']} queries, {s['wall_seconds']:.1f} s; replay exit {replay}",
             flush=True,
         )

@@ -81,9 +81,26 @@ def test_exported_module_as_reference_of_int8_static_and_onnx_int8(tmp_path, cal
     """Issue 14 (b): a torch.export module (eval() raises) quantizes like any module."""
     exporters["pt2"](make_cnn(), tmp_path / "m.pt2")
     exported = torch.export.load(str(tmp_path / "m.pt2")).module()
-    for spec in ("int8-static", "onnx-int8"):
-        ref, cand = ModelPair(exported, build_counterpart(spec, exported, calibration)).logits(calibration)
-        assert (ref.argmax(1) == cand.argmax(1)).mean() >= 0.9
+    from fuzzer.models.preprocess import preprocess_from_text
+    from fuzzer.models.preprocessed import with_preprocess
+    from fuzzer.models.runtimes import load_model_file
+
+    loaded = load_model_file(tmp_path / "m.pt2")
+    wrapped = with_preprocess(load_model_file(tmp_path / "m.pt2"), preprocess_from_text(mean="0.5", std="0.5"))
+    for reference in (exported, loaded, wrapped):
+        for spec in ("int8-static", "onnx-int8"):
+            ref, cand = ModelPair(reference, build_counterpart(spec, reference, calibration)).logits(calibration)
+            assert (ref.argmax(1) == cand.argmax(1)).mean() >= 0.9
+            assert np.abs(ref - cand).max() > 1e-4, (type(reference).__name__, spec)  # really quantized
+
+
+def test_int8_static_that_quantizes_nothing_is_refused(calibration):
+    class NoLayers(torch.nn.Module):
+        def forward(self, x):
+            return x.flatten(1)[:, :3] * 2.0
+
+    with pytest.raises(DiverfuzzError, match="quantized nothing"):
+        build_counterpart("int8-static", NoLayers(), calibration)
 
 
 def _mlp():

@@ -18,7 +18,8 @@ from fuzzer.models.precision.mca import mca_model
 from fuzzer.models.precision.onnx_runtime import onnx_fp16, onnx_int8
 from fuzzer.models.precision.spec import parse_precision
 from fuzzer.models.precision.weight_only import int4_weight, int8_weight
-from fuzzer.models.runtimes.torch_files import eval_mode
+from fuzzer.models.preprocessed import Preprocessed
+from fuzzer.models.runtimes.torch_files import TorchFileModel, eval_mode
 
 Builder = Callable[[torch.nn.Module, np.ndarray], torch.nn.Module]
 
@@ -75,6 +76,16 @@ def build_counterpart(
         raise DiverfuzzError("calibration data must be a non-empty batch (N, *input_shape)")
     eval_mode(reference)
     batched_logits(reference, calibration[:2], name="reference")
+    if isinstance(reference, Preprocessed):
+        # Quantize the model itself, calibrated on what it sees; the preprocessing stays float, as deployed.
+        with torch.no_grad():
+            seen = reference.preprocess(torch.from_numpy(calibration)).numpy()
+        inner = build_counterpart(name, reference.model, seen, device=device, threads=threads)
+        return Preprocessed(inner, reference.preprocess)
+    if isinstance(reference, TorchFileModel) and reference.kind == "pt2":
+        # A torch.export graph nested in another module is re-exported without the
+        # quantizer's annotations: quantize the loaded graph itself.
+        reference = reference.inner
     if spec.kind == "native" and spec.compiled:
         counterpart = int8_static_compiled(reference, calibration)
     elif spec.kind == "onnx":

@@ -72,15 +72,21 @@ def int8_static(model: torch.nn.Module, calibration: np.ndarray) -> torch.nn.Mod
             prepared = prepare_pt2e(exported, quantizer)
             calibrate(prepared, calibration)
             converted = convert_pt2e(prepared)
+            quantized = any("quantize" in str(node.target) for node in converted.graph.nodes)
             move_exported_model_to_eval(converted)
             # Let ModelPair call .eval() on it like on any module.
             allow_exported_model_train_eval(converted)
-            return converted
     except Exception as exc:
         raise DiverfuzzError(
             f"--precision='int8-static' could not quantize the model: {one_line(exc)}. "
             "The model must be exportable with torch.export and a dynamic batch dimension."
         ) from exc
+    if not quantized:
+        raise DiverfuzzError(
+            "--precision='int8-static' quantized nothing: the X86 quantizer found no convolution or linear "
+            "layer to annotate in the exported graph, so the counterpart would equal the reference"
+        )
+    return converted
 
 
 def cxx_compiler() -> str | None:
