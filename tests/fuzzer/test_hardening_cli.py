@@ -105,12 +105,15 @@ def test_sigkill_at_random_moments_then_resume_loses_nothing(tmp_path, tiny_run_
     kills = 0
     for attempt in range(8):
         args = tiny_run_args(out, seeds=12, budget=120) + (["--resume"] if attempt else [])
-        proc = subprocess.Popen([sys.executable, "-m", "fuzzer", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(float(rng.uniform(1.0, 4.0)))  # start-up (torch import) takes ~1-2 s
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.wait(timeout=60)
+        # No pipes: an unread, unclosed stderr pipe was a ResourceWarning (and could fill up).
+        with subprocess.Popen(
+            [sys.executable, "-m", "fuzzer", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        ) as proc:
+            time.sleep(float(rng.uniform(1.0, 4.0)))  # start-up (torch import) takes ~1-2 s
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+            proc.wait(timeout=60)
         if (out / "corpus.sqlite").exists():
             _divergence_set(out)  # intact after every kill
     final = subprocess.run(
