@@ -31,7 +31,7 @@ class MeanThreshold(nn.Module):
 
     def forward(self, x):
         m = x.flatten(1).mean(1, keepdim=True)
-        return torch.cat([20 * (m - self.threshold), torch.zeros_like(m)], dim=1)
+        return torch.cat([20 * (m - self.threshold) + 1.0, torch.ones_like(m)], dim=1)
 
 
 def planted_pair() -> ModelPair:
