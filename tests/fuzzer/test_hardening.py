@@ -64,7 +64,7 @@ def test_npz_with_pickled_objects_is_refused_not_unpickled(tmp_path):
 def test_pickle_file_renamed_npz_is_refused(tmp_path):
     path = tmp_path / "weights.npz"
     path.write_bytes(pickle.dumps(_Exploit()))
-    with pytest.raises(DiverfuzzError, match="not a readable .npz"):
+    with pytest.raises(DiverfuzzError, match="pickled Python data, which diverfuzz never loads"):
         load_npz(path)
 
 
