@@ -4,6 +4,7 @@ Usage::
 
     python bench/defenses.py supervisors [--rng-seeds 0 1 2 3 4] [--seeds 50] [--budget 500] [--example digits]
     python bench/defenses.py defenses [--rng-seeds 0 1 2 3 4] [--seeds 20] [--budget 150] [--certify 100]
+    python bench/defenses.py sources DIR
 
 ``supervisors``: for each RNG seed, a default campaign (genetic, int8-static
 counterpart, ``ssim>=0.6``) on the example, then ``diverfuzz
@@ -29,6 +30,12 @@ reference's certified radius at that seed. Campaigns run with the reference
 wrapped as a plain callable, which skips MCA triage (its cost on the
 16-draw PixelDP and smoothed references dominates otherwise); the search is
 unchanged. Writes ``bench/results/defenses_table.json``.
+
+``sources DIR``: on a finished campaign, the matched AUROC of the softmax
+quantifiers against each source of matched negatives separately (the
+search's own agreeing candidates, which the search drove towards the
+decision boundary, and the resampled chains). Writes
+``bench/results/defenses_supervisors_sources.json``.
 
 All numbers come from one run; nothing here is tuned on what it reports
 (defense parameters are the papers' defaults, see
@@ -291,6 +298,47 @@ def defenses_table(args) -> None:
     print(f"written: {path}")
 
 
+# -------------------------------------------------------------------- sources
+
+
+def sources(args) -> None:
+    """Point quantifiers' matched AUROC per source of negatives, on an existing campaign folder."""
+    from defenses import build_supervisors
+    from defenses.evaluation import auroc, bootstrap_auroc
+    from fuzzer.campaign.config import CampaignConfig
+    from fuzzer.campaign.storage.corpus import Corpus
+    from fuzzer.campaign.workload import prepare, seed_input
+    from fuzzer.entry.negatives import matched_negatives
+
+    corpus, stored = Corpus.of_campaign(args.dir)
+    with corpus:
+        config = CampaignConfig.from_dict(stored)
+        divergences = [d for _, d in corpus.divergences()]
+    workload = prepare(config)
+    divergent = np.stack([d.chain.apply(seed_input(workload, d.seed_index)) for d in divergences])
+    neg = matched_negatives(config, workload, divergences)
+    out = {"dir": str(args.dir), "divergences": len(divergent), "negatives": {}}
+    print(f"\nMatched AUROC by source of negatives ({len(divergent)} divergences)\n")
+    print("| monitored | supervisor | all | search only | chain only |")
+    print("|---|---|---|---|---|")
+    for monitored, model in (("reference", workload.pair.reference), ("candidate", workload.pair.candidate)):
+        for sup in build_supervisors(model):
+            pos = sup.score(divergent)
+            cells = {}
+            for src in ("all", "search", "chain"):
+                x = neg.x if src == "all" else neg.x[neg.source == src]
+                s_neg = sup.score(x)
+                ci = bootstrap_auroc(pos, s_neg, np.random.default_rng(0))
+                cells[src] = {"auroc": auroc(pos, s_neg), "ci": ci, "n": int(len(x))}
+            out["negatives"][f"{monitored} {sup.name}"] = cells
+            print(f"| {monitored} | {sup.name} | " + " | ".join(
+                f"{c['auroc']:.3f} [{c['ci'][0]:.3f}, {c['ci'][1]:.3f}] (n={c['n']})" for c in cells.values()) + " |")
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / "defenses_supervisors_sources.json"
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"written: {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -304,9 +352,11 @@ def main() -> None:
     d.add_argument("--seeds", type=int, default=20)
     d.add_argument("--budget", type=int, default=150)
     d.add_argument("--certify", type=int, default=100)
+    src = sub.add_parser("sources")
+    src.add_argument("dir", help="folder of a finished campaign (diverfuzz run --out DIR)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    supervisors(args) if args.what == "supervisors" else defenses_table(args)
+    {"supervisors": supervisors, "defenses": defenses_table, "sources": sources}[args.what](args)
 
 
 if __name__ == "__main__":
