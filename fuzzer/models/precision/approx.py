@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fuzzer.models.inference import calibrate
+from fuzzer.models.layers import leaf_modules
 from fuzzer.errors import DiverfuzzError
 from fuzzer.models.precision.affine import affine_qparams
 
@@ -248,7 +249,7 @@ class FloatApproxConv2d(_ConvForward, _FloatGemm):
 
 
 def _layers(counterpart: nn.Module) -> tuple[nn.Module, dict[str, nn.Module]]:
-    layers = {name: m for name, m in counterpart.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))}
+    layers = dict(leaf_modules(counterpart, types=(nn.Linear, nn.Conv2d)))
     if "" in layers:
         counterpart = nn.Sequential(counterpart)  # a bare layer: give it a parent to be replaced in
         layers = {"0": counterpart[0]}
