@@ -77,6 +77,7 @@ def test_compiled_int8_runs_int8_kernels_close_to_the_fake_quant_graph(calibrati
     np.testing.assert_allclose(single[0], b[0], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_exported_module_as_reference_of_int8_static_and_onnx_int8(tmp_path, calibration, make_cnn, exporters):
     """Issue 14 (b): a torch.export module (eval() raises) quantizes like any module."""
     exporters["pt2"](make_cnn(), tmp_path / "m.pt2")
