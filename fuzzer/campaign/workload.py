@@ -103,11 +103,13 @@ def prepare(config: CampaignConfig) -> Workload:
         candidate = with_preprocess(candidate, preprocess)
         description["candidate"] = config.candidate
     else:
-        if not _is_torch(reference):
+        if not _is_torch(reference) and not (
+            config.precision.startswith("onnx-") and isinstance(getattr(reference, "model", reference), OnnxModel)
+        ):
             raise DiverfuzzError(
                 f"--precision={config.precision!r} builds the counterpart from a PyTorch reference, but "
                 f"--model={config.model!r} runs in {type(getattr(reference, 'model', reference)).__name__}; "
-                "export the counterpart yourself and pass it as --candidate"
+                "export the counterpart yourself and pass it as --candidate (an .onnx reference takes onnx-int8 or onnx-fp16)"
             )
         candidate = build_counterpart(config.precision, reference, calibration, device=device, threads=config.threads)
         description["candidate"] = f"{config.precision} counterpart of the reference"

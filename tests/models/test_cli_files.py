@@ -101,6 +101,15 @@ def test_precision_from_an_onnx_reference_is_refused_clearly(tmp_path, files, ca
     assert "--candidate" in _one_line_error(capsys)
 
 
+def test_onnx_reference_with_onnx_int8_precision_runs(tmp_path, files):
+    argv = ["run", "--model", str(files / "ref.onnx"), "--precision", "onnx-int8", "--data", str(files / "x.npz"),
+            "--seeds", "2", "--budget", "20", "--out", str(tmp_path / "o"), "--quiet"]
+    assert main(argv) == EXIT_OK
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["fingerprints"]["reference"] == file_digest(files / "ref.onnx")
+    assert report["fingerprints"]["candidate"] != report["fingerprints"]["reference"]
+
+
 def test_preprocessing_options_are_recorded_and_validated(tmp_path, files, capsys):
     argv = ["run", "--model", str(files / "ref.pt2"), "--precision", "fp16", "--data", str(files / "x.npz"),
             "--mean", "0.5", "--std", "0.25", "--input-range", "0,1", "--seeds", "1", "--budget", "10",

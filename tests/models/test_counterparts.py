@@ -163,3 +163,15 @@ def test_counterparts_of_a_preprocessed_reference_include_the_preprocessing(cali
     assert (ref.argmax(1) == cand.argmax(1)).mean() >= 0.9
     plain = ModelPair(make_cnn(), make_cnn()).logits(calibration)[0]
     assert not np.allclose(ref, plain)  # the preprocessing is really applied
+
+
+@pytest.mark.parametrize("spec", ["onnx-int8", "onnx-fp16"])
+def test_onnx_counterparts_of_an_onnx_reference_quantize_its_file(tmp_path, calibration, make_cnn, exporters, spec):
+    from fuzzer.models.runtimes import load_model_file
+
+    exporters["onnx"](make_cnn(), tmp_path / "m.onnx")
+    reference = load_model_file(tmp_path / "m.onnx")
+    ref, cand = ModelPair(reference, build_counterpart(spec, reference, calibration)).logits(calibration)
+    assert 0 < np.abs(ref - cand).max() < 0.05 * (ref.max() - ref.min())
+    with pytest.raises(DiverfuzzError, match="torch.nn.Module"):
+        build_counterpart("int8-static", reference, calibration)

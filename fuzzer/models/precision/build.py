@@ -19,6 +19,7 @@ from fuzzer.models.precision.onnx_runtime import onnx_fp16, onnx_int8
 from fuzzer.models.precision.spec import parse_precision
 from fuzzer.models.precision.weight_only import int4_weight, int8_weight
 from fuzzer.models.preprocessed import Preprocessed
+from fuzzer.models.runtimes.onnx import OnnxModel
 from fuzzer.models.runtimes.torch_files import TorchFileModel, eval_mode
 
 Builder = Callable[[torch.nn.Module, np.ndarray], torch.nn.Module]
@@ -55,6 +56,8 @@ def build_counterpart(
         one-line shape error, before any quantizer or exporter sees it.
     device : {"cpu", "cuda"}, optional
         Where ONNX Runtime counterparts (``onnx-int8``, ``onnx-fp16``) run.
+        Those two also take an ONNX reference (a loaded ``.onnx`` file), whose
+        file is quantized or converted as it is, without a PyTorch export.
     threads : int, optional
         ONNX Runtime intra-op threads.
 
@@ -66,7 +69,8 @@ def build_counterpart(
         each sample the same result whatever its batch.
     """
     spec = parse_precision(name)
-    if not isinstance(reference, torch.nn.Module):
+    onnx_file = spec.kind == "onnx" and isinstance(getattr(reference, "model", reference), OnnxModel)
+    if not isinstance(reference, torch.nn.Module) and not onnx_file:
         raise DiverfuzzError(
             f"--precision={name!r} needs the reference to be a torch.nn.Module, "
             f"got {type(reference).__name__}; pass --candidate instead"
@@ -74,7 +78,8 @@ def build_counterpart(
     calibration = np.ascontiguousarray(calibration, dtype=np.float32)
     if calibration.ndim < 2 or len(calibration) == 0:
         raise DiverfuzzError("calibration data must be a non-empty batch (N, *input_shape)")
-    eval_mode(reference)
+    if isinstance(reference, torch.nn.Module):
+        eval_mode(reference)
     batched_logits(reference, calibration[:2], name="reference")
     if isinstance(reference, Preprocessed):
         # Quantize the model itself, calibrated on what it sees; the preprocessing stays float, as deployed.

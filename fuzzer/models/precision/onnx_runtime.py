@@ -96,15 +96,24 @@ class _Reader:
         return next(self._iter, None)
 
 
+def _source(model: torch.nn.Module | OnnxModel, calibration: np.ndarray, path: Path, spec: str) -> Path:
+    """The ONNX file to quantize: an ONNX reference's own file, or the PyTorch reference exported to ``path``."""
+    if isinstance(model, OnnxModel):
+        return model.path
+    export_onnx(model, calibration, path, spec)
+    return path
+
+
 def onnx_int8(
-    model: torch.nn.Module, calibration: np.ndarray, *, per_channel: bool = False, device: str = "cpu", threads: int = 1
+    model: torch.nn.Module | OnnxModel, calibration: np.ndarray, *, per_channel: bool = False, device: str = "cpu", threads: int = 1
 ) -> OnnxModel:
     """``model`` exported to ONNX and statically quantized to int8 (QDQ), run by ONNX Runtime.
 
     Parameters
     ----------
-    model : torch.nn.Module
-        The float32 reference.
+    model : torch.nn.Module or OnnxModel
+        The float32 reference: a PyTorch module (exported first) or a loaded
+        ``.onnx`` file (quantized as it is).
     calibration : ndarray, float32, (N, *input_shape)
         Calibration inputs (min/max of every activation over them).
     per_channel : bool, optional
@@ -118,8 +127,8 @@ def onnx_int8(
 
     spec = "onnx-int8:per-channel" if per_channel else "onnx-int8"
     with tempfile.TemporaryDirectory(prefix="diverfuzz-onnx-") as tmp:
-        source, target = Path(tmp) / "reference.onnx", Path(tmp) / "int8.onnx"
-        export_onnx(model, calibration, source, spec)
+        target = Path(tmp) / "int8.onnx"
+        source = _source(model, calibration, Path(tmp) / "reference.onnx", spec)
         name = onnx.load(str(source), load_external_data=False).graph.input[0].name
         try:
             with _quiet():
@@ -139,14 +148,16 @@ def onnx_int8(
         return _session(target, spec, device, threads)
 
 
-def onnx_fp16(model: torch.nn.Module, calibration: np.ndarray, *, device: str = "cpu", threads: int = 1) -> OnnxModel:
+def onnx_fp16(
+    model: torch.nn.Module | OnnxModel, calibration: np.ndarray, *, device: str = "cpu", threads: int = 1
+) -> OnnxModel:
     """``model`` exported to ONNX with every float tensor in float16 (float32 inputs and outputs)."""
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     with tempfile.TemporaryDirectory(prefix="diverfuzz-onnx-") as tmp:
-        source, target = Path(tmp) / "reference.onnx", Path(tmp) / "fp16.onnx"
-        export_onnx(model, calibration, source, "onnx-fp16")
+        target = Path(tmp) / "fp16.onnx"
+        source = _source(model, calibration, Path(tmp) / "reference.onnx", "onnx-fp16")
         try:
             with _quiet():
                 converted = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
