@@ -139,3 +139,28 @@ def divergence_key():
 def finished_seed_count():
     """``finished_seed_count(out)``: rows in the corpus ``seeds`` table (0 before it exists)."""
     return _finished_seed_count
+
+
+@pytest.fixture
+def make_tiny_config(tiny_files):
+    """A factory of campaign configs on the tiny pair: ``make_tiny_config(seeds, rng_seed)(**overrides)``."""
+    from fuzzer.campaign.config import CampaignConfig
+
+    def factory(seeds: int, rng_seed: int):
+        def build(**overrides) -> CampaignConfig:
+            settings = dict(
+                model=f"{tiny_files['models']}:reference",
+                candidate=f"{tiny_files['models']}:candidate",
+                data=tiny_files["data"],
+                seeds=seeds,
+                budget=80,
+                population=10,
+                rng_seed=rng_seed,
+            )
+            settings.update(overrides)
+            return CampaignConfig(**settings)
+
+        return build
+
+    return factory
+

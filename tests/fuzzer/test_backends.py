@@ -27,21 +27,8 @@ needs_ray = pytest.mark.skipif(ray is None, reason="Ray not installed (pip insta
 
 
 @pytest.fixture
-def tiny_config(tiny_files):
-    def build(**overrides) -> CampaignConfig:
-        settings = dict(
-            model=f"{tiny_files['models']}:reference",
-            candidate=f"{tiny_files['models']}:candidate",
-            data=tiny_files["data"],
-            seeds=SEEDS,
-            budget=80,
-            population=10,
-            rng_seed=5,
-        )
-        settings.update(overrides)
-        return CampaignConfig(**settings)
-
-    return build
+def tiny_config(make_tiny_config):
+    return make_tiny_config(SEEDS, rng_seed=5)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from fuzzer.campaign.driver import REPORT_HTML, REPORT_JSON, CampaignResult, run_campaign
-from fuzzer.campaign.config import CampaignConfig
 from fuzzer.campaign.storage.corpus import Corpus
 from fuzzer.errors import DiverfuzzError
 
@@ -15,21 +14,8 @@ SEEDS = 8
 
 
 @pytest.fixture
-def tiny_config(tiny_files):
-    def build(**overrides) -> CampaignConfig:
-        settings = dict(
-            model=f"{tiny_files['models']}:reference",
-            candidate=f"{tiny_files['models']}:candidate",
-            data=tiny_files["data"],
-            seeds=SEEDS,
-            budget=80,
-            population=10,
-            rng_seed=3,
-        )
-        settings.update(overrides)
-        return CampaignConfig(**settings)
-
-    return build
+def tiny_config(make_tiny_config):
+    return make_tiny_config(SEEDS, rng_seed=3)
 
 
 class InterruptAfter:

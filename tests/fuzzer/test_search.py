@@ -10,35 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from fuzzer.search.evaluate import INVALID_FITNESS, SeedEvaluator
 from fuzzer.search import GeneticSearch, RandomSearch, SearchSpace, get_strategy
 from fuzzer.models.pair import ModelPair
 from fuzzer.errors import DiverfuzzError
 from relations import Validity
-
-TARGET = 0.65
-
-
-def reference(x: torch.Tensor) -> torch.Tensor:
-    zeros = torch.zeros(len(x))
-    return torch.stack([zeros + 1.0, zeros], dim=1)
-
-
-def planted_candidate(width: float):
-    def candidate(x: torch.Tensor) -> torch.Tensor:
-        m = x.mean(dim=(1, 2, 3))
-        logit1 = 1.0 + (width - (m - TARGET).abs()) / width
-        return torch.stack([torch.ones(len(x)), logit1], dim=1)
-
-    return candidate
-
-
-def seeds(n: int = 10) -> np.ndarray:
-    rng = np.random.default_rng(1234)
-    base = rng.uniform(0.3, 0.5, size=(n, 1, 1, 1))
-    return np.clip(base + rng.normal(0, 0.05, size=(n, 1, 8, 8)), 0, 1).astype(np.float32)
+from tests.planted import TARGET, planted_candidate, reference, seeds
 
 
 def campaign(strategy, pair: ModelPair, budget: int = 500, validity: str = "linf<=0.5"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -13,31 +12,7 @@ from fuzzer.search.shrink import shrink, shrink_divergence
 from fuzzer.models.pair import ModelPair
 from relations import Chain, Step, Validity, metrics
 from relations.strategies import chains
-
-
-# The planted pair of test_search.py (copied: tests import no test modules).
-TARGET = 0.65
-
-
-def reference(x: torch.Tensor) -> torch.Tensor:
-    zeros = torch.zeros(len(x))
-    return torch.stack([zeros + 1.0, zeros], dim=1)
-
-
-def planted_candidate(width: float):
-    """Says class 1 when the mean brightness is within ``width`` of TARGET."""
-
-    def candidate(x: torch.Tensor) -> torch.Tensor:
-        m = x.mean(dim=(1, 2, 3))
-        return torch.stack([torch.ones(len(x)), 1.0 + (width - (m - TARGET).abs()) / width], dim=1)
-
-    return candidate
-
-
-def seeds(n: int = 10) -> np.ndarray:
-    rng = np.random.default_rng(1234)
-    base = rng.uniform(0.3, 0.5, size=(n, 1, 1, 1))
-    return np.clip(base + rng.normal(0, 0.05, size=(n, 1, 8, 8)), 0, 1).astype(np.float32)
+from tests.planted import planted_candidate, reference, seeds
 
 
 

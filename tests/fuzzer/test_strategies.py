@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from fuzzer.campaign.config import CampaignConfig
 from fuzzer.errors import DiverfuzzError
@@ -18,31 +17,7 @@ from fuzzer.search import STRATEGIES, DiffChaserSearch, SearchSpace, get_strateg
 from fuzzer.search.objectives import disagreement_margin, k_uncertainty, penalised, probability_gap
 from fuzzer.models.pair import ModelPair
 from relations import Validity, metrics
-
-
-# The planted pair of test_search.py (copied: tests import no test modules).
-TARGET = 0.65
-
-
-def reference(x: torch.Tensor) -> torch.Tensor:
-    zeros = torch.zeros(len(x))
-    return torch.stack([zeros + 1.0, zeros], dim=1)
-
-
-def planted_candidate(width: float):
-    """Says class 1 when the mean brightness is within ``width`` of TARGET."""
-
-    def candidate(x: torch.Tensor) -> torch.Tensor:
-        m = x.mean(dim=(1, 2, 3))
-        return torch.stack([torch.ones(len(x)), 1.0 + (width - (m - TARGET).abs()) / width], dim=1)
-
-    return candidate
-
-
-def seeds(n: int = 10) -> np.ndarray:
-    rng = np.random.default_rng(1234)
-    base = rng.uniform(0.3, 0.5, size=(n, 1, 1, 1))
-    return np.clip(base + rng.normal(0, 0.05, size=(n, 1, 8, 8)), 0, 1).astype(np.float32)
+from tests.planted import planted_candidate, reference, seeds
 
 
 VALIDITY = "linf<=0.5"
