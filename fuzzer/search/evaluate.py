@@ -182,6 +182,19 @@ class SeedEvaluator:
             return self.remaining <= 0
         return self.remaining <= 0 or self.divergence is not None
 
+    def check(self, chains: Sequence[Chain]) -> np.ndarray:
+        """Whether each of ``chains`` satisfies the validity rule, ``(N,)`` bool.
+
+        Computes only the validity metrics against the seed: nothing is sent
+        to the models, so no query is counted (strategies use it to repair
+        candidates before spending budget on them).
+        """
+        if not chains:
+            return np.zeros(0, dtype=bool)
+        mutants = self._prefixes.apply(tuple(chains), self.seed)
+        valid, _ = evaluate_batch(self.validity, self.seed, mutants)
+        return np.asarray(valid, dtype=bool)
+
     def evaluate(self, chains: Sequence[Chain]) -> BatchResult:
         """Evaluate ``chains`` (truncated to the remaining budget) as one batch.
 

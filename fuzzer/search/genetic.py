@@ -22,7 +22,7 @@ from fuzzer.search.evaluate import SeedEvaluator
 from fuzzer.search.noise_steps import append_step, draw_step, noise_relations, one_point_crossover, replace_step
 from fuzzer.search.objectives import disagreement_margin, penalised, score
 from fuzzer.search.space import SearchSpace
-from relations import Chain
+from relations import REGISTRY, Chain, Step
 
 if not hasattr(creator, "DiverfuzzFitness"):
     creator.create("DiverfuzzFitness", base.Fitness, weights=(1.0,))
@@ -98,6 +98,65 @@ def natural_fitness(fitness: np.ndarray, diverged: np.ndarray, psnr: np.ndarray,
     return out
 
 
+def shrink_step(step: Step, t: float) -> Step:
+    """``step`` with its parameters moved to a fraction ``t`` of their distance from identity.
+
+    A ``seed`` parameter (which pixels a noise step perturbs) is kept as is.
+    """
+    relation = REGISTRY[step.relation]
+    unit = np.asarray(relation.to_unit(step.params))
+    ident = np.asarray(relation.to_unit(relation.identity()))
+    params = relation.from_unit((ident + t * (unit - ident)).tolist())
+    if "seed" in step.params:
+        params["seed"] = step.params["seed"]
+    return Step(step.relation, params)
+
+
+def shrink(ind, t: float, identity: np.ndarray, blocks) -> list:
+    """A copy of ``ind`` whose active parameters and tail steps are scaled by ``t`` towards identity."""
+    genes = list(ind)
+    for pos, width in blocks:
+        if genes[pos] >= 0.5:
+            for g in range(pos + 1, pos + 1 + width):
+                genes[g] = float(identity[g] + t * (genes[g] - identity[g]))
+    return _individual(genes, [shrink_step(s, t) for s in getattr(ind, "tail", ())])
+
+
+def repair(evaluator: SeedEvaluator, space: SearchSpace, individuals: list, steps: int, blocks) -> None:
+    """Pull invalid individuals back to the validity boundary, in place, without model queries.
+
+    For each individual the validity rule rejects, bisect on a strength
+    factor ``t`` in ``(0, 1)`` (``steps`` halvings; only validity metrics are
+    computed, see :meth:`~fuzzer.search.evaluate.SeedEvaluator.check`) and
+    keep the strongest valid ``t`` found: the distortion is then as large as
+    the rule allows, in the direction the operators chose. Individuals with
+    no valid ``t`` among those tried stay as they are (and are penalised).
+    """
+    if steps <= 0 or not individuals:
+        return
+    identity = space.identity_genome()
+    valid = evaluator.check([_chain(space, ind) for ind in individuals])
+    bad = [i for i, ok in enumerate(valid) if not ok]
+    lo = {i: 0.0 for i in bad}
+    hi = {i: 1.0 for i in bad}
+    for _ in range(steps):
+        if not bad:
+            break
+        mids = {i: 0.5 * (lo[i] + hi[i]) for i in bad}
+        trial = [shrink(individuals[i], mids[i], identity, blocks) for i in bad]
+        ok = evaluator.check([_chain(space, ind) for ind in trial])
+        for i, good in zip(bad, ok):
+            if good:
+                lo[i] = mids[i]
+            else:
+                hi[i] = mids[i]
+    for i in bad:
+        if lo[i] > 0.0:
+            fixed = shrink(individuals[i], lo[i], identity, blocks)
+            individuals[i][:] = fixed
+            individuals[i].tail = fixed.tail
+
+
 def _chain(space: SearchSpace, ind) -> Chain:
     """The genome's chain followed by the individual's pixel-noise tail."""
     return Chain(space.decode(ind).steps + tuple(getattr(ind, "tail", ())))
@@ -156,6 +215,13 @@ class GeneticSearch:
         sampled individuals and noise steps use (default 1.0, range
         ``(0, 1]``; smaller values start the search among gentle, natural
         distortions, see :meth:`~fuzzer.search.space.SearchSpace.sample`).
+    repair : int, optional
+        Bisection steps of validity repair (default 0: off). With ``k > 0``
+        every candidate the validity rule rejects is scaled towards the
+        identity by the strongest factor in ``{j / 2**k}`` that makes it
+        valid (:func:`repair`) before it is evaluated: only validity metrics
+        are computed for that, no model query is spent, and the population
+        lives at the validity boundary instead of being penalised off it.
 
     Notes
     -----
@@ -200,6 +266,7 @@ class GeneticSearch:
     adaptive: bool = True
     max_tail: int = 6
     scale: float = 1.0
+    repair: int = 0
     name: str = "genetic"
 
     def _toolbox(self, length: int) -> base.Toolbox:
@@ -213,7 +280,8 @@ class GeneticSearch:
         return toolbox
 
     def _assess(self, evaluator: SeedEvaluator, space: SearchSpace, individuals: list, seen: set) -> list:
-        """Evaluate as one batch; returns the individuals the budget covered."""
+        """Evaluate as one batch (after :func:`repair`); returns the individuals the budget covered."""
+        repair(evaluator, space, individuals, self.repair, self._blocks(space))
         result = evaluator.evaluate([_chain(space, ind) for ind in individuals])
         kept = individuals[: len(result.chains)]
         fit = penalised(score(result, disagreement_margin), result.valid, result.violation)
