@@ -3,39 +3,24 @@
 from __future__ import annotations
 
 import copy
-import logging
 import os
 import shutil
-import warnings
-from contextlib import contextmanager
-from typing import Iterator
 
 import numpy as np
 import torch
 
+from fuzzer.models.quiet import quiet
 from fuzzer.models.inference import calibrate
 from fuzzer.errors import DiverfuzzError
 from fuzzer.models.runtimes.base import one_line
 from fuzzer.models.runtimes.torch_files import eval_mode
 
 
-@contextmanager
-def _quiet_torchao() -> Iterator[None]:
+def _quiet_torchao():
     """Silence torchao's import-time chatter about CUDA-only kernels missing on CPU,
     and the deprecation warnings its imports raise (torch.jit), which say
     nothing about the user's model."""
-    loggers = [logging.getLogger(n) for n in ("torchao", "torch.utils._pytree", "torch._export")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", FutureWarning)
-            yield
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
+    return quiet(("torchao", "torch.utils._pytree", "torch._export"), categories=(DeprecationWarning, FutureWarning))
 
 
 def int8_static(model: torch.nn.Module, calibration: np.ndarray) -> torch.nn.Module:

@@ -24,37 +24,23 @@ ONNX Runtime quantization: https://onnxruntime.ai/docs/performance/model-optimiz
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
-import logging
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from fuzzer.models.quiet import quiet
 from fuzzer.errors import DiverfuzzError
 from fuzzer.models.runtimes.base import one_line
 from fuzzer.models.runtimes.onnx import OnnxModel
 from fuzzer.models.runtimes.torch_files import eval_mode
 
 
-@contextlib.contextmanager
 def _quiet():
     """Keep the exporter's and the quantizer's progress lines and warnings off the terminal."""
-    names = ("torch.onnx", "torch._export", "torch.export", "onnxscript", "onnx_ir", "root")
-    levels = [logging.getLogger(n if n != "root" else None).level for n in names]
-    for n in names:
-        logging.getLogger(n if n != "root" else None).setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for n, level in zip(names, levels):
-            logging.getLogger(n if n != "root" else None).setLevel(level)
+    return quiet(("torch.onnx", "torch._export", "torch.export", "onnxscript", "onnx_ir", ""), stdout=True)
 
 
 def export_onnx(model: torch.nn.Module, example: np.ndarray, path: Path, spec: str) -> None:

@@ -8,15 +8,12 @@ Load only files you or a party you trust produced.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
-import warnings
 import zipfile
 from pathlib import Path
 
 import torch
 
+from fuzzer.models.quiet import quiet
 from fuzzer.errors import DiverfuzzError, ModelError
 from fuzzer.models.runtimes.base import check_model_file, file_digest, one_line
 
@@ -76,20 +73,9 @@ class TorchFileModel(torch.nn.Module):
         return f"TorchFileModel({str(self.path)!r}, {self.kind})"
 
 
-@contextlib.contextmanager
 def _quiet():
     """Keep torch's loader warnings and logs off the user's terminal."""
-    names = ("torch._export", "torch.export", "torch.utils._pytree", "torch.fx")
-    levels = [logging.getLogger(n).level for n in names]
-    for n in names:
-        logging.getLogger(n).setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for n, level in zip(names, levels):
-            logging.getLogger(n).setLevel(level)
+    return quiet(("torch._export", "torch.export", "torch.utils._pytree", "torch.fx"), stdout=True)
 
 
 def load_torch_file(path: str | Path, *, option: str = "--model", device: str = "cpu") -> TorchFileModel:
