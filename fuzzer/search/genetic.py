@@ -18,6 +18,7 @@ from typing import Iterator
 import numpy as np
 from deap import base, creator, tools
 
+from fuzzer.errors import DiverfuzzError
 from fuzzer.search.evaluate import SeedEvaluator
 from fuzzer.search.noise_steps import append_step, draw_step, noise_relations, one_point_crossover, replace_step
 from fuzzer.search.objectives import disagreement_margin, penalised, score
@@ -82,6 +83,30 @@ def reward_credit(fresh: list, ops: "_Credit", relation_credit: "_Credit", block
         for r, (pos, _) in enumerate(blocks):
             if ind[pos] >= 0.5:
                 relation_credit.reward(r, gain)
+
+
+#: Scale of the squashing in :func:`log_disagreement_margin` (log-probability units).
+LOG_SQUASH = 5.0
+
+
+def log_disagreement_margin(reference_probs: np.ndarray, candidate_probs: np.ndarray) -> np.ndarray:
+    """:func:`~fuzzer.search.objectives.disagreement_margin` on log-probabilities, squashed into ``(-1, 1)``.
+
+    ``m / (|m| + LOG_SQUASH)`` where ``m`` is the disagreement margin computed
+    on ``log p`` instead of ``p``. Confident models (a top-1 probability of
+    0.9999 on most 28x28 MNIST inputs) saturate the probability margin at
+    about -1 for every mutant, leaving the search no slope; in log space the
+    margin keeps moving as the mutant nears the boundary. Like the
+    probability margin it is positive exactly at a divergence (ties aside)
+    and stays above every penalised invalid candidate.
+    """
+    floor = 1e-300
+    m = disagreement_margin(np.log(np.maximum(reference_probs, floor)), np.log(np.maximum(candidate_probs, floor)))
+    return m / (np.abs(m) + LOG_SQUASH)
+
+
+#: Objectives the genetic search can maximise, by name.
+OBJECTIVES = {"probability": disagreement_margin, "log": log_disagreement_margin}
 
 
 def natural_fitness(fitness: np.ndarray, diverged: np.ndarray, psnr: np.ndarray, *, cap: float = PSNR_CAP) -> np.ndarray:
@@ -222,6 +247,11 @@ class GeneticSearch:
         valid (:func:`repair`) before it is evaluated: only validity metrics
         are computed for that, no model query is spent, and the population
         lives at the validity boundary instead of being penalised off it.
+    objective : {"probability", "log"}, optional
+        Fitness of valid candidates (default ``"probability"``: the
+        disagreement margin on probabilities; ``"log"``:
+        :func:`log_disagreement_margin`, which does not saturate on
+        confident models).
 
     Notes
     -----
@@ -267,7 +297,16 @@ class GeneticSearch:
     max_tail: int = 6
     scale: float = 1.0
     repair: int = 0
+    objective: str = "probability"
     name: str = "genetic"
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise DiverfuzzError(
+                f"genetic objective={self.objective!r} is unknown; choose one of {', '.join(OBJECTIVES)}"
+            )
+        if self.repair < 0:
+            raise DiverfuzzError(f"genetic repair={self.repair} must be >= 0 (bisection steps; 0 = off)")
 
     def _toolbox(self, length: int) -> base.Toolbox:
         toolbox = base.Toolbox()
@@ -284,7 +323,7 @@ class GeneticSearch:
         repair(evaluator, space, individuals, self.repair, self._blocks(space))
         result = evaluator.evaluate([_chain(space, ind) for ind in individuals])
         kept = individuals[: len(result.chains)]
-        fit = penalised(score(result, disagreement_margin), result.valid, result.violation)
+        fit = penalised(score(result, OBJECTIVES[self.objective]), result.valid, result.violation)
         if evaluator.mode == "natural":
             fit = natural_fitness(fit, result.diverged, result.psnr)
         if evaluator.mode == "many":

@@ -107,3 +107,32 @@ def test_repair_wastes_fewer_queries_on_rejected_candidates():
     plain = sum(ev.rejected for ev in _run({}, STRICT, 100))
     repaired = sum(ev.rejected for ev in _run({"repair": 5}, STRICT, 100))
     assert repaired < plain / 2
+
+
+def test_log_objective_keeps_a_slope_where_probabilities_saturate_and_keeps_the_sign():
+    from fuzzer.search.genetic import log_disagreement_margin
+    from fuzzer.search.objectives import disagreement_margin
+
+    def probs(gap):
+        logits = np.array([[gap, 0.0, -5.0]])
+        e = np.exp(logits - logits.max())
+        return e / e.sum()
+
+    far, near = probs(30.0), probs(20.0)
+    saturated = [disagreement_margin(p, p)[0] for p in (far, near)]
+    assert np.allclose(saturated, -1.0, atol=1e-6)  # no slope left in probabilities
+    assert log_disagreement_margin(far, far)[0] < log_disagreement_margin(near, near)[0] < 0
+    flipped = probs(-1.0)
+    assert log_disagreement_margin(near, flipped)[0] > 0  # positive exactly at a divergence
+    assert -1 < log_disagreement_margin(far, far)[0]  # above every penalised invalid candidate
+
+
+def test_unknown_objective_and_negative_repair_are_refused():
+    import pytest
+
+    from fuzzer.errors import DiverfuzzError
+
+    with pytest.raises(DiverfuzzError, match="objective='gap'"):
+        get_strategy("genetic", params={"objective": "gap"})
+    with pytest.raises(DiverfuzzError, match="repair=-1"):
+        get_strategy("genetic", params={"repair": -1})
