@@ -4,11 +4,22 @@ Usage::
 
     nice -n 5 python bench/natural_mode.py --pair digits:int8-static --seeds 2 --rng-seeds 10 --budget 1000
 
+    nice -n 10 python bench/natural_mode.py --ceiling --pair mnist:int8-static --seeds 10 --budget 6000 \
+        --json bench/results/search_ceiling_lenet5.json
+
 Runs the genetic search on the same seeds with the same RNG seeds in both
 modes, under the project's default validity rule, and prints per mode the
 success rate and the median PSNR / SSIM (to the seed) of the divergence each
 search reports. Mode ``natural`` spends the whole budget, so it also costs
 more queries per seed; both numbers are printed side by side.
+
+``--ceiling`` instead estimates how many seeds can be flipped at all under
+the natural rules (``psnr>=20``, ``psnr>=20 and ssim>=0.9``): per seed,
+random chains at six strengths (``scale`` 0.02 to 1, an equal share of
+``--budget`` each) and the genetic search with validity repair and the log
+objective, each with the whole ``--budget``; a seed counts as flippable when
+either finds a divergence. It also prints the reference's top-2 probability
+margin on each seed.
 """
 
 from __future__ import annotations
@@ -33,6 +44,48 @@ from fuzzer.search.evaluate import SeedEvaluator  # noqa: E402
 from relations import DEFAULT_VALIDITY, Validity  # noqa: E402
 
 
+CEILING_SCALES = (0.02, 0.05, 0.1, 0.2, 0.4, 1.0)
+CEILING_RULES = ("psnr>=20", "psnr>=20 and ssim>=0.9")
+
+
+def ceiling(workload, indices: list[int], budget: int) -> dict:
+    """Per natural rule and seed: does a big random or genetic budget flip it (see ``--ceiling``)."""
+    from oracles import softmax
+
+    space = SearchSpace.from_names(workload.relations)
+    genetic = get_strategy("genetic", params={"repair": 5, "objective": "log"})
+    per = budget // len(CEILING_SCALES)
+    out = {}
+    for rule in CEILING_RULES:
+        validity = Validity.parse(rule)
+        rows = []
+        for index in indices:
+            x = seed_input(workload, index)
+            ref, _ = workload.pair.logits(x[None])
+            top = np.sort(softmax(ref)[0])[::-1]
+            row = {"seed": index, "top2_margin": float(top[0] - top[1])}
+            rng = seed_rng(0, index)
+            ev = SeedEvaluator(workload.pair, x, index, per * len(CEILING_SCALES), validity)
+            for scale in CEILING_SCALES:
+                while not ev.done and ev.queries < per * (CEILING_SCALES.index(scale) + 1):
+                    n = min(50, per * (CEILING_SCALES.index(scale) + 1) - ev.queries)
+                    ev.evaluate([space.decode(g) for g in space.sample(rng, n, scale=scale)])
+            gev = SeedEvaluator(workload.pair, x, index, budget, validity)
+            genetic.search(gev, space, seed_rng(0, index))
+            for name, e in (("random", ev), ("genetic", gev)):
+                d = e.divergence
+                row[name] = None if d is None else {"queries": d.queries, "psnr": d.validity["psnr"],
+                                                    "ssim": d.validity["ssim"], "chain": d.chain.to_list()}
+            rows.append(row)
+            print(f"{rule} seed {index}: top-2 margin {row['top2_margin']:.4f}, random "
+                  f"{'-' if row['random'] is None else row['random']['queries']}, genetic "
+                  f"{'-' if row['genetic'] is None else row['genetic']['queries']}", flush=True)
+        flippable = sum(r["random"] is not None or r["genetic"] is not None for r in rows)
+        out[rule] = {"seeds": rows, "flippable": flippable, "of": len(rows)}
+        print(f"{rule}: {flippable}/{len(rows)} seeds flippable within {budget} queries", flush=True)
+    return out
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pair", default="digits:int8-static", help="example:precision (default digits:int8-static)")
@@ -40,8 +93,17 @@ def main(argv=None) -> None:
     parser.add_argument("--rng-seeds", type=int, default=10)
     parser.add_argument("--budget", type=int, default=1000)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--ceiling", action="store_true", help="estimate flippable seeds under the natural rules")
     args = parser.parse_args(argv)
     example, _, precision = args.pair.partition(":")
+    if args.ceiling:
+        with torch_threads(1):
+            workload = prepare(CampaignConfig(example=example, precision=precision, seeds=args.seeds, budget=1000))
+            indices = [int(i) for i in select_seeds(workload, args.seeds).indices]
+            out = {"args": vars(args), "rules": ceiling(workload, indices, args.budget)}
+        if args.json:
+            Path(args.json).write_text(json.dumps(out, indent=1))
+        return
     out = {"args": vars(args), "validity": DEFAULT_VALIDITY, "modes": {}}
     with torch_threads(1):
         workload = prepare(CampaignConfig(example=example, precision=precision, seeds=args.seeds, budget=args.budget))

@@ -79,7 +79,7 @@ BUDGETS = (100, 300, 1000)
 
 #: Strategy -> configurations (field overrides); the first is the default / as published.
 GRID: dict[str, list[dict]] = {
-    "genetic": [{}, {"population": 20}, {"scale": 0.3}],
+    "genetic": [{}, {"population": 20}, {"scale": 0.3}, {"repair": 5}, {"objective": "log", "repair": 5}],
     "diffchaser": [{}, {"population": 50}],
     "dflare": [{}, {"novelty": False}],
     "random": [{}],
@@ -296,6 +296,23 @@ def markdown(results: dict, analysis: dict, meta: dict) -> str:
                 lines.append(f"| {v} | " + " | ".join(
                     f"{row[b]['a12']:.2f} / {row[b]['p_holm']:.2g}" for b in BUDGETS) + " |")
             lines.append("")
+    lines += ["## Every genetic configuration of the grid", "",
+              "Success per configuration (all searches of the cell; the LOPO choice picks among these rows). "
+              "`genetic` is the default: the row before any knob of the grid was added.", "",
+              "| pair | level | configuration | " + " | ".join(f"success @{b}" for b in BUDGETS)
+              + " | PSNR @1000 | SSIM @1000 |", "|---|---|---|" + "---|" * (len(BUDGETS) + 2)]
+    for name, pair in results.items():
+        for level, lv in pair["levels"].items():
+            for key in [config_key("genetic", p) for p in GRID["genetic"]]:
+                if key not in lv["runs"]:
+                    continue
+                recs = lv["runs"][key]["records"]
+                found = [r for r in recs if r["q"] is not None]
+                ps = f"{np.median([r['psnr'] for r in found]):.1f}" if found else "-"
+                ss = f"{np.median([r['ssim'] for r in found]):.3f}" if found else "-"
+                lines.append(f"| {name} | {level} | `{key}` | "
+                             + " | ".join(f"{success(recs, b):.2f}" for b in BUDGETS) + f" | {ps} | {ss} |")
+    lines.append("")
     lines += ["## Leave-one-pair-out choices", "", "| held-out pair | level | strategy | configuration |",
               "|---|---|---|---|"]
     for key, chosen in analysis["choices"].items():
