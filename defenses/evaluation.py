@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
+from scipy.stats import rankdata
+from sklearn.metrics import average_precision_score
 import torch
 
 from defenses.supervisors import Supervisor
@@ -130,8 +132,6 @@ def auroc(pos: np.ndarray, neg: np.ndarray) -> float:
     The Mann-Whitney statistic divided by ``len(pos) * len(neg)``; equal to
     ``sklearn.metrics.roc_auc_score``. ``nan`` when either side is empty.
     """
-    from scipy.stats import rankdata
-
     pos, neg = np.asarray(pos, float), np.asarray(neg, float)
     if len(pos) == 0 or len(neg) == 0:
         return float("nan")
@@ -179,8 +179,6 @@ def bootstrap_rate(
 
 
 def _average_precision(pos: np.ndarray, neg: np.ndarray) -> float:
-    from sklearn.metrics import average_precision_score
-
     if len(pos) == 0 or len(neg) == 0:
         return float("nan")
     return float(average_precision_score(np.r_[np.ones(len(pos)), np.zeros(len(neg))], np.r_[pos, neg]))

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Union
 
 import numpy as np
+from scipy import stats
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -540,8 +541,6 @@ def score_bounds(
         Label, lower bound on its expected score, upper bound on the largest
         other expected score.
     """
-    from scipy import stats
-
     if bound not in BOUNDS:
         raise DiverfuzzError(f"bound={bound!r} is not one of {BOUNDS}")
     if not 0 < eta < 1:

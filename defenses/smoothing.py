@@ -23,6 +23,9 @@ from dataclasses import asdict, dataclass
 from typing import Callable
 
 import numpy as np
+from scipy.stats import beta
+from scipy.stats import binomtest
+from scipy.stats import norm
 import torch
 from torch import nn
 
@@ -122,8 +125,6 @@ def lower_confidence_bound(k: int | np.ndarray, n: int, alpha: float) -> np.ndar
     ``Beta(alpha; k, n - k + 1)`` quantile (0 when ``k = 0``): Cohen et al.'s
     ``LowerConfBound`` ([1], Algorithm 1).
     """
-    from scipy.stats import beta
-
     k = np.asarray(k)
     return np.where(k > 0, beta.ppf(alpha, np.maximum(k, 1), n - k + 1), 0.0)
 
@@ -156,8 +157,6 @@ def predict(
         p-value is ``2^(1 - n)``, so ``n < 1 - log2(alpha)`` always abstains
         (``n = 10`` at ``alpha = 0.001``).
     """
-    from scipy.stats import binomtest
-
     _check(sigma, n, alpha)
     counts = sample_counts(model, x, sigma, n, rng, batch_size=batch_size)
     out = np.full(len(counts), ABSTAIN, dtype=np.int64)
@@ -201,8 +200,6 @@ def certify(
         when ``p_A_lower <= 1/2``. A unanimous vote of ``n = 10,000`` at
         ``alpha = 0.001`` certifies ``3.20 sigma``.
     """
-    from scipy.stats import norm
-
     _check(sigma, n, alpha)
     _check(sigma, n0, alpha)
     guess = sample_counts(model, x, sigma, n0, rng, batch_size=batch_size).argmax(axis=1)

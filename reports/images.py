@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
+from PIL import ImageDraw
 
 from .errors import ReportError
 
@@ -187,8 +188,6 @@ def signal_plot_data_uri(seed: np.ndarray, mutant: np.ndarray, *, width: int = 3
     report already uses for images: no plotting library is needed at report
     time.
     """
-    from PIL import ImageDraw
-
     seed = np.nan_to_num(np.clip(np.asarray(seed, dtype=np.float64), 0.0, 1.0))
     mutant = np.nan_to_num(np.clip(np.asarray(mutant, dtype=np.float64), 0.0, 1.0))
     channels, length = seed.shape

@@ -34,6 +34,8 @@ import torch
 
 from defenses import SupervisorScore, build_supervisors, evaluate_supervisors
 from fuzzer.campaign.config import CampaignConfig
+from fuzzer.models.examples.digits import load_digits_data, trained_digits_dropout_cnn, trained_digits_ensemble
+from fuzzer.models.precision.build import build_counterpart
 from fuzzer.campaign.storage.corpus import Corpus
 from fuzzer.campaign.workload import Workload, prepare, seed_input
 from fuzzer.entry.negatives import matched_negatives
@@ -85,8 +87,6 @@ def _companions(config: CampaignConfig, workload: Workload) -> tuple[object, lis
     if _has_dropout(reference):
         mc_model = reference
     elif _bundled_digits(config):
-        from fuzzer.models.examples.digits import trained_digits_dropout_cnn
-
         mc_model = trained_digits_dropout_cnn(0)
     else:
         absent.append(
@@ -95,9 +95,6 @@ def _companions(config: CampaignConfig, workload: Workload) -> tuple[object, lis
             "information and mean softmax over dropout samples"
         )
     if _bundled_digits(config):
-        from fuzzer.models.examples.digits import load_digits_data, trained_digits_ensemble
-        from fuzzer.models.precision import build_counterpart
-
         data = load_digits_data()
         ensemble = trained_digits_ensemble(data)
         if config.candidate is None:

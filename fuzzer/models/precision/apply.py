@@ -23,6 +23,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from fuzzer.models.inference import calibrate
+from fuzzer.models.precision.affine import affine_qparams
 from fuzzer.models.layers import leaf_modules
 from fuzzer.errors import DiverfuzzError
 from fuzzer.models.precision.affine import binarize, fake_quantize, int_range, quantize_int, ternarize
@@ -81,8 +82,6 @@ class _Rounder:
         return x
 
     def calibrate(self) -> None:
-        from fuzzer.models.precision.affine import affine_qparams
-
         lo, hi = (self.lo, self.hi) if torch.isfinite(self.lo) else (torch.tensor(0.0), torch.tensor(0.0))
         self.qparams = affine_qparams(torch.stack([lo, hi]), self.spec.bits, symmetric=False)
         self.observing = False

@@ -25,6 +25,9 @@ from typing import Any
 
 from fuzzer.errors import DiverfuzzError
 from fuzzer.models.runtimes.base import DEVICES, file_digest, resolve_device
+from fuzzer.models.runtimes.litert import TfliteModel
+from fuzzer.models.runtimes.onnx import OnnxModel
+from fuzzer.models.runtimes.torch_files import load_torch_file
 
 #: Extensions of model files, and the runtime each goes to.
 MODEL_SUFFIXES = {".onnx": "ONNX Runtime", ".tflite": "LiteRT", ".pt2": "torch.export", ".pt": "TorchScript"}
@@ -56,16 +59,10 @@ def load_model_file(path: str | Path, *, option: str = "--model", device: str = 
     """
     suffix = Path(str(path)).suffix.lower()
     if suffix == ".onnx":
-        from fuzzer.models.runtimes.onnx import OnnxModel
-
         return OnnxModel(path, device=device, threads=threads, option=option)
     if suffix == ".tflite":
-        from fuzzer.models.runtimes.litert import TfliteModel
-
         return TfliteModel(path, threads=threads, option=option)
     if suffix in (".pt2", ".pt"):
-        from fuzzer.models.runtimes.torch_files import load_torch_file
-
         return load_torch_file(path, option=option, device=device)
     raise DiverfuzzError(
         f"{option}={str(path)!r}: unknown model file type {suffix or '(none)'!r}; "
