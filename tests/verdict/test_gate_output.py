@@ -13,6 +13,13 @@ import textwrap
 
 import pytest
 
+from fuzzer.models.training import cache_dir
+
+#: The weights cache as this session sees it. Read at import: pytester points
+#: HOME at a temporary folder, which would send the child pytest to an empty
+#: cache, where it retrains the digits CNN under DEBUG log capture (minutes).
+CACHE = str(cache_dir())
+
 GATE = textwrap.dedent(
     '''
     import pytest
@@ -30,7 +37,11 @@ GATE = textwrap.dedent(
 
 
 @pytest.mark.slow  # one int8 campaign on 10 seeds in a child pytest, about 15 s
-def test_failing_gate_prints_no_torch_debug_lines(pytester: pytest.Pytester) -> None:
+def test_failing_gate_prints_no_torch_debug_lines(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fuzzer.models.examples.digits import trained_digits_cnn
+
+    monkeypatch.setenv("DIVERFUZZ_CACHE", CACHE)
+    trained_digits_cnn(0)  # cached here (trained once if the cache is empty), so the child only loads it
     pytester.makepyfile(test_gate=GATE)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-o", "log_level=DEBUG", "-rA")
     result.assert_outcomes(failed=1)
