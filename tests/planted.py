@@ -22,7 +22,7 @@ def planted_candidate(width: float):
     """Says class 1 when the mean brightness is within ``width`` of TARGET."""
 
     def candidate(x: torch.Tensor) -> torch.Tensor:
-        m = x.mean(dim=(1, 2, 3))
+        m = x.mean(dim=tuple(range(1, x.ndim)))
         return torch.stack([torch.ones(len(x)), 1.0 + (width - (m - TARGET).abs()) / width], dim=1)
 
     return candidate

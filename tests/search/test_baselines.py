@@ -13,22 +13,8 @@ from fuzzer.search.genetic import GeneticSearch, _Credit, natural_fitness, rewar
 from fuzzer.models.pair import ModelPair
 from relations import Validity
 
-TARGET = 0.65
-
-
-def reference(x: torch.Tensor) -> torch.Tensor:
-    zeros = torch.zeros(len(x))
-    return torch.stack([zeros + 1.0, zeros], dim=1)
-
-
-def planted(width: float):
-    """Class 1 when the mean brightness is within ``width`` of TARGET (else class 0, like the reference)."""
-
-    def candidate(x: torch.Tensor) -> torch.Tensor:
-        m = x.mean(dim=tuple(range(1, x.ndim)))
-        return torch.stack([torch.ones(len(x)), 1.0 + (width - (m - TARGET).abs()) / width], dim=1)
-
-    return candidate
+from tests.planted import reference
+from tests.planted import planted_candidate as planted
 
 
 def sloped(x: torch.Tensor) -> torch.Tensor:
