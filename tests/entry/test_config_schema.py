@@ -105,3 +105,23 @@ def test_log_progress_prints_a_line_per_interval_and_the_last_one():
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2
     assert lines[-1].startswith("seeds 3/3, 2 divergences, 150 queries (") and "queries/s" in lines[-1]
+
+
+def test_out_of_range_seeds_suggest_the_fix_each_front_end_has(tmp_path):
+    from torch import nn
+
+    from fuzzer.entry.check import check
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+    seeds = np.random.default_rng(0).uniform(0, 255, (4, 1, 8, 8)).astype(np.float32)
+    with pytest.raises(DiverfuzzError, match=r"pass normalize=True to min-max scale them") as exc:
+        check(model, model, seeds, budget=5, report_dir=tmp_path / "a")
+    assert "--normalize" not in str(exc.value)
+    result = check(model, model, seeds, budget=5, report_dir=tmp_path / "b", normalize=True)
+    assert result.report["summary"]["seeds"] >= 0
+
+
+def test_sweep_accepts_normalize():
+    parser = build_parser()
+    args = parser.parse_args(["sweep", "--normalize", "--quick"])
+    assert args.normalize is True
