@@ -166,6 +166,11 @@ def test_process_backend_finds_what_local_finds(tmp_path, tiny_run_args, local_r
         divergence_key(d) for d in local_report["divergences"]
     }
     assert report["summary"]["queries"] == local_report["summary"]["queries"]
+    # Each worker probes the models again when it builds them; those evaluations count too.
+    extra = report["summary"]["total_model_evaluations"] - local_report["summary"]["total_model_evaluations"]
+    probe = prepare(CampaignConfig(**{k: local_report["config"][k] for k in ("model", "candidate", "data")})).probe
+    assert probe is not None and probe.queries > 0
+    assert extra in (2 * probe.queries, 2 * 2 * probe.queries), (extra, probe.queries)
 
 
 @pytest.mark.slow

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 
 from fuzzer.campaign.seed import SeedOutcome, fuzz_seed, search_setup
 import torch
@@ -65,6 +65,10 @@ class SeedWorker:
         self.error: BaseException | None = None
         try:
             self.workload = prepare(config)
+            # The worker probed the models again while building them: those
+            # evaluations are its own, counted with the first seed it fuzzes.
+            probe = self.workload.probe
+            self.setup_evaluations = probe.queries if probe is not None else 0
             self.setup = search_setup(config, self.workload)
             self.fingerprints = self.workload.pair.fingerprints()
         except Exception as exc:  # raised again, with its message, by fuzz()
@@ -76,7 +80,14 @@ class SeedWorker:
             if isinstance(self.error, DiverfuzzError):
                 raise self.error
             raise DiverfuzzError(f"a worker could not build the models from the config: {self.error!r}")
-        return self.fingerprints, to_wire(fuzz_seed(self.config, self.workload, int(index), *self.setup))
+        outcome = fuzz_seed(self.config, self.workload, int(index), *self.setup)
+        if self.setup_evaluations:
+            counters = dict(outcome.counters)
+            counters["pair_evaluations"] = counters.get("pair_evaluations", 0) + self.setup_evaluations
+            counters["worker_setup_evaluations"] = self.setup_evaluations
+            outcome = replace(outcome, counters=counters)
+            self.setup_evaluations = 0
+        return self.fingerprints, to_wire(outcome)
 
 
 def check_fingerprints(expected: dict[str, str], got: dict[str, str]) -> None:
