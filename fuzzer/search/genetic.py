@@ -241,7 +241,8 @@ class GeneticSearch:
         ``(0, 1]``; smaller values start the search among gentle, natural
         distortions, see :meth:`~fuzzer.search.space.SearchSpace.sample`).
     repair : int, optional
-        Bisection steps of validity repair (default 0: off). With ``k > 0``
+        Bisection steps of validity repair (default 5, chosen leave-one-pair-out
+        in ``bench/search_suite.py`` over 0; 0 turns repair off). With ``k > 0``
         every candidate the validity rule rejects is scaled towards the
         identity by the strongest factor in ``{j / 2**k}`` that makes it
         valid (:func:`repair`) before it is evaluated: only validity metrics
@@ -273,9 +274,14 @@ class GeneticSearch:
       probabilities", GECCO 2005) rewarded by offspring-over-parent
       improvement, and switches on relations in proportion to their own
       improvement record;
-    - invalid candidates get :func:`~fuzzer.search.objectives.penalised`
-      fitness graded by their distance to the validity boundary (still
-      below every valid one, and never reported);
+    - candidates the validity rule rejects are first repaired
+      (:func:`repair`): scaled towards the identity, by bisection on
+      validity metrics alone, to the strongest valid strength, so the
+      population sits on the validity boundary, where the distortion is
+      as large as the rule allows; those still invalid get
+      :func:`~fuzzer.search.objectives.penalised` fitness graded by their
+      distance to the validity boundary (still below every valid one, and
+      never reported);
     - after ``patience`` stagnant generations the population restarts
       around the elite;
     - in mode ``many`` a divergence with an already-found label pair scores
@@ -296,7 +302,7 @@ class GeneticSearch:
     adaptive: bool = True
     max_tail: int = 6
     scale: float = 1.0
-    repair: int = 0
+    repair: int = 5
     objective: str = "probability"
     name: str = "genetic"
 
