@@ -318,6 +318,25 @@ def markdown(results: dict, analysis: dict, meta: dict) -> str:
                 lines.append(f"| {name} | {level} | `{key}` | "
                              + " | ".join(f"{success(recs, b):.2f}" for b in BUDGETS) + f" | {ps} | {ss} |")
     lines.append("")
+    ceiling_file = _HERE / "results" / "search_ceiling_lenet5.json"
+    if ceiling_file.exists():
+        ceiling = json.loads(ceiling_file.read_text())
+        c_args = ceiling["args"]
+        lines += ["## How many LeNet-5 seeds can flip at all under the natural rules", "",
+                  f"`python bench/natural_mode.py --ceiling --pair {c_args['pair']} --seeds {c_args['seeds']} "
+                  f"--budget {c_args['budget']} --json bench/results/search_ceiling_lenet5.json`: per seed, "
+                  "random chains at six strengths and `genetic(objective=log,repair=5)`, each with the whole "
+                  "budget (one RNG seed). A lower bound on the flippable share: a seed neither finds may still flip.",
+                  "", "| rule | seed | reference top-2 margin | random: queries | genetic: queries |", "|---|---|---|---|---|"]
+        for rule, rec in ceiling["rules"].items():
+            for row in rec["seeds"]:
+                cells = ["-" if row[k] is None else str(row[k]["queries"]) for k in ("random", "genetic")]
+                lines.append(f"| `{rule}` | {row['seed']} | {row['top2_margin']:.4f} | {cells[0]} | {cells[1]} |")
+            lines.append(f"| `{rule}` | **flippable** | | | **{rec['flippable']}/{rec['of']}** |")
+        rules = list(ceiling["rules"].values())
+        union = {r["seed"] for rec in rules for r in rec["seeds"] if r["random"] is not None or r["genetic"] is not None}
+        lines += ["", f"A divergence valid under the stricter rule is valid under `psnr>=20` too, so at least "
+                  f"{len(union)}/{rules[0]['of']} seeds flip under `psnr>=20` (seeds {sorted(union)}).", ""]
     lines += ["## Leave-one-pair-out choices", "", "| held-out pair | level | strategy | configuration |",
               "|---|---|---|---|"]
     for key, chosen in analysis["choices"].items():
