@@ -9,6 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from fuzzer.models.training import cache_dir
+
+#: The weights cache as this session sees it, read before pytester moves HOME.
+CACHE = str(cache_dir())
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "test_quantized_model.py"
 
 TINY = textwrap.dedent(
@@ -127,7 +132,13 @@ def test_ini_and_option_settings(pytester: pytest.Pytester):
 
 
 @pytest.mark.slow
-def test_copyable_example_runs(pytester: pytest.Pytester):
+def test_copyable_example_runs(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
+    from fuzzer.models.examples.digits import trained_digits_cnn
+
+    # pytester points HOME at a temporary folder: give the child this session's
+    # weights cache, with the digits CNN in it, instead of an empty one.
+    monkeypatch.setenv("DIVERFUZZ_CACHE", CACHE)
+    trained_digits_cnn(0)
     pytester.makepyfile(test_quantized_model=EXAMPLE.read_text())
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, xfailed=1)
