@@ -7,7 +7,7 @@ import torch
 
 from fuzzer.models.examples import EXAMPLES
 from fuzzer.models.examples.mnist import LeNet1, LeNet5, load_mnist_data, trained_lenet1, trained_lenet5
-from fuzzer.models.training import accuracy
+from fuzzer.models.training import accuracy, cache_dir
 
 
 def test_split_is_deterministic_stratified_and_scaled():
@@ -25,11 +25,16 @@ def test_architectures_have_lenet_shapes():
     assert sum(p.numel() for p in LeNet5().parameters()) > 50_000
 
 
-def test_trained_lenets_generalise_and_are_registered(tmp_path, monkeypatch):
-    monkeypatch.setenv("DIVERFUZZ_CACHE", str(tmp_path))
+def test_trained_lenets_generalise_and_are_registered():
+    # The session's weights cache: CI trains each LeNet once here, and every
+    # later test that needs one loads it.
     data = load_mnist_data()
     for build in (trained_lenet1, trained_lenet5):
         assert accuracy(build(0, data), data.x_test, data.y_test) > 0.93
     assert EXAMPLES["mnist"].kind == "image"
-    cached = trained_lenet5(0)  # loaded from the cache written above
+    assert sorted(p.name for p in cache_dir().glob("mnist_lenet*_seed0.safetensors")) == [
+        "mnist_lenet1_v1_seed0.safetensors",
+        "mnist_lenet5_v1_seed0.safetensors",
+    ]
+    cached = trained_lenet5(0)  # loaded from the cache
     assert accuracy(cached, data.x_test, data.y_test) > 0.93
