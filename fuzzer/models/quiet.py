@@ -13,6 +13,9 @@ import logging
 import warnings
 from typing import Iterator, Sequence
 
+#: torch's structured-trace logger (``torch._logging``), silenced by every :func:`quiet` block.
+TRACE_LOGGER = "torch.__trace"
+
 
 @contextlib.contextmanager
 def quiet(loggers: Sequence[str], *, stdout: bool = False, categories: Sequence[type[Warning]] = (Warning,)) -> Iterator[None]:
@@ -27,7 +30,11 @@ def quiet(loggers: Sequence[str], *, stdout: bool = False, categories: Sequence[
     categories : sequence of Warning subclasses, optional
         Warnings to ignore inside the block (default: all).
     """
-    handles = [logging.getLogger(name or None) for name in loggers]
+    # torch's structured-trace logger ("torch.__trace") emits empty DEBUG
+    # records from torch.export and fake tensors; under a DEBUG log capture
+    # (pytest ``log_level=DEBUG``) they fill a failing gate's report with
+    # blank lines, so every quiet block silences it too.
+    handles = [logging.getLogger(name or None) for name in (*loggers, TRACE_LOGGER)]
     levels = [h.level for h in handles]
     for h in handles:
         h.setLevel(logging.ERROR)
