@@ -141,7 +141,7 @@ def finished_seed_count():
     return _finished_seed_count
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_tiny_config(tiny_files):
     """A factory of campaign configs on the tiny pair: ``make_tiny_config(seeds, rng_seed)(**overrides)``."""
     from fuzzer.campaign.config import CampaignConfig

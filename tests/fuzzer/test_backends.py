@@ -87,19 +87,10 @@ def _stored(out) -> tuple[list[tuple], list[int]]:
 
 
 @pytest.fixture(scope="module")
-def local_run(tmp_path_factory, tiny_files):
+def local_run(tmp_path_factory, make_tiny_config):
     """The reference result: the tiny campaign on the local backend."""
     out = tmp_path_factory.mktemp("local")
-    config = CampaignConfig(
-        model=f"{tiny_files['models']}:reference",
-        candidate=f"{tiny_files['models']}:candidate",
-        data=tiny_files["data"],
-        seeds=SEEDS,
-        budget=80,
-        population=10,
-        rng_seed=5,
-    )
-    run_campaign(config, out)
+    run_campaign(make_tiny_config(SEEDS, rng_seed=5)(), out)
     divergences, seeds = _stored(out)
     assert divergences, "the tiny campaign should find divergences"
     return {"divergences": sorted(divergences), "seeds": sorted(seeds), "out": out}
