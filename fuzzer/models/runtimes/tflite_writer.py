@@ -1,20 +1,319 @@
-"""Write a small classifier as a ``.tflite`` file, without TensorFlow.
+"""Write a small feed-forward classifier as a ``.tflite`` file, without TensorFlow.
 
 LiteRT (``ai-edge-litert``) only runs ``.tflite`` files; converters need
-TensorFlow or a large conversion stack. For round-trip tests and examples,
-this module writes the flatbuffer directly with the object API of the
-LiteRT schema that ``ai-edge-litert`` ships (``schema_py_generated``): an
-NHWC float input, ``RESHAPE`` to ``(N, features)``, ``FULLY_CONNECTED``
-and an optional ``SOFTMAX``, optionally behind ``QUANTIZE`` /
-``DEQUANTIZE`` so the file's input and output tensors are int8 or uint8
-with a scale and zero point, as fully-quantized deployed models have.
+TensorFlow or a large conversion stack (``litert-torch`` pulls JAX and
+transformers). For round-trip tests, examples and benchmarks, this module
+writes the flatbuffer directly with the object API of the LiteRT schema that
+``ai-edge-litert`` ships (``schema_py_generated``), from a list of layer
+records: :class:`Conv2D`, :class:`Pool2D`, :class:`Pad`, :class:`Flatten`,
+:class:`Dense`, :class:`Activation` and :class:`Softmax`, all float32.
+Optionally the graph sits behind ``DEQUANTIZE`` / ``QUANTIZE`` so that the
+file's input and output tensors are int8 or uint8 with a scale and zero
+point, as the I/O of fully-quantized deployed models is.
+
+:func:`fuzzer.models.runtimes.torch_to_tflite.torch_to_tflite` turns a
+PyTorch stack of layers into these records.
+
+Notes
+-----
+Operator codes and option tables follow the LiteRT schema
+(``tensorflow/lite/schema/schema.fbs``): ``AVERAGE_POOL_2D`` = 1,
+``CONV_2D`` = 3 (``Conv2DOptions``: padding, strides, fused activation,
+dilations), ``DEQUANTIZE`` = 6, ``FULLY_CONNECTED`` = 9, ``LOGISTIC`` = 14,
+``MAX_POOL_2D`` = 17 (``Pool2DOptions``: padding, strides, filter size, fused
+activation), ``RELU`` = 19, ``RELU6`` = 21, ``RESHAPE`` = 22, ``SOFTMAX`` = 25,
+``TANH`` = 28, ``PAD`` = 34, ``LOG_SOFTMAX`` = 50, ``QUANTIZE`` = 114. Tensors
+are NHWC; ``CONV_2D`` filters are OHWI ``(out, kh, kw, in)`` and
+``FULLY_CONNECTED`` weights ``(out, in)``. Fused activations are limited to
+RELU and RELU6: LiteRT's float kernels apply a fused activation as a clamp
+range, and silently ignore a fused TANH, so TANH is always its own operator.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+#: Fused activations a Conv2D / Dense record may carry (LiteRT clamps).
+FUSED = ("NONE", "RELU", "RELU6")
+#: Stand-alone activation operators.
+ACTIVATIONS = ("RELU", "RELU6", "TANH", "LOGISTIC")
+
+
+@dataclass(frozen=True)
+class Conv2D:
+    """``CONV_2D``: float32 ``weight`` (out, kh, kw, in) (OHWI), ``bias`` (out,).
+
+    ``padding`` is ``"VALID"`` or ``"SAME"`` (TensorFlow's: output
+    ``ceil(size / stride)``, extra padding at the bottom/right); ``activation``
+    one of :data:`FUSED`.
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray
+    stride: tuple[int, int] = (1, 1)
+    padding: str = "VALID"
+    dilation: tuple[int, int] = (1, 1)
+    activation: str = "NONE"
+
+
+@dataclass(frozen=True)
+class Pool2D:
+    """``MAX_POOL_2D`` (``kind="MAX"``) or ``AVERAGE_POOL_2D`` (``"AVERAGE"``), VALID padding."""
+
+    kind: str
+    size: tuple[int, int]
+    stride: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Pad:
+    """``PAD`` with zeros: ``((top, bottom), (left, right))`` rows and columns."""
+
+    pads: tuple[tuple[int, int], tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class Flatten:
+    """``RESHAPE`` to ``(N, H*W*C)`` in NHWC order (a Dense after it takes NHWC-ordered features)."""
+
+
+@dataclass(frozen=True)
+class Dense:
+    """``FULLY_CONNECTED``: float32 ``weight`` (out, in), ``bias`` (out,), fused ``activation`` of :data:`FUSED`."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+    activation: str = "NONE"
+
+
+@dataclass(frozen=True)
+class Activation:
+    """A stand-alone activation operator, one of :data:`ACTIVATIONS`."""
+
+    kind: str
+
+
+@dataclass(frozen=True)
+class Softmax:
+    """``SOFTMAX`` over the last axis (``log=True``: ``LOG_SOFTMAX``)."""
+
+    log: bool = False
+
+
+Layer = Conv2D | Pool2D | Pad | Flatten | Dense | Activation | Softmax
+
+
+class _Builder:
+    """Tensors, buffers, operator codes and operators of one subgraph."""
+
+    def __init__(self) -> None:
+        from ai_edge_litert import schema_py_generated as s
+
+        self.s = s
+        self.buffers: list = [s.BufferT()]  # buffer 0 is the empty sentinel
+        self.tensors: list = []
+        self.codes: list[int] = []
+        self.ops: list = []
+
+    def tensor(self, name: str, shape, ttype: int | None = None, data: np.ndarray | None = None, quant=None) -> int:
+        t = self.s.TensorT()
+        t.name, t.shape = name, [int(d) for d in shape]
+        t.type = self.s.TensorType.FLOAT32 if ttype is None else ttype
+        t.buffer = 0
+        if data is not None:
+            b = self.s.BufferT()
+            b.data = np.frombuffer(np.ascontiguousarray(data).tobytes(), dtype=np.uint8)
+            self.buffers.append(b)
+            t.buffer = len(self.buffers) - 1
+        if quant is not None:
+            q = self.s.QuantizationParametersT()
+            q.scale, q.zeroPoint = [float(quant[0])], [int(quant[1])]
+            t.quantization = q
+        self.tensors.append(t)
+        return len(self.tensors) - 1
+
+    def op(self, code: int, inputs: list[int], outputs: list[int], options_type: int = 0, options=None) -> None:
+        if code not in self.codes:
+            self.codes.append(code)
+        o = self.s.OperatorT()
+        o.opcodeIndex = self.codes.index(code)
+        o.inputs, o.outputs = list(inputs), list(outputs)
+        if options is not None:
+            o.builtinOptionsType, o.builtinOptions = options_type, options
+        self.ops.append(o)
+
+    def write(self, path: Path, inputs: list[int], outputs: list[int], description: str) -> Path:
+        from ai_edge_litert.tools import flatbuffer_utils
+
+        s = self.s
+        graph = s.SubGraphT()
+        graph.tensors, graph.inputs, graph.outputs, graph.operators = self.tensors, inputs, outputs, self.ops
+        graph.name = "main"
+        model = s.ModelT()
+        model.version = 3
+        model.description = description
+        model.subgraphs = [graph]
+        model.buffers = self.buffers
+        model.operatorCodes = []
+        for code in self.codes:
+            oc = s.OperatorCodeT()
+            oc.builtinCode = code
+            oc.deprecatedBuiltinCode = min(code, 127)  # codes above 127 live in builtinCode only
+            oc.version = 1
+            model.operatorCodes.append(oc)
+        flatbuffer_utils.write_model(model, str(path))
+        return path
+
+
+def _pair(v) -> tuple[int, int]:
+    return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
+
+
+def _conv_out(size: int, k: int, stride: int, dilation: int, padding: str) -> int:
+    if padding == "SAME":
+        return -(-size // stride)
+    return (size - dilation * (k - 1) - 1) // stride + 1
+
+
+def write_tflite(
+    path: str | Path,
+    layers: list,
+    input_shape: tuple[int, ...],
+    *,
+    io_dtype: str = "float32",
+    input_quant: tuple[float, int] = (1 / 255, 0),
+    output_quant: tuple[float, int] = (1 / 256, 0),
+    batch: int = 1,
+    description: str = "diverfuzz classifier",
+) -> Path:
+    """Write a chain of layer records as a ``.tflite`` file.
+
+    Parameters
+    ----------
+    path : path-like
+        Where to write.
+    layers : list of Conv2D, Pool2D, Pad, Flatten, Dense, Activation, Softmax
+        Applied in order to the input.
+    input_shape : tuple of int
+        One input: ``(H, W, C)`` (NHWC images) or ``(features,)``.
+    io_dtype : {"float32", "int8", "uint8"}, optional
+        Type of the file's input and output tensors (default float32). For
+        int8/uint8 the float graph is wrapped in ``DEQUANTIZE`` / ``QUANTIZE``
+        with ``input_quant`` and ``output_quant`` ``(scale, zero_point)``
+        (defaults ``(1/255, 0)`` and ``(1/256, 0)``).
+    batch : int, optional
+        The input's batch dimension as stored (default 1; LiteRT resizes it).
+    description : str, optional
+        The model's description field.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ValueError
+        A record that does not fit the tensor it gets (a Conv2D or Pool2D on
+        a flat tensor, a Dense on an image, mismatched sizes, unknown kinds).
+    """
+    types = {"float32": None, "int8": 9, "uint8": 3}  # TensorType INT8 = 9, UINT8 = 3
+    if io_dtype not in types:
+        raise ValueError(f"io_dtype must be one of {', '.join(types)}, got {io_dtype!r}")
+    b = _Builder()
+    s = b.s
+    op_code, opts = s.BuiltinOperator, s.BuiltinOptions
+    fused = {"NONE": s.ActivationFunctionType.NONE, "RELU": s.ActivationFunctionType.RELU,
+             "RELU6": s.ActivationFunctionType.RELU6}
+    paddings = {"SAME": s.Padding.SAME, "VALID": s.Padding.VALID}
+    quantized = io_dtype != "float32"
+    shape = [batch, *[int(d) for d in input_shape]]
+    x_in = b.tensor("input", shape, types[io_dtype], quant=input_quant if quantized else None)
+    x = x_in
+    if quantized:
+        x = b.tensor("input_float", shape)
+        b.op(op_code.DEQUANTIZE, [x_in], [x])
+
+    for i, layer in enumerate(layers):
+        name = f"{i}_{type(layer).__name__.lower()}"
+        if isinstance(layer, (Conv2D, Pool2D, Pad)) and len(shape) != 4:
+            raise ValueError(f"layer {i} ({type(layer).__name__}) needs an NHWC image, got shape {shape}")
+        if isinstance(layer, Conv2D):
+            w = np.ascontiguousarray(layer.weight, dtype=np.float32)
+            bias = np.ascontiguousarray(layer.bias, dtype=np.float32)
+            out_c, kh, kw, in_c = w.shape
+            if in_c != shape[3] or bias.shape != (out_c,):
+                raise ValueError(f"layer {i}: Conv2D weight {w.shape} / bias {bias.shape} do not fit input {shape}")
+            (sh, sw), (dh, dw) = _pair(layer.stride), _pair(layer.dilation)
+            o = s.Conv2DOptionsT()
+            o.padding, o.strideH, o.strideW = paddings[layer.padding], sh, sw
+            o.dilationHFactor, o.dilationWFactor = dh, dw
+            o.fusedActivationFunction = fused[layer.activation]
+            shape = [batch, _conv_out(shape[1], kh, sh, dh, layer.padding), _conv_out(shape[2], kw, sw, dw, layer.padding), out_c]
+            y = b.tensor(name, shape)
+            b.op(op_code.CONV_2D, [x, b.tensor(f"{name}_w", w.shape, data=w), b.tensor(f"{name}_b", bias.shape, data=bias)],
+                 [y], opts.Conv2DOptions, o)
+        elif isinstance(layer, Pool2D):
+            (kh, kw), (sh, sw) = _pair(layer.size), _pair(layer.stride)
+            codes = {"MAX": op_code.MAX_POOL_2D, "AVERAGE": op_code.AVERAGE_POOL_2D}
+            if layer.kind not in codes:
+                raise ValueError(f"layer {i}: Pool2D kind must be MAX or AVERAGE, got {layer.kind!r}")
+            o = s.Pool2DOptionsT()
+            o.padding, o.strideH, o.strideW, o.filterHeight, o.filterWidth = s.Padding.VALID, sh, sw, kh, kw
+            shape = [batch, _conv_out(shape[1], kh, sh, 1, "VALID"), _conv_out(shape[2], kw, sw, 1, "VALID"), shape[3]]
+            y = b.tensor(name, shape)
+            b.op(codes[layer.kind], [x], [y], opts.Pool2DOptions, o)
+        elif isinstance(layer, Pad):
+            (top, bottom), (left, right) = layer.pads
+            pads = np.array([[0, 0], [top, bottom], [left, right], [0, 0]], dtype=np.int32)
+            shape = [batch, shape[1] + top + bottom, shape[2] + left + right, shape[3]]
+            y = b.tensor(name, shape)
+            b.op(op_code.PAD, [x, b.tensor(f"{name}_pads", pads.shape, s.TensorType.INT32, pads)], [y],
+                 opts.PadOptions, s.PadOptionsT())
+        elif isinstance(layer, Flatten):
+            features = int(np.prod(shape[1:]))
+            new = np.array([-1, features], dtype=np.int32)
+            o = s.ReshapeOptionsT()
+            o.newShape = [-1, features]
+            shape = [batch, features]
+            y = b.tensor(name, shape)
+            b.op(op_code.RESHAPE, [x, b.tensor(f"{name}_shape", [2], s.TensorType.INT32, new)], [y],
+                 opts.ReshapeOptions, o)
+        elif isinstance(layer, Dense):
+            w = np.ascontiguousarray(layer.weight, dtype=np.float32)
+            bias = np.ascontiguousarray(layer.bias, dtype=np.float32)
+            if len(shape) != 2 or w.ndim != 2 or w.shape[1] != shape[1] or bias.shape != (w.shape[0],):
+                raise ValueError(f"layer {i}: Dense weight {w.shape} / bias {bias.shape} do not fit input {shape}")
+            o = s.FullyConnectedOptionsT()
+            o.fusedActivationFunction = fused[layer.activation]
+            shape = [batch, w.shape[0]]
+            y = b.tensor(name, shape)
+            b.op(op_code.FULLY_CONNECTED, [x, b.tensor(f"{name}_w", w.shape, data=w), b.tensor(f"{name}_b", bias.shape, data=bias)],
+                 [y], opts.FullyConnectedOptions, o)
+        elif isinstance(layer, Activation):
+            if layer.kind not in ACTIVATIONS:
+                raise ValueError(f"layer {i}: activation must be one of {', '.join(ACTIVATIONS)}, got {layer.kind!r}")
+            y = b.tensor(name, shape)
+            b.op(getattr(op_code, layer.kind), [x], [y])
+        elif isinstance(layer, Softmax):
+            y = b.tensor(name, shape)
+            if layer.log:
+                b.op(op_code.LOG_SOFTMAX, [x], [y], opts.LogSoftmaxOptions, s.LogSoftmaxOptionsT())
+            else:
+                o = s.SoftmaxOptionsT()
+                o.beta = 1.0
+                b.op(op_code.SOFTMAX, [x], [y], opts.SoftmaxOptions, o)
+        else:
+            raise ValueError(f"layer {i}: not a layer record: {type(layer).__name__}")
+        x = y
+
+    out = x
+    if quantized:
+        out = b.tensor("output", shape, types[io_dtype], quant=output_quant)
+        b.op(op_code.QUANTIZE, [x], [out])
+    return b.write(Path(path), [x_in], [out], description)
 
 
 def write_linear_tflite(
@@ -42,102 +341,19 @@ def write_linear_tflite(
         ``(H, W, C)`` of one input.
     softmax : bool, optional
         End in a ``SOFTMAX`` (default False: the output is logits).
-    io_dtype : {"float32", "int8", "uint8"}, optional
-        Type of the file's input and output tensors (default float32). For
-        int8/uint8 the graph quantizes at both ends with ``input_quant`` and
-        ``output_quant`` ``(scale, zero_point)``.
-    batch : int, optional
-        The input's batch dimension as stored (default 1; LiteRT resizes it).
+    io_dtype, input_quant, output_quant, batch
+        As in :func:`write_tflite`.
 
     Returns
     -------
     Path
     """
-    from ai_edge_litert import schema_py_generated as s
-    from ai_edge_litert.tools import flatbuffer_utils
-
-    weight = np.ascontiguousarray(weight, dtype=np.float32)
-    bias = np.ascontiguousarray(bias, dtype=np.float32)
-    classes, features = weight.shape
+    weight = np.asarray(weight, dtype=np.float32)
     h, w, c = input_hwc
-    if h * w * c != features:
-        raise ValueError(f"weight has {features} inputs, input_hwc {input_hwc} has {h * w * c}")
-    types = {"float32": s.TensorType.FLOAT32, "int8": s.TensorType.INT8, "uint8": s.TensorType.UINT8}
-
-    model = s.ModelT()
-    model.version = 3
-    model.description = "diverfuzz linear classifier"
-    buffers: list = [s.BufferT()]  # buffer 0 is the empty sentinel
-    tensors: list = []
-
-    def tensor(name: str, shape: list[int], ttype: int, data: np.ndarray | None = None, quant=None) -> int:
-        t = s.TensorT()
-        t.name, t.shape, t.type = name, list(shape), ttype
-        t.buffer = 0
-        if data is not None:
-            b = s.BufferT()
-            b.data = np.frombuffer(np.ascontiguousarray(data).tobytes(), dtype=np.uint8)
-            buffers.append(b)
-            t.buffer = len(buffers) - 1
-        if quant is not None:
-            q = s.QuantizationParametersT()
-            q.scale, q.zeroPoint = [float(quant[0])], [int(quant[1])]
-            t.quantization = q
-        tensors.append(t)
-        return len(tensors) - 1
-
-    codes: list[int] = []
-
-    def op(code: int, inputs: list[int], outputs: list[int], options_type: int = 0, options=None):
-        if code not in codes:
-            codes.append(code)
-        o = s.OperatorT()
-        o.opcodeIndex = codes.index(code)
-        o.inputs, o.outputs = inputs, outputs
-        if options is not None:
-            o.builtinOptionsType, o.builtinOptions = options_type, options
-        return o
-
-    ops = []
-    quantized = io_dtype != "float32"
-    x_in = tensor("input", [batch, h, w, c], types[io_dtype], quant=input_quant if quantized else None)
-    x = x_in
-    if quantized:
-        x = tensor("input_float", [batch, h, w, c], s.TensorType.FLOAT32)
-        ops.append(op(s.BuiltinOperator.DEQUANTIZE, [x_in], [x]))
-    shape = tensor("flat_shape", [2], s.TensorType.INT32, np.array([-1, features], dtype=np.int32))
-    flat = tensor("flat", [batch, features], s.TensorType.FLOAT32)
-    reshape = s.ReshapeOptionsT()
-    reshape.newShape = [-1, features]
-    ops.append(op(s.BuiltinOperator.RESHAPE, [x, shape], [flat], s.BuiltinOptions.ReshapeOptions, reshape))
-    wt = tensor("weight", [classes, features], s.TensorType.FLOAT32, weight)
-    bt = tensor("bias", [classes], s.TensorType.FLOAT32, bias)
-    logits = tensor("logits", [batch, classes], s.TensorType.FLOAT32)
-    fc = s.FullyConnectedOptionsT()
-    ops.append(op(s.BuiltinOperator.FULLY_CONNECTED, [flat, wt, bt], [logits], s.BuiltinOptions.FullyConnectedOptions, fc))
-    out = logits
-    if softmax:
-        out = tensor("probabilities", [batch, classes], s.TensorType.FLOAT32)
-        sm = s.SoftmaxOptionsT()
-        sm.beta = 1.0
-        ops.append(op(s.BuiltinOperator.SOFTMAX, [logits], [out], s.BuiltinOptions.SoftmaxOptions, sm))
-    if quantized:
-        final = tensor("output", [batch, classes], types[io_dtype], quant=output_quant)
-        ops.append(op(s.BuiltinOperator.QUANTIZE, [out], [final]))
-        out = final
-
-    graph = s.SubGraphT()
-    graph.tensors, graph.inputs, graph.outputs, graph.operators = tensors, [x_in], [out], ops
-    graph.name = "main"
-    model.subgraphs = [graph]
-    model.buffers = buffers
-    model.operatorCodes = []
-    for code in codes:
-        oc = s.OperatorCodeT()
-        oc.builtinCode = code
-        oc.deprecatedBuiltinCode = min(code, 127)
-        oc.version = 1
-        model.operatorCodes.append(oc)
-    path = Path(path)
-    flatbuffer_utils.write_model(model, str(path))
-    return path
+    if h * w * c != weight.shape[1]:
+        raise ValueError(f"weight has {weight.shape[1]} inputs, input_hwc {input_hwc} has {h * w * c}")
+    layers = [Flatten(), Dense(weight, bias)] + ([Softmax()] if softmax else [])
+    return write_tflite(
+        path, layers, input_hwc, io_dtype=io_dtype, input_quant=input_quant, output_quant=output_quant, batch=batch,
+        description="diverfuzz linear classifier",
+    )
