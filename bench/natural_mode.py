@@ -4,6 +4,9 @@ Usage::
 
     nice -n 5 python bench/natural_mode.py --pair digits:int8-static --seeds 2 --rng-seeds 10 --budget 1000
 
+    nice -n 5 python bench/natural_mode.py --whitebox --pair mnist:int8-static --seeds 200 \
+        --json bench/results/search_whitebox_lenet5.json
+
     nice -n 10 python bench/natural_mode.py --ceiling --pair mnist:int8-static --seeds 10 --budget 6000 \
         --json bench/results/search_ceiling_lenet5.json
 
@@ -20,6 +23,18 @@ random chains at six strengths (``scale`` 0.02 to 1, an equal share of
 objective, each with the whole ``--budget``; a seed counts as flippable when
 either finds a divergence. It also prints the reference's top-2 probability
 margin on each seed.
+
+``--whitebox`` bounds what *any* search could reach under ``psnr>=20``:
+projected gradient ascent on the reference's cross-entropy (L2 ball of
+radius ``sqrt(n_pixels) * 10**(-20/20)``, the PSNR-20 budget on [0, 1]
+inputs; ``--whitebox-steps`` steps, ``--whitebox-restarts`` random
+starts) from every seed, checking both models' labels at every iterate. A
+seed counts as reachable when some iterate inside the ball changes either
+model's label: on the straight path from the seed to it the models then
+change label at (generically) different points, and a divergence lies in
+between. Gradient attacks find an upper part of the reachable set, not all
+of it, so this is an estimate from below of the ceiling; a black-box search
+over natural transformations sits at or under it.
 """
 
 from __future__ import annotations
@@ -86,6 +101,41 @@ def ceiling(workload, indices: list[int], budget: int) -> dict:
     return out
 
 
+def whitebox(workload, indices: list[int], steps: int, restarts: int, psnr: float = 20.0) -> dict:
+    """PGD-L2 reachability under ``psnr`` (see ``--whitebox``); the reference must be a torch module."""
+    import torch
+
+    model = workload.pair.reference
+    if not isinstance(model, torch.nn.Module):
+        raise SystemExit("--whitebox needs a PyTorch reference")
+    x = torch.tensor(np.stack([seed_input(workload, i) for i in indices]))
+    eps = float(np.sqrt(x[0].numel()) * 10 ** (-psnr / 20))
+    ref0, _ = workload.pair.logits(x.numpy())
+    y = torch.tensor(ref0.argmax(axis=1))
+    reached = np.zeros(len(indices), dtype=bool)
+    gen = torch.Generator().manual_seed(0)
+    for restart in range(restarts):
+        delta = torch.zeros_like(x)
+        if restart:
+            delta = torch.randn(x.shape, generator=gen)
+            delta *= 0.5 * eps / delta.flatten(1).norm(dim=1)[:, None, None, None]
+        for it in range(steps):
+            delta.requires_grad_(True)
+            loss = torch.nn.functional.cross_entropy(model(torch.clamp(x + delta, 0, 1)), y)
+            (grad,) = torch.autograd.grad(loss, delta)
+            size = 0.1 * eps * (1 - it / steps) + 0.01 * eps  # a decaying step
+            with torch.no_grad():
+                delta = delta + size * grad / grad.flatten(1).norm(dim=1).clamp_min(1e-12)[:, None, None, None]
+                delta *= torch.clamp(eps / delta.flatten(1).norm(dim=1).clamp_min(1e-12), max=1.0)[:, None, None, None]
+                delta = torch.clamp(x + delta, 0, 1) - x
+                ref, cand = workload.pair.logits((x + delta).numpy())
+                reached |= (ref.argmax(axis=1) != y.numpy()) | (cand.argmax(axis=1) != y.numpy())
+        print(f"restart {restart}: {reached.sum()}/{len(indices)} seeds reachable", flush=True)
+    return {"psnr": psnr, "l2_radius": eps, "steps": steps, "restarts": restarts,
+            "reachable": int(reached.sum()), "of": len(indices),
+            "unreachable_seeds": [i for i, r in zip(indices, reached) if not r]}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pair", default="digits:int8-static", help="example:precision (default digits:int8-static)")
@@ -94,8 +144,22 @@ def main(argv=None) -> None:
     parser.add_argument("--budget", type=int, default=1000)
     parser.add_argument("--json", default=None)
     parser.add_argument("--ceiling", action="store_true", help="estimate flippable seeds under the natural rules")
+    parser.add_argument("--whitebox", action="store_true", help="PGD-L2 reachability under psnr>=20 (see above)")
+    parser.add_argument("--whitebox-steps", type=int, default=200)
+    parser.add_argument("--whitebox-restarts", type=int, default=3)
     args = parser.parse_args(argv)
     example, _, precision = args.pair.partition(":")
+    if args.whitebox:
+        with torch_threads(1):
+            workload = prepare(CampaignConfig(example=example, precision=precision, seeds=args.seeds, budget=1000))
+            indices = [int(i) for i in select_seeds(workload, args.seeds).indices]
+            out = {"args": vars(args), "whitebox": whitebox(workload, indices, args.whitebox_steps,
+                                                            args.whitebox_restarts)}
+        print(f"{args.pair}: {out['whitebox']['reachable']}/{len(indices)} seeds reachable under psnr>=20 "
+              f"(PGD-L2, radius {out['whitebox']['l2_radius']:.2f})", flush=True)
+        if args.json:
+            Path(args.json).write_text(json.dumps(out, indent=1))
+        return
     if args.ceiling:
         with torch_threads(1):
             workload = prepare(CampaignConfig(example=example, precision=precision, seeds=args.seeds, budget=1000))
