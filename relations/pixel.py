@@ -61,8 +61,10 @@ def pixel_perturb(x: np.ndarray, *, rate: float, magnitude: float, seed: int) ->
     Notes
     -----
     The pixel-level mutation of DiffChaser's genetic algorithm (Xie et al.,
-    IJCAI 2019, Sec. 3, "Mutation"): every pixel of a chromosome mutates
-    independently with the mutation rate. Output clipped to ``[0, 1]``.
+    IJCAI 2019, Algorithm 1, ``mutate(X[i], r2)``) as this project reads
+    it: every pixel of a chromosome mutates independently with the mutation
+    rate, by a uniform change of at most ``magnitude`` (the paper's exact
+    operator could not be checked). Output clipped to ``[0, 1]``.
     """
     rng = np.random.default_rng(seed)
     mask = rng.random(x.shape) < rate

@@ -40,14 +40,18 @@ class DiffChaserSearch:
     Notes
     -----
     Xie et al., "DiffChaser: Detecting Disagreements for Deep Neural
-    Networks", IJCAI 2019, Sec. 3 (Algorithm 1): the initial population is
-    ``m`` pixel mutants of the seed image; each generation computes every
-    chromosome's fitness (k-uncertainty, Sec. 3.2: ``-(p_1 - p_k)`` of the
-    counterpart's probabilities), returns the first disagreement, and
-    otherwise replaces every chromosome but the best by the crossover of two
-    fitness-proportionally selected parents followed by pixel mutation at
-    rate ``r2``. No chain-length cap: a chromosome accumulates one mutation
-    per generation.
+    Networks", IJCAI 2019, Algorithm 1: an initial population of ``m``
+    chromosomes is built from the seed image; each iteration computes every
+    chromosome's fitness, returns the first disagreement, and otherwise
+    replaces every chromosome but the best by the crossover of two selected
+    parents followed by pixel mutation at rate ``r2``; the search stops at a
+    time-out or an iteration cap. Fitness here is the paper's k-uncertainty
+    variant, ``-(p_1 - p_k)`` of the counterpart's probabilities. Our
+    reading of the details Algorithm 1 leaves open: the initial population
+    is ``m`` pixel mutants of the seed, parents are selected in proportion
+    to fitness, every child of a generation is bred from the previous
+    generation, and there is no chain-length cap (a chromosome accumulates
+    one mutation per generation).
 
     Chromosomes are images in the paper. Here a chromosome is the chain of
     seeded :func:`~relations.pixel.pixel_perturb` steps that produces its
@@ -57,10 +61,13 @@ class DiffChaserSearch:
     perturbs its own random pixel set, so taking step ``i`` from one parent
     or the other takes those pixels' changes from it.
 
-    The defaults (``m = 1000``, ``r2 = 0.005``, ``k = 2``) are those we read
-    for the paper's experimental setup (Sec. 4.1); the paper's text could
-    not be re-read while writing this module, so they should be checked
-    against it. ``magnitude`` is this re-implementation's choice. The paper's
+    Unverified: the values of ``m = 1000``, ``r2 = 0.005`` and ``k = 2``
+    were recalled from the paper's experimental setup, and the text of that
+    setup (and of the crossover, selection and mutation operators) could not
+    be retrieved to check them: only Algorithm 1 was (a reproducibility
+    summary quoting it, ri.k117.org). They, the selection and crossover
+    operators and ``magnitude`` are this re-implementation's choices until
+    checked against the paper. The paper's
     budget is wall-clock time (and an iteration cap); here it is the
     campaign's query budget. DiffChaser has no validity bound; the
     campaign's validity rule rejects (and counts) mutants as for every

@@ -32,6 +32,9 @@ if not hasattr(creator, "DiverfuzzFitness"):
 #: PSNR (dB) at which mode ``natural`` stops rewarding distance to the seed.
 PSNR_CAP = 60.0
 
+#: Individuals per evaluated batch that :func:`bisect_boundary` follows (most natural first).
+BISECT_PER_BATCH = 2
+
 #: Mutation operators the adaptive selector chooses among.
 OPERATORS = ("polynomial", "toggle", "gaussian", "toward_identity", "add_noise", "reseed_noise")
 
@@ -182,6 +185,61 @@ def repair(evaluator: SeedEvaluator, space: SearchSpace, individuals: list, step
             individuals[i].tail = fixed.tail
 
 
+def crossed_over(result, seed_label: int) -> np.ndarray:
+    """Rows where both models agree on a label other than the seed's, ``(N,)`` bool.
+
+    Such a candidate lies beyond both models' decision boundaries; on the
+    path from the seed to it each model changes its label somewhere, and
+    where the two do so at different points they disagree in between.
+    """
+    ok = np.asarray(result.valid, dtype=bool) & ~np.asarray(result.diverged, dtype=bool)
+    out = np.zeros(len(ok), dtype=bool)
+    idx = np.flatnonzero(ok)
+    if len(idx):
+        ref = result.reference_probs[idx].argmax(axis=1)
+        cand = result.candidate_probs[idx].argmax(axis=1)
+        out[idx] = (ref == cand) & (ref != seed_label)
+    return out
+
+
+def bisect_boundary(
+    evaluator: SeedEvaluator, space: SearchSpace, individuals: list, seed_label: int, steps: int, blocks
+) -> None:
+    """Look for a divergence between the seed and individuals that crossed both decision boundaries.
+
+    Each individual (whose chain makes both models agree on a label other
+    than ``seed_label``, :func:`crossed_over`) is scaled towards the
+    identity by a strength ``t`` (:func:`shrink`; ``t = 0`` is the seed,
+    ``t = 1`` the individual). Bisection on ``t`` keeps both models on the
+    seed's label at ``lo`` and off it at ``hi``, so each model's label
+    change stays inside ``[lo, hi]``; once the interval is narrower than
+    the gap between the two models' boundaries, a midpoint falls between
+    them and the evaluator records the divergence. One query per
+    individual and step, ``steps`` steps at most (the budget and mode
+    ``first`` stop it earlier). Scaled chains are plain chains with
+    concrete parameters, so a divergence found here replays exactly.
+    """
+    if steps <= 0 or not individuals:
+        return
+    identity = space.identity_genome()
+    lo = [0.0] * len(individuals)
+    hi = [1.0] * len(individuals)
+    for _ in range(steps):
+        if evaluator.done:
+            return
+        mids = [0.5 * (a + b) for a, b in zip(lo, hi)]
+        trial = [shrink(ind, t, identity, blocks) for ind, t in zip(individuals, mids)]
+        result = evaluator.evaluate([_chain(space, ind) for ind in trial])
+        for i in range(len(result.chains)):
+            if result.diverged[i]:
+                continue
+            at_seed = result.valid[i] and int(np.argmax(result.reference_probs[i])) == seed_label
+            if at_seed:
+                lo[i] = mids[i]
+            else:
+                hi[i] = mids[i]
+
+
 def _chain(space: SearchSpace, ind) -> Chain:
     """The genome's chain followed by the individual's pixel-noise tail."""
     return Chain(space.decode(ind).steps + tuple(getattr(ind, "tail", ())))
@@ -253,6 +311,16 @@ class GeneticSearch:
         disagreement margin on probabilities; ``"log"``:
         :func:`log_disagreement_margin`, which does not saturate on
         confident models).
+    bisect : int, optional
+        Steps of boundary bisection (default 0: off; >= 0). With ``k > 0``
+        the search first queries the seed itself (one query) for the label
+        both models give it; then, after each evaluated batch, up to
+        :data:`BISECT_PER_BATCH` candidates on which both models agree on
+        another label are bisected towards the seed for up to ``k`` queries
+        each (:func:`bisect_boundary`): quantization moves a decision
+        boundary a little, so between the seed and an input beyond both
+        boundaries lies a thin band where the models disagree, which the
+        margin alone rarely lands in.
 
     Notes
     -----
@@ -304,6 +372,7 @@ class GeneticSearch:
     scale: float = 1.0
     repair: int = 5
     objective: str = "probability"
+    bisect: int = 0
     name: str = "genetic"
 
     def __post_init__(self) -> None:
@@ -313,6 +382,8 @@ class GeneticSearch:
             )
         if self.repair < 0:
             raise DiverfuzzError(f"genetic repair={self.repair} must be >= 0 (bisection steps; 0 = off)")
+        if self.bisect < 0:
+            raise DiverfuzzError(f"genetic bisect={self.bisect} must be >= 0 (bisection steps; 0 = off)")
 
     def _toolbox(self, length: int) -> base.Toolbox:
         toolbox = base.Toolbox()
@@ -324,11 +395,22 @@ class GeneticSearch:
         toolbox.register("select", tools.selTournament, tournsize=self.tournament)
         return toolbox
 
-    def _assess(self, evaluator: SeedEvaluator, space: SearchSpace, individuals: list, seen: set) -> list:
-        """Evaluate as one batch (after :func:`repair`); returns the individuals the budget covered."""
+    def _assess(
+        self, evaluator: SeedEvaluator, space: SearchSpace, individuals: list, seen: set, seed_label: int | None
+    ) -> list:
+        """Evaluate as one batch (after :func:`repair`); returns the individuals the budget covered.
+
+        With ``bisect`` on, the (at most :data:`BISECT_PER_BATCH`, most
+        natural first) individuals that crossed both models' boundaries are
+        then bisected towards the seed (:func:`bisect_boundary`).
+        """
         repair(evaluator, space, individuals, self.repair, self._blocks(space))
         result = evaluator.evaluate([_chain(space, ind) for ind in individuals])
         kept = individuals[: len(result.chains)]
+        if self.bisect and seed_label is not None and not evaluator.done:
+            crossed = np.flatnonzero(crossed_over(result, seed_label))
+            crossed = crossed[np.argsort(-result.psnr[crossed], kind="stable")][:BISECT_PER_BATCH]
+            bisect_boundary(evaluator, space, [kept[i] for i in crossed], seed_label, self.bisect, self._blocks(space))
         fit = penalised(score(result, OBJECTIVES[self.objective]), result.valid, result.violation)
         if evaluator.mode == "natural":
             fit = natural_fitness(fit, result.diverged, result.psnr)
@@ -397,11 +479,17 @@ class GeneticSearch:
         ops = _Credit(len(OPERATORS) if self.adaptive else 1, p_min=0.1)
         relation_credit = _Credit(len(blocks), p_min=0.3 / len(blocks))
         seen: set = set()
+        seed_label = None
+        if self.bisect:
+            # One query on the seed itself gives the label both models agree on there.
+            at_seed = evaluator.evaluate([Chain(())])
+            if len(at_seed.chains) and at_seed.valid[0]:
+                seed_label = int(np.argmax(at_seed.reference_probs[0]))
         pop = [
             _individual(g.tolist(), [self._noise_step(noise, rng)] if rng.random() < 0.5 else [])
             for g in space.sample(rng, size, scale=self.scale)
         ]
-        pop = self._assess(evaluator, space, pop, seen)
+        pop = self._assess(evaluator, space, pop, seen, seed_label)
         best = max((ind.fitness.values[0] for ind in pop), default=-np.inf)
         stale = 0
         while not evaluator.done and pop:
@@ -427,7 +515,7 @@ class GeneticSearch:
             # Unchanged offspring keep their fitness: re-querying a known chain
             # would only spend budget.
             fresh = [ind for ind in offspring if not ind.fitness.valid]
-            fresh = self._assess(evaluator, space, fresh, seen)
+            fresh = self._assess(evaluator, space, fresh, seen, seed_label)
             if self.adaptive:
                 reward_credit(fresh, ops, relation_credit, blocks)
             pop = elite + [ind for ind in offspring if ind.fitness.valid]
@@ -440,4 +528,4 @@ class GeneticSearch:
                 # Restart: keep the elite, resample everything else.
                 stale = 0
                 fresh = [_individual(g.tolist()) for g in space.sample(rng, size - len(elite), scale=self.scale)]
-                pop = tools.selBest(pop, len(elite)) + self._assess(evaluator, space, fresh, seen)
+                pop = tools.selBest(pop, len(elite)) + self._assess(evaluator, space, fresh, seen, seed_label)
