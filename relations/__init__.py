@@ -9,7 +9,7 @@ round-trips through JSON. ``relations.strategies`` holds Hypothesis
 strategies (imported separately so Hypothesis stays optional at run time).
 """
 
-from .chain import Chain, Step, apply_batch
+from .chain import Chain, Step, apply_batch, apply_steps
 from .registry import REGISTRY, get_relation, names_for_kind
 from .relation import KINDS, ParamSpec, Relation, RelationError, check_image, check_input, infer_kind
 from .validity import (
@@ -33,6 +33,7 @@ __all__ = [
     "RelationError",
     "Step",
     "apply_batch",
+    "apply_steps",
     "check_image",
     "check_input",
     "get_relation",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from types import MappingProxyType
 
 import numpy as np
@@ -47,6 +48,16 @@ class Step:
 
     def __repr__(self) -> str:
         return f"Step({self.relation!r}, {dict(self.params)!r})"
+
+    @cached_property
+    def key(self) -> tuple:
+        """Hashable key, equal for two steps exactly when they compute the same thing.
+
+        ``(relation, values)``, with zeros spelled by ``repr`` so that ``-0.0``
+        and ``0.0`` (equal as numbers) stay apart. Used to cache mutants by
+        value (:class:`~fuzzer.search.prefix_cache.PrefixCache`).
+        """
+        return (self.relation, tuple(repr(v) if v == 0 else v for v in self.params.values()))
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Apply this step to ``x`` (see :meth:`Relation.apply`)."""
@@ -158,41 +169,83 @@ def apply_batch(chains: Sequence[Chain], x: np.ndarray) -> np.ndarray:
 
     Notes
     -----
-    The chains advance in lock step: at step ``k`` the rows whose ``k``-th
-    step uses the same relation form a group. The seed is validated once
-    (every relation output is already float32 in ``[0, 1]``), identity
-    steps are skipped, and relations with a ``batch_func`` (pointwise ones
-    such as ``brightness``, ``contrast``, ``vignette``, ``channel_shift``)
-    transform the whole group with one NumPy expression (for inputs of at
-    most ``_BATCH_MAX_SIZE`` elements). ``batch_func`` is
-    written to perform the same floating-point operations as ``func``, so
-    results are bit-for-bit those of :meth:`Chain.apply`.
+    The seed is validated once (every relation output is already float32
+    in ``[0, 1]``), then :func:`apply_steps` advances the chains in lock
+    step.
     """
     x32 = check_input(x)
-    out = np.empty((len(chains),) + x32.shape, dtype=np.float32)
-    out[...] = x32
-    plans = []
     for chain in chains:
         if not isinstance(chain, Chain):
             raise RelationError(f"chains contains {chain!r}: expected Chain instances")
-        plans.append([(get_relation(s.relation), s.params) for s in chain.steps])
-    depth = max((len(p) for p in plans), default=0)
+    out = np.empty((len(chains),) + x32.shape, dtype=np.float32)
+    out[...] = x32
+    return apply_steps(out, [chain.steps for chain in chains])
+
+
+def apply_steps(
+    out: np.ndarray,
+    steps: Sequence[Sequence[Step]],
+    *,
+    on_step: Callable[[int, int, np.ndarray], None] | None = None,
+) -> np.ndarray:
+    """Apply ``steps[i]`` to ``out[i]`` for every row, in place, in lock step.
+
+    Parameters
+    ----------
+    out : np.ndarray
+        ``(N,) + shape`` float32 stack of valid inputs (values in
+        ``[0, 1]``, e.g. a seed or relation outputs; not re-validated).
+        Overwritten with the results.
+    steps : sequence of sequence of Step
+        ``N`` step lists (may differ in length; may be empty).
+    on_step : callable, optional
+        ``on_step(i, k, image)`` is called once row ``i`` has gone through
+        its step ``k`` (0-based), rows in order, with ``image`` a view of
+        ``out[i]`` (copy it to keep it: later steps overwrite it). Default
+        None.
+
+    Returns
+    -------
+    np.ndarray
+        ``out``, each row identical (``np.array_equal``) to applying its
+        steps one after the other with :meth:`Step.apply`.
+
+    Notes
+    -----
+    At step ``k`` the rows whose ``k``-th step uses the same relation form
+    a group; each relation checks the kind and channel count of the input
+    once (with the message of :meth:`Relation.apply`). Identity steps are
+    skipped, and relations with a ``batch_func`` (pointwise ones such as
+    ``brightness``, ``contrast``, ``vignette``, ``channel_shift``)
+    transform the whole group with one NumPy expression (for inputs of at
+    most ``_BATCH_MAX_SIZE`` elements). ``batch_func`` is written to
+    perform the same floating-point operations as ``func``, so results are
+    bit-for-bit those of :meth:`Chain.apply`.
+    """
+    shape = out.shape[1:]
+    depth = max((len(row) for row in steps), default=0)
     checked: set[str] = set()
     for k in range(depth):
         groups: dict[str, list[int]] = {}
-        for i, plan in enumerate(plans):
-            if k < len(plan) and not plan[k][0].is_identity(plan[k][1]):
-                groups.setdefault(plan[k][0].name, []).append(i)
+        for i, row in enumerate(steps):
+            if k < len(row):
+                step = row[k]
+                if not get_relation(step.relation).is_identity(step.params):
+                    groups.setdefault(step.relation, []).append(i)
         for name, rows in groups.items():
             rel = REGISTRY[name]
             if name not in checked:  # kind and channel count, with the message of Relation.apply
-                rel.check(x32)
+                rel.check(out[rows[0]])
                 checked.add(name)
-            params = [dict(plans[i][k][1]) for i in rows]
-            if rel.batch_func is not None and len(rows) > 1 and x32.size <= _BATCH_MAX_SIZE:
+            params = [dict(steps[i][k].params) for i in rows]
+            if rel.batch_func is not None and len(rows) > 1 and out[0].size <= _BATCH_MAX_SIZE:
                 idx = np.asarray(rows)
                 out[idx] = rel._finish(rel.batch_func(out[idx], params), out[idx].shape)
             else:
                 for i, p in zip(rows, params):
-                    out[i] = rel._finish(rel.func(out[i].copy(), **p), x32.shape)
+                    out[i] = rel._finish(rel.func(out[i].copy(), **p), shape)
+        if on_step is not None:
+            for i, row in enumerate(steps):
+                if k < len(row):
+                    on_step(i, k, out[i])
     return out

@@ -1,13 +1,16 @@
-"""Reuse the image of a chain's prefix: appending one step costs one step, not the whole chain.
+"""Reuse the images of chain prefixes: a step already applied to the same input is not applied again.
 
-DFlare's trajectory and DiffChaser's chromosomes grow one step per
-iteration; applying every candidate's chain from the seed would cost
-quadratic time in the chain length. :class:`PrefixCache` remembers the
-mutants of recently evaluated chains by the identity of their
-:class:`~relations.Step` objects (immutable, deterministic), so a chain
-whose every step but the last is the very same objects as a cached chain's
-is computed as ``last_step.apply(cached_image)``. ``Chain.apply`` applies
-steps one after the other, so the result is bit for bit the same.
+Searches apply many chains that share their first steps: DFlare's
+trajectory and DiffChaser's chromosomes grow one step per iteration, the
+genetic search's offspring keep most of their parents' steps, validity
+repair and :meth:`~fuzzer.search.evaluate.SeedEvaluator.check` compute the
+very chains that are then evaluated, and shrinking tries chains that
+differ from the divergence in one step. :class:`PrefixCache` keeps the
+image after every step of the chains it applied, keyed by the *values* of
+the steps so far (:attr:`relations.Step.key`), and applies a chain from
+the longest prefix it holds. Relations are pure and deterministic and
+:func:`relations.apply_steps` applies steps one after the other as
+:meth:`relations.Chain.apply` does, so the result is bit for bit the same.
 """
 
 from __future__ import annotations
@@ -18,48 +21,95 @@ from typing import Sequence
 
 import numpy as np
 
-from relations import Chain, apply_batch
+from relations import Chain, apply_steps, check_input
+
+#: Default memory for cached images: 64 MiB (about 21,000 images of 1x28x28,
+#: 110 of 3x224x224).
+CACHE_BYTES = 64 * 2**20
 
 
 @dataclass
 class PrefixCache:
-    """Mutants of the last ``size`` chains evaluated on one seed (default 64)."""
+    """Images of the chain prefixes applied to one seed, least recently used evicted first.
 
-    size: int = 64
-    _store: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    Parameters
+    ----------
+    max_bytes : int, optional
+        Memory for cached images (default :data:`CACHE_BYTES`); 0 caches
+        nothing.
 
-    def _lookup(self, chain: Chain) -> np.ndarray | None:
-        steps = chain.steps
-        if len(steps) < 2:
-            return None
-        hit = self._store.get((len(steps) - 1, id(steps[-2])))
-        if hit is None:
-            return None
-        cached_steps, image = hit
-        if all(a is b for a, b in zip(cached_steps, steps[:-1])):
-            return image
-        return None
+    Notes
+    -----
+    Entries form a trie: ``(parent node, step key) -> (node, image)``, the
+    root node 0 being the seed. A new seed (another array object) empties
+    the cache.
+    """
+
+    max_bytes: int = CACHE_BYTES
+    _nodes: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    _next: int = field(default=1, repr=False)
+    _bytes: int = field(default=0, repr=False)
+    _seed: np.ndarray | None = field(default=None, repr=False)
+    _seed32: np.ndarray | None = field(default=None, repr=False)
+
+    def _start(self, seed: np.ndarray) -> np.ndarray:
+        """The validated float32 seed; forgets every entry when ``seed`` is a new array."""
+        if seed is not self._seed:
+            self._seed32 = check_input(seed)
+            self._seed = seed
+            self._nodes.clear()
+            self._bytes = 0
+        return self._seed32
+
+    def _walk(self, chain: Chain) -> tuple[int, int, np.ndarray | None]:
+        """``(node, depth, image)`` of the longest cached prefix of ``chain`` (``(0, 0, None)``: none)."""
+        node, depth, image = 0, 0, None
+        for step in chain.steps:
+            entry = self._nodes.get((node, step.key))
+            if entry is None:
+                break
+            self._nodes.move_to_end((node, step.key))
+            node, image = entry
+            depth += 1
+        return node, depth, image
+
+    def _store(self, parent: int, key: tuple, image: np.ndarray) -> int:
+        """Cache ``image`` (copied) as the child of ``parent`` by the step ``key``; returns its node."""
+        entry = self._nodes.get((parent, key))
+        if entry is not None:
+            return entry[0]
+        node = self._next
+        self._next += 1
+        self._nodes[(parent, key)] = (node, image.copy())
+        self._bytes += image.nbytes
+        return node
+
+    def _evict(self) -> None:
+        while self._bytes > self.max_bytes and self._nodes:
+            _, (_, image) = self._nodes.popitem(last=False)
+            self._bytes -= image.nbytes
 
     def apply(self, chains: Sequence[Chain], seed: np.ndarray) -> np.ndarray:
-        """``apply_batch(chains, seed)``, reusing cached prefixes; caches the results."""
-        out = [None] * len(chains)
-        rest = []
+        """``apply_batch(chains, seed)``, from the longest cached prefix of each chain; caches every step.
+
+        Returns
+        -------
+        np.ndarray
+            ``(N,) + seed.shape`` float32, bit for bit equal to
+            :func:`relations.apply_batch`.
+        """
+        seed32 = self._start(seed)
+        out = np.empty((len(chains),) + seed32.shape, dtype=np.float32)
+        nodes, rest = [], []
         for i, chain in enumerate(chains):
-            base = self._lookup(chain)
-            if base is None:
-                rest.append(i)
-            else:
-                out[i] = chain.steps[-1].apply(base)
-        if rest:
-            fresh = apply_batch([chains[i] for i in rest], seed)
-            for j, i in enumerate(rest):
-                out[i] = fresh[j]
-        for chain, image in zip(chains, out):
-            if chain.steps:
-                self._store[(len(chain.steps), id(chain.steps[-1]))] = (chain.steps, image)
-                self._store.move_to_end((len(chain.steps), id(chain.steps[-1])))
-        while len(self._store) > self.size:
-            self._store.popitem(last=False)
-        if not len(out):
-            return apply_batch([], seed)
-        return np.stack(out).astype(np.float32, copy=False)
+            node, depth, image = self._walk(chain)
+            out[i] = seed32 if image is None else image
+            nodes.append(node)
+            rest.append(chain.steps[depth:])
+
+        def record(i: int, k: int, image: np.ndarray) -> None:
+            nodes[i] = self._store(nodes[i], rest[i][k].key, image)
+
+        apply_steps(out, rest, on_step=record if self.max_bytes > 0 else None)
+        self._evict()
+        return out

@@ -1,30 +1,70 @@
-"""The prefix cache gives exactly apply_batch's mutants, also for chains that share step objects."""
+"""The prefix cache gives exactly apply_batch's mutants, whatever it holds."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from fuzzer.search.dflare import OPERATORS, operator_step
+from fuzzer.search.genetic import _chain, shrink
 from fuzzer.search.prefix_cache import PrefixCache
-from relations import Chain, Step, apply_batch
+from fuzzer.search.space import SearchSpace
+from relations import Chain, Step, apply_batch, names_for_kind
 
 
 def test_cached_mutants_equal_apply_batch_bit_for_bit():
     rng = np.random.default_rng(0)
     seed = rng.random((1, 12, 12)).astype(np.float32)
-    cache = PrefixCache(size=8)
+    cache = PrefixCache(max_bytes=40 * seed.nbytes)  # small: entries are evicted on the way
     chain = Chain(())
     other = Step("brightness", {"delta": 0.05})
     hits = 0
     for i in range(40):
         step = operator_step(OPERATORS[i % len(OPERATORS)], rng)
         grown = Chain(chain.steps + (step,))
-        # Same length and same last step object, different prefix: must not reuse.
+        # Same length and same last step, different prefix: must not reuse the grown chain's image.
         twisted = Chain((other,) + chain.steps[1:] + (step,)) if chain.steps else grown
-        batch = [twisted, grown]  # grown is cached last, so it is what the next lookup finds
-        hits += cache._lookup(grown) is not None
+        batch = [twisted, grown]
+        hits += cache._walk(grown)[1] == len(chain)
         got = cache.apply(batch, seed)
         assert np.array_equal(got, apply_batch(batch, seed))
+        assert cache._bytes <= cache.max_bytes
         if i % 3 == 0:
             chain = grown
     assert hits > 10  # the cache was actually used
+
+
+def test_equal_steps_are_reused_by_value_and_signed_zero_kept_apart():
+    seed = np.random.default_rng(1).random((1, 10, 10)).astype(np.float32)
+    cache = PrefixCache()
+    first = Chain((Step("gamma", {"gamma": 1.5}), Step("brightness", {"delta": 0.1})))
+    again = Chain((Step("gamma", {"gamma": 1.5}), Step("contrast", {"factor": 1.2})))  # new objects
+    cache.apply([first], seed)
+    assert cache._walk(again)[1] == 1
+    assert Step("brightness", {"delta": -0.0}).key != Step("brightness", {"delta": 0.0}).key
+    assert np.array_equal(cache.apply([again], seed), apply_batch([again], seed))
+
+
+def test_genetic_repair_chains_on_mnist_size_equal_apply_batch():
+    # Every image relation, chains scaled towards identity as repair does, on a 28x28 input.
+    rng = np.random.default_rng(2)
+    seed = rng.random((1, 28, 28)).astype(np.float32)
+    space = SearchSpace.from_names(names_for_kind("image", channels=1))
+    blocks, pos = [], 0
+    for relation in space.relations:
+        blocks.append((pos, len(relation.params)))
+        pos += 1 + len(relation.params)
+    identity = space.identity_genome()
+    cache = PrefixCache()
+    for genome in space.sample(rng, 6):
+        ind = shrink(genome.tolist(), 1.0, identity, blocks)
+        chains = [_chain(space, shrink(ind, t, identity, blocks)) for t in (1.0, 0.5, 0.75, 1.0)]
+        assert np.array_equal(cache.apply(chains, seed), apply_batch(chains, seed))
+
+
+def test_new_seed_empties_the_cache():
+    rng = np.random.default_rng(3)
+    a, b = (rng.random((1, 8, 8)).astype(np.float32) for _ in range(2))
+    chain = Chain((Step("gamma", {"gamma": 0.7}),))
+    cache = PrefixCache()
+    cache.apply([chain], a)
+    assert np.array_equal(cache.apply([chain], b), apply_batch([chain], b))
