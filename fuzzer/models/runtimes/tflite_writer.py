@@ -128,9 +128,11 @@ class _Builder:
             b.data = np.frombuffer(np.ascontiguousarray(data).tobytes(), dtype=np.uint8)
             self.buffers.append(b)
             t.buffer = len(self.buffers) - 1
-        if quant is not None:
+        if quant is not None:  # (scale, zero_point), or (scales, zero_points, axis) per channel
             q = self.s.QuantizationParametersT()
-            q.scale, q.zeroPoint = [float(quant[0])], [int(quant[1])]
+            scale, zero = np.atleast_1d(quant[0]), np.atleast_1d(quant[1])
+            q.scale, q.zeroPoint = [float(v) for v in scale], [int(v) for v in zero]
+            q.quantizedDimension = int(quant[2]) if len(quant) > 2 else 0
             t.quantization = q
         self.tensors.append(t)
         return len(self.tensors) - 1
@@ -168,6 +170,13 @@ class _Builder:
         return path
 
 
+def affine_int8(lo: float, hi: float) -> tuple[float, int]:
+    """``(scale, zero_point)`` of asymmetric int8 covering ``[min(lo, 0), max(hi, 0)]`` (0.0 exact)."""
+    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+    scale = max(hi - lo, 1e-8) / 255
+    return scale, int(np.clip(np.round(-128 - lo / scale), -128, 127))
+
+
 def _pair(v) -> tuple[int, int]:
     return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
 
@@ -188,6 +197,7 @@ def write_tflite(
     output_quant: tuple[float, int] = (1 / 256, 0),
     batch: int = 1,
     description: str = "diverfuzz classifier",
+    int8_ranges: list[tuple[float, float]] | None = None,
 ) -> Path:
     """Write a chain of layer records as a ``.tflite`` file.
 
@@ -208,6 +218,18 @@ def write_tflite(
         The input's batch dimension as stored (default 1; LiteRT resizes it).
     description : str, optional
         The model's description field.
+    int8_ranges : list of (float, float), optional
+        Calibrated ``(min, max)`` of the input and of every layer's output
+        (``len(layers) + 1`` pairs). When given, the whole graph is written
+        fully quantized, as post-training integer quantization does: int8
+        input, activations and output (asymmetric, from the ranges), int8
+        symmetric weights (per output channel for convolutions, per tensor
+        for fully-connected layers), int32 biases with scale
+        ``input scale * weight scale``; ``io_dtype``, ``input_quant`` and
+        ``output_quant`` are then ignored. LiteRT's int8 kernels fix some
+        output parameters: pooling, padding and reshaping keep their input's,
+        ``TANH`` gives ``(1/128, 0)``, ``LOGISTIC`` and ``SOFTMAX``
+        ``(1/256, -128)``, ``LOG_SOFTMAX`` ``(16/256, 127)``.
 
     Returns
     -------
@@ -228,13 +250,44 @@ def write_tflite(
     fused = {"NONE": s.ActivationFunctionType.NONE, "RELU": s.ActivationFunctionType.RELU,
              "RELU6": s.ActivationFunctionType.RELU6}
     paddings = {"SAME": s.Padding.SAME, "VALID": s.Padding.VALID}
-    quantized = io_dtype != "float32"
+    full_int8 = int8_ranges is not None
+    if full_int8 and len(int8_ranges) != len(layers) + 1:
+        raise ValueError(f"int8_ranges needs {len(layers) + 1} (min, max) pairs, got {len(int8_ranges)}")
+    quantized = io_dtype != "float32" and not full_int8
     shape = [batch, *[int(d) for d in input_shape]]
-    x_in = b.tensor("input", shape, types[io_dtype], quant=input_quant if quantized else None)
+    int8 = s.TensorType.INT8
+    qin = affine_int8(*int8_ranges[0]) if full_int8 else None
+    x_in = b.tensor("input", shape, int8 if full_int8 else types[io_dtype],
+                    quant=qin if full_int8 else input_quant if quantized else None)
     x = x_in
     if quantized:
         x = b.tensor("input_float", shape)
         b.op(op_code.DEQUANTIZE, [x_in], [x])
+
+    def output(name: str, i: int, fixed: tuple[float, int] | None = None) -> int:
+        """The layer's output tensor: float32, or int8 with ``fixed`` or calibrated parameters."""
+        nonlocal qin
+        if not full_int8:
+            return b.tensor(name, shape)
+        qin = fixed or affine_int8(*int8_ranges[i + 1])
+        return b.tensor(name, shape, int8, quant=qin)
+
+    def weights(name: str, w: np.ndarray, bias: np.ndarray, per_channel: bool) -> list[int]:
+        """Weight and bias tensors: float32, or int8 symmetric weights and int32 biases."""
+        if not full_int8:
+            return [b.tensor(f"{name}_w", w.shape, data=w), b.tensor(f"{name}_b", bias.shape, data=bias)]
+        axes = tuple(range(1, w.ndim))
+        peak = np.abs(w).max(axis=axes) if per_channel else np.full(len(w), np.abs(w).max())
+        w_scale = np.maximum(peak, 1e-12).astype(np.float64) / 127
+        wq = np.clip(np.round(w / w_scale.reshape((-1,) + (1,) * len(axes))), -127, 127).astype(np.int8)
+        b_scale = qin[0] * w_scale
+        bq = np.round(bias / b_scale).astype(np.int32)
+        if per_channel:
+            wquant, bquant = (w_scale, np.zeros(len(w), np.int64), 0), (b_scale, np.zeros(len(w), np.int64), 0)
+        else:
+            wquant, bquant = (w_scale[0], 0), (b_scale[0], 0)
+        return [b.tensor(f"{name}_w", w.shape, int8, wq, wquant),
+                b.tensor(f"{name}_b", bias.shape, s.TensorType.INT32, bq, bquant)]
 
     for i, layer in enumerate(layers):
         name = f"{i}_{type(layer).__name__.lower()}"
@@ -252,9 +305,9 @@ def write_tflite(
             o.dilationHFactor, o.dilationWFactor = dh, dw
             o.fusedActivationFunction = fused[layer.activation]
             shape = [batch, _conv_out(shape[1], kh, sh, dh, layer.padding), _conv_out(shape[2], kw, sw, dw, layer.padding), out_c]
-            y = b.tensor(name, shape)
-            b.op(op_code.CONV_2D, [x, b.tensor(f"{name}_w", w.shape, data=w), b.tensor(f"{name}_b", bias.shape, data=bias)],
-                 [y], opts.Conv2DOptions, o)
+            inputs = [x, *weights(name, w, bias, per_channel=True)]
+            y = output(name, i)
+            b.op(op_code.CONV_2D, inputs, [y], opts.Conv2DOptions, o)
         elif isinstance(layer, Pool2D):
             (kh, kw), (sh, sw) = _pair(layer.size), _pair(layer.stride)
             codes = {"MAX": op_code.MAX_POOL_2D, "AVERAGE": op_code.AVERAGE_POOL_2D}
@@ -263,13 +316,13 @@ def write_tflite(
             o = s.Pool2DOptionsT()
             o.padding, o.strideH, o.strideW, o.filterHeight, o.filterWidth = s.Padding.VALID, sh, sw, kh, kw
             shape = [batch, _conv_out(shape[1], kh, sh, 1, "VALID"), _conv_out(shape[2], kw, sw, 1, "VALID"), shape[3]]
-            y = b.tensor(name, shape)
+            y = output(name, i, qin)
             b.op(codes[layer.kind], [x], [y], opts.Pool2DOptions, o)
         elif isinstance(layer, Pad):
             (top, bottom), (left, right) = layer.pads
             pads = np.array([[0, 0], [top, bottom], [left, right], [0, 0]], dtype=np.int32)
             shape = [batch, shape[1] + top + bottom, shape[2] + left + right, shape[3]]
-            y = b.tensor(name, shape)
+            y = output(name, i, qin)  # int8 PAD pads with the zero point, i.e. 0.0
             b.op(op_code.PAD, [x, b.tensor(f"{name}_pads", pads.shape, s.TensorType.INT32, pads)], [y],
                  opts.PadOptions, s.PadOptionsT())
         elif isinstance(layer, Flatten):
@@ -278,7 +331,7 @@ def write_tflite(
             o = s.ReshapeOptionsT()
             o.newShape = [-1, features]
             shape = [batch, features]
-            y = b.tensor(name, shape)
+            y = output(name, i, qin)
             b.op(op_code.RESHAPE, [x, b.tensor(f"{name}_shape", [2], s.TensorType.INT32, new)], [y],
                  opts.ReshapeOptions, o)
         elif isinstance(layer, Dense):
@@ -289,16 +342,16 @@ def write_tflite(
             o = s.FullyConnectedOptionsT()
             o.fusedActivationFunction = fused[layer.activation]
             shape = [batch, w.shape[0]]
-            y = b.tensor(name, shape)
-            b.op(op_code.FULLY_CONNECTED, [x, b.tensor(f"{name}_w", w.shape, data=w), b.tensor(f"{name}_b", bias.shape, data=bias)],
-                 [y], opts.FullyConnectedOptions, o)
+            inputs = [x, *weights(name, w, bias, per_channel=False)]
+            y = output(name, i)
+            b.op(op_code.FULLY_CONNECTED, inputs, [y], opts.FullyConnectedOptions, o)
         elif isinstance(layer, Activation):
             if layer.kind not in ACTIVATIONS:
                 raise ValueError(f"layer {i}: activation must be one of {', '.join(ACTIVATIONS)}, got {layer.kind!r}")
-            y = b.tensor(name, shape)
+            y = output(name, i, {"TANH": (1 / 128, 0), "LOGISTIC": (1 / 256, -128)}.get(layer.kind))
             b.op(getattr(op_code, layer.kind), [x], [y])
         elif isinstance(layer, Softmax):
-            y = b.tensor(name, shape)
+            y = output(name, i, (16 / 256, 127) if layer.log else (1 / 256, -128))
             if layer.log:
                 b.op(op_code.LOG_SOFTMAX, [x], [y], opts.LogSoftmaxOptions, s.LogSoftmaxOptionsT())
             else:

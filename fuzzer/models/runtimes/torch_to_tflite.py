@@ -26,6 +26,12 @@ PyTorch                                LiteRT
 
 Anything else is refused with a one-line :class:`DiverfuzzError` naming the
 layer.
+
+With ``quantize="int8"`` the file is fully integer-quantized, as LiteRT's
+post-training integer quantization makes deployed models: every tensor's
+range is the min/max over a calibration set (see
+:func:`fuzzer.models.runtimes.tflite_writer.write_tflite`), and LiteRT runs
+its int8 kernels.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from fuzzer.errors import DiverfuzzError
@@ -54,7 +61,7 @@ SUPPORTED = (
     "Conv2d, BatchNorm2d (after a Conv2d), MaxPool2d, AvgPool2d, Flatten, Linear, ReLU, ReLU6, Tanh, Sigmoid, "
     "Softmax, LogSoftmax, Dropout, Identity"
 )
-_ACTIVATION_FUNCTIONS = {torch.relu: "RELU", torch.nn.functional.relu: "RELU", torch.tanh: "TANH",
+_ACTIVATION_FUNCTIONS = {torch.relu: "RELU", F.relu: "RELU", torch.tanh: "TANH",
                          torch.sigmoid: "LOGISTIC"}
 _ACTIVATION_METHODS = {"relu": "RELU", "tanh": "TANH", "sigmoid": "LOGISTIC"}
 
@@ -68,8 +75,10 @@ def torch_to_tflite(
     io_dtype: str = "float32",
     input_quant: tuple[float, int] = (1 / 255, 0),
     output_quant: tuple[float, int] = (1 / 256, 0),
+    quantize: str | None = None,
+    calibration: np.ndarray | None = None,
 ) -> Path:
-    """Write ``model`` (a chain of supported layers) as a float32 ``.tflite`` file.
+    """Write ``model`` (a chain of supported layers) as a ``.tflite`` file, float32 or fully int8.
 
     Parameters
     ----------
@@ -90,7 +99,16 @@ def torch_to_tflite(
         Type of the file's input and output tensors (default float32); see
         :func:`fuzzer.models.runtimes.tflite_writer.write_tflite`.
     input_quant, output_quant : tuple (float, int), optional
-        ``(scale, zero_point)`` of quantized input and output tensors.
+        ``(scale, zero_point)`` of quantized input and output tensors of a
+        float graph.
+    quantize : {None, "int8"}, optional
+        ``"int8"``: write a fully-quantized int8 graph (int8 input, weights,
+        activations and output; int32 biases) calibrated on ``calibration``;
+        ``io_dtype`` and the ``*_quant`` options are then ignored. Default
+        None: float32 kernels.
+    calibration : ndarray, float32, (N, *input_shape), optional
+        Inputs whose per-tensor min/max set the int8 ranges (required with
+        ``quantize="int8"``; a few hundred training images suffice).
 
     Returns
     -------
@@ -102,16 +120,72 @@ def torch_to_tflite(
         One line: a layer or operation that has no LiteRT counterpart here,
         a graph that is not a chain, or a module that ``torch.fx`` cannot trace.
     """
+    if quantize not in (None, "int8"):
+        raise DiverfuzzError(f"quantize={quantize!r}: choose None (float32) or 'int8'")
+    if quantize and (calibration is None or len(calibration) == 0):
+        raise DiverfuzzError("quantize='int8' needs calibration inputs (an (N, C, H, W) float32 array)")
     steps = _chain(model)
     layers = _convert(steps, tuple(int(d) for d in input_shape))
     if softmax:
         layers.append(Softmax())
     image = len(input_shape) == 3
     shape = (input_shape[1], input_shape[2], input_shape[0]) if image else tuple(input_shape)
+    ranges = None
+    if quantize:
+        x = np.asarray(calibration, dtype=np.float32)
+        if tuple(x.shape[1:]) != tuple(input_shape):
+            raise DiverfuzzError(f"calibration inputs have shape {x.shape[1:]}, the model takes {tuple(input_shape)}")
+        outputs = run_layers(layers, x.transpose(0, 2, 3, 1) if image else x)
+        ranges = [(float(o.min()), float(o.max())) for o in outputs]
     return write_tflite(
         path, layers, shape, io_dtype=io_dtype, input_quant=input_quant, output_quant=output_quant,
-        description=f"diverfuzz: {type(model).__name__} converted from PyTorch",
+        description=f"diverfuzz: {type(model).__name__} converted from PyTorch{' (int8)' if quantize else ''}",
+        int8_ranges=ranges,
     )
+
+
+def run_layers(layers: list, x: np.ndarray) -> list[np.ndarray]:
+    """The input and every layer record's float output on ``x`` (NHWC or flat), computed with torch.
+
+    The records' reference semantics (float64): what a float32 ``.tflite``
+    file of ``layers`` computes, up to rounding; used to calibrate int8 ranges.
+    """
+    t = torch.from_numpy(np.asarray(x, dtype=np.float64))
+    if t.dim() == 4:
+        t = t.permute(0, 3, 1, 2)  # records are NHWC; torch's functions take NCHW
+    outputs = [np.asarray(x)]
+    clamp = {"NONE": lambda v: v, "RELU": torch.relu, "RELU6": lambda v: v.clamp(0, 6)}
+    with torch.no_grad():
+        for layer in layers:
+            if isinstance(layer, Conv2D):
+                w = torch.from_numpy(layer.weight.astype(np.float64)).permute(0, 3, 1, 2)
+                if layer.padding == "SAME":
+                    pads = []
+                    for size, k, st, d in zip(t.shape[2:], w.shape[2:], layer.stride, layer.dilation):
+                        total = max((-(-size // st) - 1) * st + d * (k - 1) + 1 - size, 0)
+                        pads.append((total // 2, total - total // 2))
+                    t = F.pad(t, (*pads[1], *pads[0]))
+                t = F.conv2d(t, w, torch.from_numpy(layer.bias.astype(np.float64)), layer.stride, 0, layer.dilation)
+                t = clamp[layer.activation](t)
+            elif isinstance(layer, Pool2D):
+                pool = F.max_pool2d if layer.kind == "MAX" else F.avg_pool2d
+                t = pool(t, layer.size, layer.stride)
+            elif isinstance(layer, Pad):
+                (top, bottom), (left, right) = layer.pads
+                t = F.pad(t, (left, right, top, bottom))
+            elif isinstance(layer, Flatten):
+                t = t.permute(0, 2, 3, 1).reshape(len(t), -1) if t.dim() == 4 else t
+            elif isinstance(layer, Dense):
+                t = clamp[layer.activation](F.linear(t, torch.from_numpy(layer.weight.astype(np.float64)),
+                                                     torch.from_numpy(layer.bias.astype(np.float64))))
+            elif isinstance(layer, Activation):
+                t = {"RELU": torch.relu, "RELU6": clamp["RELU6"], "TANH": torch.tanh, "LOGISTIC": torch.sigmoid}[layer.kind](t)
+            elif isinstance(layer, Softmax):
+                t = torch.log_softmax(t, -1) if layer.log else torch.softmax(t, -1)
+            else:
+                raise ValueError(f"not a layer record: {type(layer).__name__}")
+            outputs.append((t.permute(0, 2, 3, 1) if t.dim() == 4 else t).numpy())
+    return outputs
 
 
 def _chain(model: nn.Module) -> list[tuple[str, object]]:
@@ -304,4 +378,4 @@ def _pair(v) -> tuple[int, int]:
     return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
-__all__ = ["SUPPORTED", "torch_to_tflite"]
+__all__ = ["SUPPORTED", "run_layers", "torch_to_tflite"]
