@@ -1,17 +1,18 @@
 """One end-to-end campaign per model file format, on MNIST (28x28), through the CLI.
 
-Usage: ``nice -n 5 python bench/file_formats.py [--seeds 20] [--budget 200] [--out DIR]``
+Usage: ``nice -n 5 python bench/file_formats.py [--seeds 20] [--budget 200] [--out DIR] [--formats onnx,tflite,pt2,pt]``
 
 Writes LeNet-5 (:func:`fuzzer.models.examples.mnist.trained_lenet5`) as
 ``.onnx`` (``torch.onnx.export``), ``.pt2`` (``torch.export.save``) and
 TorchScript ``.pt``, plus its ONNX Runtime int8 counterpart as a file
-(``onnx-int8``: the exported graph quantized by ``quantize_static``), and a
-softmax-regression classifier trained on the same digits as ``.tflite``
-(float32, and a fully-quantized copy with int8 input/output tensors and a
-final softmax, written by :mod:`fuzzer.models.runtimes.tflite_writer`).
-Then runs ``diverfuzz run --model REF --candidate CAND`` for each format
-(``.onnx``: the float graph against the int8 file; ``.tflite``: float
-against fully-quantized; ``.pt2``: against ``--precision int8-static``
+(``onnx-int8``: the exported graph quantized by ``quantize_static``), and
+as ``.tflite`` through :func:`fuzzer.models.runtimes.torch_to_tflite.torch_to_tflite`
+(no TensorFlow): a float32 file, and a fully-quantized int8 file (int8
+input, weights and activations, int32 biases; min/max calibrated on the same
+512 training images as the ONNX int8 file) that LiteRT runs with its int8
+kernels. Then runs ``diverfuzz run --model REF --candidate CAND`` for each
+format (``.onnx``: the float graph against the int8 file; ``.tflite``: float
+against int8; ``.pt2``: against ``--precision int8-static``
 built from the loaded program; ``.pt``: against ``--precision fp16``) and
 replays each campaign, printing its summary line.
 """
@@ -38,22 +39,7 @@ import torch
 from fuzzer.entry.cli import main as cli
 from fuzzer.models.examples.mnist import load_mnist_data, trained_lenet5
 from fuzzer.models.precision.onnx_runtime import export_onnx
-from fuzzer.models.runtimes.tflite_writer import write_linear_tflite
-
-
-def softmax_regression(x: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A linear classifier on NHWC-flattened images (full-batch Adam, 300 steps, seeded)."""
-    gen = torch.Generator().manual_seed(seed)
-    flat = torch.from_numpy(x.transpose(0, 2, 3, 1).reshape(len(x), -1).copy())
-    w = (torch.randn(10, flat.shape[1], generator=gen) * 0.01).requires_grad_()
-    b = torch.zeros(10, requires_grad=True)
-    opt = torch.optim.Adam([w, b], lr=0.05)
-    target = torch.from_numpy(y)
-    for _ in range(300):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(flat @ w.T + b, target).backward()
-        opt.step()
-    return w.detach().numpy(), b.detach().numpy()
+from fuzzer.models.runtimes.torch_to_tflite import torch_to_tflite
 
 
 def quantize_onnx_file(source: _Path, target: _Path, calibration: np.ndarray) -> None:
@@ -77,7 +63,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--budget", type=int, default=200)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--formats", default="onnx,tflite,pt2,pt", help="comma-separated subset to run")
     args = parser.parse_args()
+    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     warnings.simplefilter("ignore")
     root = _Path(args.out or tempfile.mkdtemp(prefix="diverfuzz-formats-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -89,19 +77,20 @@ def main() -> None:
     torch.export.save(ep, str(root / "lenet5.pt2"))
     torch.jit.trace(model, torch.from_numpy(data.x_train[:2])).save(str(root / "lenet5.pt"))
     quantize_onnx_file(root / "lenet5.onnx", root / "lenet5_int8.onnx", data.x_train[:512])
-    w, b = softmax_regression(data.x_train, data.y_train)
-    write_linear_tflite(root / "linear.tflite", w, b, (28, 28, 1))
-    write_linear_tflite(
-        root / "linear_int8.tflite", w, b, (28, 28, 1), softmax=True, io_dtype="int8",
-        input_quant=(1 / 255, -128), output_quant=(1 / 256, -128),
-    )
+    torch_to_tflite(model, root / "lenet5.tflite", (1, 28, 28))
+    torch_to_tflite(model, root / "lenet5_int8.tflite", (1, 28, 28), quantize="int8", calibration=data.x_train[:512])
     runs = {
         "onnx": ("lenet5.onnx", "lenet5_int8.onnx", None),
-        "tflite": ("linear.tflite", "linear_int8.tflite", None),
+        "tflite": ("lenet5.tflite", "lenet5_int8.tflite", None),
         "pt2": ("lenet5.pt2", None, "int8-static"),
         "pt": ("lenet5.pt", None, "fp16"),
     }
+    unknown = sorted(set(formats) - set(runs))
+    if unknown:
+        parser.error(f"--formats: unknown {', '.join(unknown)}; choose from {', '.join(runs)}")
     for fmt, (ref, cand, precision) in runs.items():
+        if fmt not in formats:
+            continue
         out = root / f"run_{fmt}"
         argv = ["run", "--model", str(root / ref), "--data", str(root / "mnist_test.npz"), "--seeds", str(args.seeds),
                 "--budget", str(args.budget), "--out", str(out), "--force", "--quiet"]

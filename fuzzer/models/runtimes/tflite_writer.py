@@ -240,6 +240,8 @@ def write_tflite(
     ValueError
         A record that does not fit the tensor it gets (a Conv2D or Pool2D on
         a flat tensor, a Dense on an image, mismatched sizes, unknown kinds).
+    TypeError
+        An item of ``layers`` that is not a layer record.
     """
     types = {"float32": None, "int8": 9, "uint8": 3}  # TensorType INT8 = 9, UINT8 = 3
     if io_dtype not in types:
@@ -359,7 +361,7 @@ def write_tflite(
                 o.beta = 1.0
                 b.op(op_code.SOFTMAX, [x], [y], opts.SoftmaxOptions, o)
         else:
-            raise ValueError(f"layer {i}: not a layer record: {type(layer).__name__}")
+            raise TypeError(f"layer {i}: not a layer record: {type(layer).__name__}")
         x = y
 
     out = x

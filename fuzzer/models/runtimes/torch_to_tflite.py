@@ -183,7 +183,7 @@ def run_layers(layers: list, x: np.ndarray) -> list[np.ndarray]:
             elif isinstance(layer, Softmax):
                 t = torch.log_softmax(t, -1) if layer.log else torch.softmax(t, -1)
             else:
-                raise ValueError(f"not a layer record: {type(layer).__name__}")
+                raise TypeError(f"not a layer record: {type(layer).__name__}")
             outputs.append((t.permute(0, 2, 3, 1) if t.dim() == 4 else t).numpy())
     return outputs
 
