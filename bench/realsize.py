@@ -217,14 +217,14 @@ class Timers:
 
 def instrument(timers: Timers, strategy_name: str, population: int) -> None:
     import fuzzer.campaign.seed as seed_module
-    import fuzzer.search.evaluate as evaluate_module
+    import fuzzer.search.prefix_cache as prefix_cache_module
     from fuzzer.models.pair import ModelPair
     from fuzzer.search import get_strategy
     from fuzzer.search.prefix_cache import PrefixCache
 
     timers.wrap(ModelPair, "logits", "inference")
-    timers.wrap(PrefixCache, "apply", "relations")
-    timers.wrap(evaluate_module, "evaluate_batch", "validity")
+    timers.wrap(PrefixCache, "_run", "relations")
+    timers.wrap(prefix_cache_module, "evaluate_batch", "validity")
     timers.wrap(type(get_strategy(strategy_name, population=population)), "search", "search")
     timers.wrap(seed_module, "shrink_divergence", "shrink+triage")
     timers.wrap(seed_module, "triage_mutants", "shrink+triage")

@@ -187,6 +187,7 @@ def apply_steps(
     steps: Sequence[Sequence[Step]],
     *,
     on_step: Callable[[int, int, np.ndarray], None] | None = None,
+    checked: set[str] | None = None,
 ) -> np.ndarray:
     """Apply ``steps[i]`` to ``out[i]`` for every row, in place, in lock step.
 
@@ -203,6 +204,9 @@ def apply_steps(
         its step ``k`` (0-based), rows in order, with ``image`` a view of
         ``out[i]`` (copy it to keep it: later steps overwrite it). Default
         None.
+    checked : set of str, optional
+        Names of the relations already checked against inputs of this
+        shape (see Notes); updated in place. Default None: an empty set.
 
     Returns
     -------
@@ -214,7 +218,8 @@ def apply_steps(
     -----
     At step ``k`` the rows whose ``k``-th step uses the same relation form
     a group; each relation checks the kind and channel count of the input
-    once (with the message of :meth:`Relation.apply`). Identity steps are
+    once per call, or once for all calls sharing ``checked`` (with the
+    message of :meth:`Relation.apply`). Identity steps are
     skipped, and relations with a ``batch_func`` (pointwise ones such as
     ``brightness``, ``contrast``, ``vignette``, ``channel_shift``)
     transform the whole group with one NumPy expression (for inputs of at
@@ -224,7 +229,7 @@ def apply_steps(
     """
     shape = out.shape[1:]
     depth = max((len(row) for row in steps), default=0)
-    checked: set[str] = set()
+    checked = set() if checked is None else checked
     for k in range(depth):
         groups: dict[str, list[int]] = {}
         for i, row in enumerate(steps):

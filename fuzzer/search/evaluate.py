@@ -23,7 +23,7 @@ from oracles import MarginFitness, TopOneDisagreement, softmax
 from fuzzer.errors import DiverfuzzError
 from relations import Chain
 from fuzzer.search.prefix_cache import PrefixCache
-from relations.validity import Validity, evaluate_batch
+from relations.validity import Validity
 
 #: Fitness given to candidates the validity constraint rejects: below any
 #: margin fitness (which lies in [-1, 1]).
@@ -191,9 +191,16 @@ class SeedEvaluator:
         """
         if not chains:
             return np.zeros(0, dtype=bool)
-        mutants = self._prefixes.apply(tuple(chains), self.seed)
-        valid, _ = evaluate_batch(self.validity, self.seed, mutants)
-        return np.asarray(valid, dtype=bool)
+        return self.judge(chains)[1]
+
+    def judge(self, chains: Sequence[Chain]) -> tuple[np.ndarray, np.ndarray, list[dict[str, float]]]:
+        """``(mutants, valid, metrics)`` of ``chains`` against the seed; no query is counted.
+
+        Mutants and metrics come from the evaluator's cache where the same
+        chains (or prefixes) were applied before (:class:`PrefixCache`),
+        bit for bit what applying them afresh gives.
+        """
+        return self._prefixes.judge(self.validity, tuple(chains), self.seed)
 
     def evaluate(self, chains: Sequence[Chain]) -> BatchResult:
         """Evaluate ``chains`` (truncated to the remaining budget) as one batch.
@@ -209,9 +216,7 @@ class SeedEvaluator:
         if n == 0:
             empty = np.zeros((0, 0))
             return BatchResult(chains, fitness, np.zeros(0, dtype=bool), diverged, empty, empty, np.zeros(0))
-        mutants = self._prefixes.apply(chains, self.seed)
-        valid, metrics = evaluate_batch(self.validity, self.seed, mutants)
-        valid = np.asarray(valid, dtype=bool)
+        mutants, valid, metrics = self.judge(chains)
         miss = np.array([0.0 if ok else violation(self.validity, m) for ok, m in zip(valid, metrics)])
         psnr = np.array([float(m["psnr"]) for m in metrics])
         start = self.queries

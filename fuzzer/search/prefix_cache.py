@@ -21,7 +21,10 @@ from typing import Sequence
 
 import numpy as np
 
-from relations import Chain, apply_steps, check_input
+from relations import Chain, Validity, apply_steps, check_input, evaluate_batch
+
+#: Metric dicts kept for :meth:`PrefixCache.judge` (about 0.5 kB each).
+METRICS_KEPT = 8192
 
 #: Default memory for cached images: 64 MiB (about 21,000 images of 1x28x28,
 #: 110 of 3x224x224).
@@ -51,6 +54,8 @@ class PrefixCache:
     _bytes: int = field(default=0, repr=False)
     _seed: np.ndarray | None = field(default=None, repr=False)
     _seed32: np.ndarray | None = field(default=None, repr=False)
+    _checked: set = field(default_factory=set, repr=False)
+    _metrics: OrderedDict = field(default_factory=OrderedDict, repr=False)
 
     def _start(self, seed: np.ndarray) -> np.ndarray:
         """The validated float32 seed; forgets every entry when ``seed`` is a new array."""
@@ -59,6 +64,8 @@ class PrefixCache:
             self._seed = seed
             self._nodes.clear()
             self._bytes = 0
+            self._checked.clear()
+            self._metrics.clear()
         return self._seed32
 
     def _walk(self, chain: Chain) -> tuple[int, int, np.ndarray | None]:
@@ -98,6 +105,38 @@ class PrefixCache:
             ``(N,) + seed.shape`` float32, bit for bit equal to
             :func:`relations.apply_batch`.
         """
+        return self._run(chains, seed)[0]
+
+    def judge(
+        self, validity: Validity, chains: Sequence[Chain], seed: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, list[dict[str, float]]]:
+        """``(mutants, valid, metrics)``: :meth:`apply`, then :func:`relations.evaluate_batch`.
+
+        The metrics of a chain judged before (same step values, still
+        cached) are reused: they depend on the mutant and the seed only,
+        and :func:`relations.validity.batch_metrics` computes each row alone,
+        so the numbers are bit for bit the same. Each call returns fresh
+        metric dicts.
+        """
+        mutants, nodes = self._run(chains, seed)
+        found: list = [None if node is None else self._metrics.get(node) for node in nodes]
+        missing = [i for i, m in enumerate(found) if m is None]
+        if missing:
+            _, fresh = evaluate_batch(validity, seed, mutants[missing])
+            for i, m in zip(missing, fresh):
+                found[i] = m
+                if nodes[i] is not None:
+                    self._metrics[nodes[i]] = m
+        for node in nodes:
+            if node is not None:
+                self._metrics.move_to_end(node)
+        while len(self._metrics) > METRICS_KEPT:
+            self._metrics.popitem(last=False)
+        valid = np.array([validity.check(m) for m in found], dtype=bool)
+        return mutants, valid, [dict(m) for m in found]
+
+    def _run(self, chains: Sequence[Chain], seed: np.ndarray) -> tuple[np.ndarray, list]:
+        """The mutants of ``chains`` and the node of each (0: the empty chain; None: not cached)."""
         seed32 = self._start(seed)
         out = np.empty((len(chains),) + seed32.shape, dtype=np.float32)
         nodes, rest = [], []
@@ -110,6 +149,10 @@ class PrefixCache:
         def record(i: int, k: int, image: np.ndarray) -> None:
             nodes[i] = self._store(nodes[i], rest[i][k].key, image)
 
-        apply_steps(out, rest, on_step=record if self.max_bytes > 0 else None)
+        if self.max_bytes > 0:
+            apply_steps(out, rest, on_step=record, checked=self._checked)
+        else:
+            apply_steps(out, rest)
+            nodes = [None] * len(chains)
         self._evict()
-        return out
+        return out, nodes

@@ -17,8 +17,7 @@ import numpy as np
 
 from fuzzer.search.evaluate import Divergence, SeedEvaluator
 from fuzzer.models.pair import ModelPair
-from relations import REGISTRY, Chain, Step, apply_batch, l2
-from relations.validity import Validity, evaluate_batch
+from relations import REGISTRY, Chain, Step, l2
 
 #: Parameters never moved towards identity (they select, not scale, the noise).
 _FIXED_PARAMS = frozenset({"seed"})
@@ -33,7 +32,9 @@ class ShrinkResult:
     queries: int
 
 
-def _probe(pair: ModelPair, seed: np.ndarray, validity: Validity, labels: tuple[int, int]):
+def _probe(pair: ModelPair, judge: Callable, labels: tuple[int, int]):
+    """``(keeps, counter)`` for :func:`shrink`; ``judge(chains) -> (mutants, valid, metrics)``
+    (e.g. :meth:`SeedEvaluator.judge`)."""
     counter = {"queries": 0}
 
     def keeps(chains: Sequence[Chain]) -> np.ndarray:
@@ -41,8 +42,7 @@ def _probe(pair: ModelPair, seed: np.ndarray, validity: Validity, labels: tuple[
         out = np.zeros(len(chains), dtype=bool)
         if not chains:
             return out
-        mutants = apply_batch(chains, seed)
-        valid, _ = evaluate_batch(validity, seed, mutants)
+        mutants, valid, _ = judge(chains)
         counter["queries"] += len(chains)
         idx = np.flatnonzero(valid)
         if len(idx):
@@ -159,9 +159,7 @@ def shrink_divergence(divergence: Divergence, evaluator: SeedEvaluator, *, max_q
     Uses the evaluator's model pair, seed and validity but not its budget:
     shrinking queries are counted in ``shrink_queries`` only.
     """
-    keeps, _ = _probe(
-        evaluator.pair, evaluator.seed, evaluator.validity, (divergence.reference_label, divergence.candidate_label)
-    )
+    keeps, _ = _probe(evaluator.pair, evaluator.judge, (divergence.reference_label, divergence.candidate_label))
     minimal, spent = shrink(divergence.chain, keeps, max_queries=max_queries)
     distance = l2(evaluator.seed, minimal.apply(evaluator.seed))
     return replace(divergence, minimal_chain=minimal, minimal_distance=float(distance), shrink_queries=spent)

@@ -8,7 +8,7 @@ from fuzzer.search.dflare import OPERATORS, operator_step
 from fuzzer.search.genetic import _chain, shrink
 from fuzzer.search.prefix_cache import PrefixCache
 from fuzzer.search.space import SearchSpace
-from relations import Chain, Step, apply_batch, names_for_kind
+from relations import Chain, Step, Validity, apply_batch, evaluate_batch, names_for_kind
 
 
 def test_cached_mutants_equal_apply_batch_bit_for_bit():
@@ -68,3 +68,19 @@ def test_new_seed_empties_the_cache():
     cache = PrefixCache()
     cache.apply([chain], a)
     assert np.array_equal(cache.apply([chain], b), apply_batch([chain], b))
+
+
+def test_judge_equals_evaluate_batch_also_from_cached_metrics():
+    rng = np.random.default_rng(4)
+    seed = rng.random((1, 16, 16)).astype(np.float32)
+    validity = Validity.parse("ssim>=0.6")
+    chains = [Chain((operator_step(OPERATORS[i % len(OPERATORS)], rng),)) for i in range(6)]
+    chains.append(Chain(()))
+    cache = PrefixCache()
+    for batch in (chains[:4], chains, chains[::-1]):  # fresh, then partly and wholly cached
+        mutants, valid, found = cache.judge(validity, batch, seed)
+        want_valid, want = evaluate_batch(validity, seed, apply_batch(batch, seed))
+        assert np.array_equal(mutants, apply_batch(batch, seed))
+        assert np.array_equal(valid, want_valid) and found == want
+    found[0]["ssim"] = -1.0  # callers get their own dicts
+    assert cache.judge(validity, batch[:1], seed)[2] == evaluate_batch(validity, seed, apply_batch(batch[:1], seed))[1]
