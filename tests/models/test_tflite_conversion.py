@@ -125,6 +125,11 @@ def test_full_int8_lenet5_runs_int8_kernels_and_keeps_labels(tmp_path, mnist):
     path = torch_to_tflite(model, tmp_path / "int8.tflite", (1, 28, 28), quantize="int8", calibration=mnist.x_train[:256])
     # every tensor is int8, but biases (int32) and the reshape's shape (int32): no float kernel runs
     assert _tensor_types(path) == {s.TensorType.INT8, s.TensorType.INT32}
+    model_fb = s.Model.GetRootAs(path.read_bytes(), 0)
+    versions = {model_fb.OperatorCodes(i).BuiltinCode(): model_fb.OperatorCodes(i).Version()
+                for i in range(model_fb.OperatorCodesLength())}
+    op = s.BuiltinOperator  # the int8 kernels' versions, as LiteRT's converter records them
+    assert versions == {op.CONV_2D: 3, op.MAX_POOL_2D: 2, op.RESHAPE: 1, op.FULLY_CONNECTED: 4}
     loaded = load_model(str(path))
     scale, zero = loaded.input["quantization"]
     assert np.dtype(loaded.input["dtype"]) == np.int8 and zero == -128 and scale == pytest.approx(1 / 255)

@@ -27,6 +27,10 @@ are NHWC; ``CONV_2D`` filters are OHWI ``(out, kh, kw, in)`` and
 ``FULLY_CONNECTED`` weights ``(out, in)``. Fused activations are limited to
 RELU and RELU6: LiteRT's float kernels apply a fused activation as a clamp
 range, and silently ignore a fused TANH, so TANH is always its own operator.
+Operator versions are those LiteRT's converter records
+(``tensorflow/lite/tools/versioning/op_version.cc``): 1 for float inputs;
+for int8 inputs ``CONV_2D`` 3, ``FULLY_CONNECTED`` 4, ``RESHAPE`` 1, the
+other operators here 2.
 """
 
 from __future__ import annotations
@@ -116,6 +120,7 @@ class _Builder:
         self.buffers: list = [s.BufferT()]  # buffer 0 is the empty sentinel
         self.tensors: list = []
         self.codes: list[int] = []
+        self.versions: dict[int, int] = {}
         self.ops: list = []
 
     def tensor(self, name: str, shape, ttype: int | None = None, data: np.ndarray | None = None, quant=None) -> int:
@@ -140,12 +145,20 @@ class _Builder:
     def op(self, code: int, inputs: list[int], outputs: list[int], options_type: int = 0, options=None) -> None:
         if code not in self.codes:
             self.codes.append(code)
+        self.versions[code] = max(self.versions.get(code, 1), self._version(code, inputs[0]))
         o = self.s.OperatorT()
         o.opcodeIndex = self.codes.index(code)
         o.inputs, o.outputs = list(inputs), list(outputs)
         if options is not None:
             o.builtinOptionsType, o.builtinOptions = options_type, options
         self.ops.append(o)
+
+    def _version(self, code: int, first_input: int) -> int:
+        """The operator version LiteRT's converter records (``tools/versioning/op_version.cc``) for int8 inputs."""
+        op = self.s.BuiltinOperator
+        if self.tensors[first_input].type != self.s.TensorType.INT8:
+            return 1
+        return {op.CONV_2D: 3, op.FULLY_CONNECTED: 4}.get(code, 1 if code in (op.RESHAPE, op.QUANTIZE) else 2)
 
     def write(self, path: Path, inputs: list[int], outputs: list[int], description: str) -> Path:
         from ai_edge_litert.tools import flatbuffer_utils
@@ -164,7 +177,7 @@ class _Builder:
             oc = s.OperatorCodeT()
             oc.builtinCode = code
             oc.deprecatedBuiltinCode = min(code, 127)  # codes above 127 live in builtinCode only
-            oc.version = 1
+            oc.version = self.versions[code]
             model.operatorCodes.append(oc)
         flatbuffer_utils.write_model(model, str(path))
         return path
