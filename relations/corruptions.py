@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
-from skimage.exposure import equalize_adapthist
 from skimage.transform import ProjectiveTransform, warp
 
+from .adapthist import equalize_adapthist
 from .relation import ParamSpec, Relation, RelationError
 from .noise import SEED_SPEC
 
@@ -123,7 +123,9 @@ def clahe(x: np.ndarray, *, clip_limit: float, mix: float) -> np.ndarray:
     -----
     ``skimage.exposure.equalize_adapthist`` (Zuiderveld, 1994) on each
     channel separately, tiles of ``max(2, min(H, W) // 4)`` pixels; constant
-    channels are left as they are. Histogram equalisation is a DeepTest-era
+    channels are left as they are. Computed by
+    :func:`relations.adapthist.equalize_adapthist`, bit for bit
+    scikit-image's result with all tiles at once. Histogram equalisation is a DeepTest-era
     photometric relation (Tian et al., 2018).
     """
     _, h, w = x.shape
@@ -133,7 +135,7 @@ def clahe(x: np.ndarray, *, clip_limit: float, mix: float) -> np.ndarray:
         if channel.max() - channel.min() < 1e-6:
             out[c] = channel
         else:
-            eq = equalize_adapthist(channel.astype(np.float64), kernel_size=kernel, clip_limit=clip_limit)
+            eq = equalize_adapthist(channel.astype(np.float64), kernel, clip_limit)
             out[c] = (1.0 - mix) * channel + mix * eq
     return out
 
