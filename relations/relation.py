@@ -256,6 +256,8 @@ class ParamSpec:
             If the value is not a number, not integral for an integer
             parameter, or outside ``[low, high]``.
         """
+        if type(value) is (int if self.integer else float) and self.low <= value <= self.high:
+            return value  # a plain Python number of the right kind, in range: the common case
         rng = f"[{self.low}, {self.high}]"
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
             raise RelationError(f"{name}={value!r}: expected a number in {rng}")
@@ -357,6 +359,8 @@ class Relation:
         RelationError
             On unknown, missing or out-of-range parameters.
         """
+        if len(params) == len(self.params) and all(k in params for k in self.params):
+            return {k: spec.coerce(k, params[k]) for k, spec in self.params.items()}
         accepted = ", ".join(self.params)
         unknown = [k for k in params if k not in self.params]
         if unknown:

@@ -76,13 +76,13 @@ class SearchSpace:
 
     def decode(self, genome: Sequence[float]) -> Chain:
         """The chain a genome encodes (genes are clipped to [0, 1])."""
-        genes = np.clip(np.asarray(genome, dtype=np.float64), 0.0, 1.0)
+        genes = np.clip(np.asarray(genome, dtype=np.float64), 0.0, 1.0).tolist()
         steps = []
         pos = 0
         for relation in self.relations:
             width = len(relation.params)
             if genes[pos] >= 0.5:
-                params = relation.from_unit(genes[pos + 1 : pos + 1 + width].tolist())
+                params = relation.from_unit(genes[pos + 1 : pos + 1 + width])
                 steps.append(Step(relation.name, params))
             pos += 1 + width
         return Chain(tuple(steps))
