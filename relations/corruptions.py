@@ -13,9 +13,11 @@ Simard et al. (ICDAR 2003).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy import ndimage
-from skimage.transform import ProjectiveTransform, warp
+from skimage.transform import warp
 
 from .adapthist import equalize_adapthist
 from .relation import ParamSpec, Relation, RelationError
@@ -28,6 +30,7 @@ __all__ = [
     "channel_shift",
     "elastic",
     "perspective",
+    "homography",
     "smooth_field",
     "RELATIONS",
 ]
@@ -212,6 +215,72 @@ def elastic(x: np.ndarray, *, alpha: float, sigma: float, seed: int) -> np.ndarr
     return out
 
 
+def _normalise(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centre ``points`` at the origin with unit RMS coordinate: ``(matrix, moved points)``.
+
+    scikit-image 0.26's ``_center_and_normalize_points`` (``scaling="rms"``),
+    operation for operation; all-NaN results for coincident points.
+    """
+    matrix = np.eye(3)
+    centroid = np.mean(points, axis=0)
+    divisor = np.sqrt(np.mean((points - centroid) ** 2))
+    if divisor == 0:
+        return matrix + np.nan, np.full_like(points, np.nan)
+    matrix[:2, 2] = -centroid
+    matrix[:2, :] /= divisor
+    if not np.all(np.isfinite(matrix)):
+        return matrix + np.nan, np.full_like(points, np.nan)
+    moved = np.hstack((points, np.ones((len(points), 1)))) @ matrix.T
+    divs = moved[:, -1]
+    divs = np.where(divs == 0, np.finfo(float).eps, divs)
+    return matrix, moved[:, :-1] / divs[:, None]
+
+
+@lru_cache(maxsize=16)
+def _normalised_target(data: bytes, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """:func:`_normalise` of the target points (given as bytes: perspective's are the image corners,
+    the same for every call on one image size) and the inverse of its matrix."""
+    matrix, points = _normalise(np.frombuffer(data, dtype=np.float64).reshape(shape))
+    inverse = np.linalg.inv(matrix) if np.all(np.isfinite(matrix)) else None
+    for array in (matrix, points, inverse):
+        if array is not None:
+            array.flags.writeable = False  # shared by every call
+    return matrix, points, inverse
+
+
+def homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
+    """The 3x3 projective matrix mapping ``src`` points onto ``dst`` (``(N, 2)`` float64, (col, row)).
+
+    Bit for bit ``skimage.transform.ProjectiveTransform.from_estimate(src,
+    dst).params`` of scikit-image 0.26 (normalised direct linear transform,
+    total least squares by SVD; Hartley, PAMI 1997), without its object
+    overhead (tested against it). None where that estimation fails.
+    """
+    src, dst = (np.ascontiguousarray(p, dtype=np.float64) for p in (src, dst))
+    n = len(src)
+    src_matrix, src = _normalise(src)
+    dst_matrix, dst, dst_inverse = _normalised_target(dst.tobytes(), dst.shape)
+    if not np.all(np.isfinite(src_matrix + dst_matrix)):
+        return None
+    a = np.zeros((2 * n, 9))
+    for dim in range(2):
+        rows = slice(dim * n, (dim + 1) * n)
+        a[rows, dim * 3 : dim * 3 + 2] = src
+        a[rows, dim * 3 + 2] = 1
+        a[rows, -3:-1] = src
+        a[rows, -1] = -1
+        a[rows, -3:] *= -dst[:, dim : dim + 1]
+    _, _, v = np.linalg.svd(a)
+    if abs(v[-1, -1]) <= 1e-8:  # np.isclose(v[-1, -1], 0)
+        return None
+    h = np.zeros((3, 3))
+    h.flat[list(range(8)) + [-1]] = -v[-1, :-1] / v[-1, -1]
+    h[2, 2] = 1
+    h = dst_inverse @ h @ src_matrix
+    h /= h[-1, -1]
+    return h
+
+
 def perspective(x: np.ndarray, *, tilt_x: float, tilt_y: float) -> np.ndarray:
     """Perspective tilt: the camera turns about the vertical and/or horizontal axis.
 
@@ -229,8 +298,9 @@ def perspective(x: np.ndarray, *, tilt_x: float, tilt_y: float) -> np.ndarray:
 
     Notes
     -----
-    A ``skimage.transform.ProjectiveTransform`` through the four moved
-    corners, bilinear (``order=1``), borders ``mode="edge"`` as for the
+    A projective transform through the four moved corners (estimated as
+    ``skimage.transform.ProjectiveTransform.from_estimate`` does, see
+    :func:`homography`), bilinear (``order=1``), borders ``mode="edge"`` as for the
     affine relations. Viewpoint changes are a natural transformation in
     DeepXplore/DeepTest-style testing and in ImageNet-P (Hendrycks &
     Dietterich, 2019). Images with a side of 1 pixel are returned as is.
@@ -244,13 +314,8 @@ def perspective(x: np.ndarray, *, tilt_x: float, tilt_y: float) -> np.ndarray:
     fx = 1.0 + tilt_x * np.sign(dx)  # scales the vertical extent of left/right edges
     fy = 1.0 + tilt_y * np.sign(dy)  # scales the horizontal extent of top/bottom edges
     dst = np.stack([cx + dx * fy, cy + dy * fx], axis=1)
-    if hasattr(ProjectiveTransform, "from_estimate"):  # scikit-image >= 0.26
-        inverse = ProjectiveTransform.from_estimate(dst, src)
-        ok = bool(inverse)
-    else:  # pragma: no cover - older scikit-image
-        inverse = ProjectiveTransform()
-        ok = inverse.estimate(dst, src)
-    if not ok:
+    inverse = homography(dst, src)
+    if inverse is None:
         raise RelationError(f"tilt_x={tilt_x}, tilt_y={tilt_y}: degenerate perspective transform")
     hwc = np.moveaxis(x, 0, -1)
     out = warp(hwc, inverse, order=1, mode="edge", clip=True, preserve_range=True)
