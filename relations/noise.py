@@ -1,9 +1,9 @@
 """Noise relations, seeded and deterministic.
 
-Randomness comes only from the integer ``seed`` parameter, which is passed to
-``skimage.util.random_noise`` as ``rng`` (it builds
-``np.random.default_rng(seed)`` locally) or to ``np.random.default_rng``, so
-a :class:`~relations.Step` fully determines its output.
+Randomness comes only from the integer ``seed`` parameter, passed to
+``np.random.default_rng`` (the draws of ``skimage.util.random_noise`` with
+``rng=seed``, for the two original relations), so a :class:`~relations.Step`
+fully determines its output.
 
 ``RELATIONS`` holds the original two (registry positions 5 and 6);
 ``SENSOR_RELATIONS`` the later speckle and Poisson (shot) noise.
@@ -12,8 +12,6 @@ a :class:`~relations.Step` fully determines its output.
 from __future__ import annotations
 
 import numpy as np
-from skimage.util import random_noise
-
 from .relation import ParamSpec, Relation
 
 __all__ = [
@@ -44,11 +42,21 @@ def gaussian_noise(x: np.ndarray, *, sigma: float, seed: int) -> np.ndarray:
 
     Notes
     -----
-    ``skimage.util.random_noise(mode="gaussian", var=sigma**2, clip=True)``.
+    ``skimage.util.random_noise(mode="gaussian", var=sigma**2, clip=True)``:
+    the same draws and arithmetic, computed here directly (tested equal).
     Sensor noise as a natural distortion, as in DeepHunter (Xie et al., 2019).
     """
-    out = random_noise(x, mode="gaussian", rng=seed, clip=True, mean=0.0, var=sigma**2)
-    return out.astype(np.float32)
+    return np.clip(x + _gaussian_draw(sigma, seed, x.shape), 0.0, 1.0).astype(np.float32)
+
+
+def _gaussian_draw(sigma: float, seed: int, shape: tuple[int, ...]) -> np.ndarray:
+    # random_noise(mode="gaussian", mean=0.0, var=sigma**2): float64 normal draws.
+    return np.random.default_rng(seed).normal(0.0, (sigma**2) ** 0.5, shape)
+
+
+def _gaussian_noise_batch(xs: np.ndarray, params: list[dict]) -> np.ndarray:
+    noise = np.stack([_gaussian_draw(p["sigma"], p["seed"], xs.shape[1:]) for p in params])
+    return np.clip(xs + noise, 0.0, 1.0).astype(np.float32)
 
 
 def salt_pepper(x: np.ndarray, *, amount: float, seed: int) -> np.ndarray:
@@ -65,11 +73,32 @@ def salt_pepper(x: np.ndarray, *, amount: float, seed: int) -> np.ndarray:
 
     Notes
     -----
-    ``skimage.util.random_noise(mode="s&p", salt_vs_pepper=0.5)``; elements
-    (not whole pixels) are drawn independently in every channel.
+    ``skimage.util.random_noise(mode="s&p", salt_vs_pepper=0.5)``: the same
+    draws, computed here directly (tested equal); elements (not whole
+    pixels) are drawn independently in every channel.
     """
-    out = random_noise(x, mode="s&p", rng=seed, clip=True, amount=amount, salt_vs_pepper=0.5)
-    return out.astype(np.float32)
+    return _salt_pepper_batch(x[None], [{"amount": amount, "seed": seed}])[0]
+
+
+def _bernoulli(p: float, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    # skimage.util.noise._bernoulli: no draw at p = 0 or 1.
+    if p == 0:
+        return np.zeros(shape, dtype=bool)
+    if p == 1:
+        return np.ones(shape, dtype=bool)
+    return rng.random(shape) <= p
+
+
+def _salt_pepper_batch(xs: np.ndarray, params: list[dict]) -> np.ndarray:
+    flipped, salted = np.empty((2,) + xs.shape, dtype=bool)
+    for i, p in enumerate(params):
+        rng = np.random.default_rng(p["seed"])
+        flipped[i] = _bernoulli(p["amount"], xs.shape[1:], rng)
+        salted[i] = _bernoulli(0.5, xs.shape[1:], rng)
+    out = xs.astype(np.float32, copy=True)
+    out[flipped & salted] = 1
+    out[flipped & ~salted] = 0.0
+    return out
 
 
 RELATIONS: tuple[Relation, ...] = (
@@ -79,6 +108,7 @@ RELATIONS: tuple[Relation, ...] = (
         {"sigma": ParamSpec(0.0, 0.2, 0.0, doc="noise standard deviation"), "seed": SEED_SPEC},
         gaussian_noise,
         identity_params=("sigma",),
+        batch_func=_gaussian_noise_batch,
     ),
     Relation(
         "salt_pepper",
@@ -86,6 +116,7 @@ RELATIONS: tuple[Relation, ...] = (
         {"amount": ParamSpec(0.0, 0.2, 0.0, doc="fraction of elements replaced"), "seed": SEED_SPEC},
         salt_pepper,
         identity_params=("amount",),
+        batch_func=_salt_pepper_batch,
     ),
 )
 
@@ -111,6 +142,11 @@ def speckle_noise(x: np.ndarray, *, sigma: float, seed: int) -> np.ndarray:
     """
     n = np.random.default_rng(seed).normal(0.0, sigma, x.shape)
     return (x + x * n).astype(np.float32)
+
+
+def _speckle_noise_batch(xs: np.ndarray, params: list[dict]) -> np.ndarray:
+    n = np.stack([np.random.default_rng(p["seed"]).normal(0.0, p["sigma"], xs.shape[1:]) for p in params])
+    return (xs + xs * n).astype(np.float32)
 
 
 def poisson_noise(x: np.ndarray, *, level: float, seed: int) -> np.ndarray:
@@ -146,6 +182,7 @@ SENSOR_RELATIONS: tuple[Relation, ...] = (
         {"sigma": ParamSpec(0.0, 0.3, 0.0, doc="multiplicative noise std"), "seed": SEED_SPEC},
         speckle_noise,
         identity_params=("sigma",),
+        batch_func=_speckle_noise_batch,
     ),
     Relation(
         "poisson_noise",
