@@ -133,17 +133,17 @@ def _clip_histograms(hist: np.ndarray, clip_limit: int) -> np.ndarray:
     when its excess is spent (``break``) or, after a full pass, when the
     pass spread nothing.
     """
-    over = hist > clip_limit
-    n_excess = np.where(over, hist, 0).sum(axis=1) - over.sum(axis=1) * clip_limit
+    n_excess = np.maximum(hist - clip_limit, 0).sum(axis=1)
     np.minimum(hist, clip_limit, out=hist)
     bin_incr = n_excess // hist.shape[1]
-    upper = (clip_limit - bin_incr)[:, None]
-    low = hist < upper
-    n_excess -= low.sum(axis=1) * bin_incr
-    hist += low * bin_incr[:, None]
-    mid = (hist >= upper) & (hist < clip_limit)
-    n_excess += np.where(mid, hist, 0).sum(axis=1) - mid.sum(axis=1) * clip_limit
-    hist[mid] = clip_limit
+    if bin_incr.any():  # with no increment both steps change nothing
+        upper = (clip_limit - bin_incr)[:, None]
+        low = hist < upper
+        n_excess -= low.sum(axis=1) * bin_incr
+        hist += low * bin_incr[:, None]
+        mid = (hist >= upper) & (hist < clip_limit)
+        n_excess += np.where(mid, hist - clip_limit, 0).sum(axis=1)
+        hist[mid] = clip_limit
 
     positions = np.arange(hist.shape[1])
     active = np.flatnonzero(n_excess > 0)
@@ -153,7 +153,9 @@ def _clip_histograms(hist: np.ndarray, clip_limit: int) -> np.ndarray:
         for index in range(hist.shape[1]):
             under = hist[rows] < clip_limit
             step = np.maximum(1, under.sum(axis=1) // n_excess[rows])
-            take = under & (positions >= index) & ((positions - index) % step[:, None] == 0)
+            take = under & ((positions - index) % step[:, None] == 0)
+            if index:
+                take[:, :index] = False
             hist[rows] += take
             n_excess[rows] -= take.sum(axis=1)
             rows = rows[n_excess[rows] > 0]
