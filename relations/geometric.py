@@ -18,12 +18,23 @@ DeepTest (Tian et al., ICSE 2018) and DeepHunter (Xie et al., ISSTA 2019).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from skimage.transform import AffineTransform, warp
 
 from .relation import ParamSpec, Relation
 
 __all__ = ["rotation", "translation", "zoom", "shear", "warp_about_centre", "RELATIONS"]
+
+
+@lru_cache(maxsize=16)
+def _centre_shifts(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Matrices of the translations from the image centre to the origin and back, per image size."""
+    centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
+    back, to_origin = AffineTransform(translation=centre).params, AffineTransform(translation=-centre).params
+    back.flags.writeable = to_origin.flags.writeable = False  # shared by every call
+    return back, to_origin
 
 
 def warp_about_centre(x: np.ndarray, transform: AffineTransform) -> np.ndarray:
@@ -41,13 +52,11 @@ def warp_about_centre(x: np.ndarray, transform: AffineTransform) -> np.ndarray:
     np.ndarray
         Warped float32 image of the same shape.
     """
-    _, h, w = x.shape
-    centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
-    to_origin = AffineTransform(translation=-centre)
-    back = AffineTransform(translation=centre)
-    full = AffineTransform(matrix=back.params @ transform.params @ to_origin.params)
+    back, to_origin = _centre_shifts(*x.shape[1:])
+    # The inverse map, as AffineTransform(matrix=back @ T @ to_origin).inverse computes it.
+    inverse = np.linalg.inv(back @ transform.params @ to_origin)
     hwc = np.moveaxis(x, 0, -1)
-    out = warp(hwc, full.inverse, order=1, mode="edge", clip=True, preserve_range=True)
+    out = warp(hwc, inverse, order=1, mode="edge", clip=True, preserve_range=True)
     return np.ascontiguousarray(np.moveaxis(out, -1, 0), dtype=np.float32)
 
 
