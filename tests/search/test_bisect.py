@@ -95,3 +95,25 @@ def test_genetic_with_bisection_finds_what_the_margin_alone_misses_and_is_reprod
 def test_negative_bisect_is_refused():
     with pytest.raises(DiverfuzzError, match="bisect=-1"):
         get_strategy("genetic", params={"bisect": -1})
+
+
+def test_screening_probes_every_relation_alone_and_ranks_the_one_that_moves_the_models_first():
+    from fuzzer.search.genetic import GeneticSearch, _Credit
+
+    # Only brightness moves the mean-brightness models; blur and rotation keep the mean (nearly) as is.
+    space = SearchSpace.from_names(["gaussian_blur", "brightness", "rotation"])
+    search = GeneticSearch(screen=3)
+    blocks = search._blocks(space)
+    ev = SeedEvaluator(_pair(), _seed(), 0, 100, Validity.parse("ssim>=0"))
+    credit = _Credit(len(blocks), p_min=0.0)
+    pop = search._screen(ev, space, np.random.default_rng(0), blocks, space.identity_genome(), credit, set(), None, 4)
+    assert ev.queries == 3 * len(blocks)
+    assert int(np.argmax(credit.probs())) == 1  # brightness
+    assert len(pop) == 4
+    for ind in pop:  # every probe switches exactly one relation on
+        assert sum(ind[pos] >= 0.5 for pos, _ in blocks) == 1
+
+
+def test_negative_screen_is_refused():
+    with pytest.raises(DiverfuzzError, match="screen=-2"):
+        get_strategy("genetic", params={"screen": -2})
