@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from types import MappingProxyType
 
 import numpy as np
@@ -36,7 +35,10 @@ class Step:
             raise RelationError(
                 f"params={self.params!r}: expected a mapping of param name to number"
             )
-        object.__setattr__(self, "params", MappingProxyType(rel.validate(self.params)))
+        params = rel.validate(self.params)
+        object.__setattr__(self, "params", MappingProxyType(params))
+        # Zeros spelled by repr keep -0.0 and 0.0 (equal as numbers) apart.
+        object.__setattr__(self, "_key", (self.relation, tuple(repr(v) if v == 0 else v for v in params.values())))
 
     def __hash__(self) -> int:
         return hash((self.relation, tuple(self.params.items())))
@@ -49,7 +51,7 @@ class Step:
     def __repr__(self) -> str:
         return f"Step({self.relation!r}, {dict(self.params)!r})"
 
-    @cached_property
+    @property
     def key(self) -> tuple:
         """Hashable key, equal for two steps exactly when they compute the same thing.
 
@@ -57,7 +59,7 @@ class Step:
         and ``0.0`` (equal as numbers) stay apart. Used to cache mutants by
         value (:class:`~fuzzer.search.prefix_cache.PrefixCache`).
         """
-        return (self.relation, tuple(repr(v) if v == 0 else v for v in self.params.values()))
+        return self._key
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Apply this step to ``x`` (see :meth:`Relation.apply`)."""
