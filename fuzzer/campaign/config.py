@@ -74,6 +74,36 @@ class Option:
     minimum: int | float | None = None
 
 
+def parse_strategy_params(text: str | None) -> dict[str, Any]:
+    """``"bisect=16,screen=4"`` -> ``{"bisect": 16, "screen": 4}`` (None or empty -> ``{}``).
+
+    Values are read as ``int``, then ``float``, then ``true``/``false``,
+    else kept as text. Raises :class:`DiverfuzzError` for an item without
+    ``=`` or a name given twice; whether the strategy has such a field is
+    checked when the strategy is built.
+    """
+    out: dict[str, Any] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        name, eq, raw = (part.strip() for part in item.partition("="))
+        if not eq or not name or not raw:
+            raise DiverfuzzError(f"--strategy-params={text!r}: expected NAME=VALUE items separated by commas")
+        if name in out:
+            raise DiverfuzzError(f"--strategy-params={text!r}: {name!r} is given twice")
+        value: Any = raw
+        for cast in (int, float):
+            try:
+                value = cast(raw)
+                break
+            except ValueError:
+                continue
+        else:
+            value = {"true": True, "false": False}.get(raw.lower(), raw)
+        out[name] = value
+    return out
+
+
 def option(default: Any, kind: str, *, help: str, **extra: Any) -> Any:
     """A dataclass field declaring one campaign option (see :class:`Option`)."""
     return field(default=default, metadata={"option": Option(kind, help, **extra)})
@@ -161,6 +191,12 @@ class CampaignConfig:
         Validity constraint against the seed (default ``relations.DEFAULT_VALIDITY``).
     population : int
         GA population / random-search batch size (>= 2, default 10; measured best for genetic by bench/effectiveness.py).
+    strategy_params : str or None
+        Field overrides of the strategy, ``"NAME=VALUE,..."`` (default None:
+        the strategy's defaults), e.g. ``"bisect=16,screen=4"`` for the
+        genetic search (see :class:`fuzzer.search.genetic.GeneticSearch`).
+        Values are read as integers, numbers, ``true``/``false`` or text;
+        unknown names are refused before any seed runs.
     example : str
         Bundled example used for whatever ``model`` / ``data`` leave out:
         ``digits`` (default; real images), ``spectral`` (synthetic
@@ -245,6 +281,10 @@ class CampaignConfig:
     rng_seed: int = option(0, "int", minimum=0, metavar="S", help="seed of every random choice")
     validity: str = option(DEFAULT_VALIDITY, "str", metavar="EXPR", help="mutant constraint")
     population: int = option(10, "int", minimum=2, metavar="P", help="GA population / random batch")
+    strategy_params: str | None = option(
+        None, "str", metavar="K=V[,K=V...]",
+        help="strategy field overrides, e.g. bisect=16,screen=4 for genetic (default: the strategy's defaults)",
+    )
     example: str = option(
         "digits", "str", choices=EXAMPLES,
         help="bundled model/data for what --model/--data leave out: digits (real images), "
@@ -296,6 +336,7 @@ class CampaignConfig:
         preprocess_from_text(self.input_range, self.mean, self.std, self.layout)  # one-line errors
         if self.size is not None:
             parse_size(self.size)
+        parse_strategy_params(self.strategy_params)
         if self.defense is not None and (self.model is not None or self.example != "digits"):
             raise DiverfuzzError(
                 f"--defense={self.defense!r} retrains the bundled digits model; "

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from fuzzer.campaign.config import CampaignConfig
+from fuzzer.campaign.config import CampaignConfig, parse_strategy_params
 from fuzzer.campaign.replay import triage_mutants
 from fuzzer.campaign.storage.corpus import SeedRecord
 from fuzzer.campaign.workload import Workload, search_relations, seed_input
@@ -74,7 +74,9 @@ def seed_counters(rejected: int, shrink_queries: int, pair_evaluations: int, tri
 def search_setup(config: CampaignConfig, workload: Workload) -> tuple[Strategy, SearchSpace, Validity]:
     """The strategy, search space and validity constraint every seed of a campaign uses."""
     validity = Validity.parse(config.validity)
-    strategy = get_strategy(config.strategy, population=config.population)
+    strategy = get_strategy(
+        config.strategy, population=config.population, params=parse_strategy_params(config.strategy_params)
+    )
     names = workload.relations or search_relations(config, workload.x.shape[1:])[1]
     return strategy, SearchSpace.from_names(names), validity
 

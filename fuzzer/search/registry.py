@@ -49,5 +49,18 @@ def get_strategy(name: str, *, population: int | None = None, params: Mapping[st
         unknown = sorted(set(params) - known)
         if unknown:
             raise DiverfuzzError(f"strategy {name!r} has no parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        strategy = replace(strategy, **dict(params))
+        for key, value in params.items():
+            default = getattr(strategy, key)
+            expected = float if isinstance(default, float) else type(default)
+            ok = isinstance(value, expected) and not (isinstance(value, bool) and expected is not bool)
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                ok, value = True, float(value)
+            if not ok:
+                raise DiverfuzzError(
+                    f"strategy {name!r} parameter {key}={value!r} must be "
+                    f"{ {int: 'an integer', float: 'a number', bool: 'true or false'}.get(expected, 'text')} "
+                    f"(default {default!r})"
+                )
+        strategy = replace(strategy, **{k: float(v) if isinstance(getattr(strategy, k), float) else v
+                                        for k, v in params.items()})
     return strategy
