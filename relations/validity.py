@@ -40,6 +40,9 @@ __all__ = [
     "OPS",
     "Validity",
     "evaluate_batch",
+    "batch_metrics",
+    "seed_moments",
+    "SeedMoments",
     "DEFAULT_VALIDITY",
 ]
 
@@ -247,7 +250,7 @@ class Validity:
 
 
 def evaluate_batch(
-    validity: Validity | str, seed: np.ndarray, mutants: np.ndarray
+    validity: Validity | str, seed: np.ndarray, mutants: np.ndarray, *, moments: SeedMoments | None = None
 ) -> tuple[np.ndarray, list[dict[str, float]]]:
     """Check every mutant of one seed.
 
@@ -259,6 +262,9 @@ def evaluate_batch(
         ``(C, H, W)`` or ``(C, T)`` seed.
     mutants : np.ndarray
         ``(N,) + seed.shape`` mutants of ``seed``.
+    moments : SeedMoments, optional
+        ``seed_moments(seed)``, for callers that judge many batches of one
+        seed. Default None: computed here.
 
     Returns
     -------
@@ -274,7 +280,7 @@ def evaluate_batch(
         raise RelationError(
             f"mutants.shape={mutants.shape}: expected (N,) + seed.shape = (N,) + {np.shape(seed)}"
         )
-    found = batch_metrics(seed, mutants)
+    found = batch_metrics(seed, mutants, moments=moments)
     valid = np.array([validity.check(m) for m in found], dtype=bool)
     return valid, found
 
@@ -284,7 +290,40 @@ def evaluate_batch(
 BATCH_VALUES = 1 << 16
 
 
-def batch_metrics(seed: np.ndarray, mutants: np.ndarray) -> list[dict[str, float]]:
+@dataclass(frozen=True)
+class SeedMoments:
+    """The seed's share of :func:`batch_metrics`: the same for every batch of its mutants.
+
+    Attributes
+    ----------
+    seed : np.ndarray
+        The seed as float64.
+    win : int
+        Side of the SSIM window (0: the seed is too small for the batched path).
+    ux, uxx : np.ndarray or None
+        Window means of the seed and of its square.
+    """
+
+    seed: np.ndarray
+    win: int
+    ux: np.ndarray | None
+    uxx: np.ndarray | None
+
+
+def seed_moments(seed: np.ndarray) -> SeedMoments:
+    """What :func:`batch_metrics` computes from the seed alone (pass it back as ``moments``)."""
+    s, _ = _pair(seed, seed)
+    side = min(s.shape[1:])
+    if side < 3:
+        return SeedMoments(s, 0, None, None)
+    win = 7 if side >= 7 else (side if side % 2 == 1 else side - 1)
+    size = (1,) + (win,) * (s.ndim - 1)
+    return SeedMoments(s, win, uniform_filter(s, size=size), uniform_filter(s * s, size=size))
+
+
+def batch_metrics(
+    seed: np.ndarray, mutants: np.ndarray, *, moments: SeedMoments | None = None
+) -> list[dict[str, float]]:
     """``[metrics(seed, m) for m in mutants]``, computed in chunks of mutants.
 
     Bit-for-bit the same numbers as :func:`metrics`: the same float64
@@ -293,22 +332,22 @@ def batch_metrics(seed: np.ndarray, mutants: np.ndarray) -> list[dict[str, float
     ``peak_signal_noise_ratio``, applied to a stack of mutants at once
     (``scipy.ndimage.uniform_filter`` with size 1 along the stack and
     channel axes filters each image exactly as it filters one), with the
-    seed's own filtered moments computed once per call rather than once per
-    mutant. Measured 3-10x faster on 1x28x28 and 3x32x32 inputs; at
-    3x224x224 the arithmetic dominates and the time is unchanged.
+    seed's own filtered moments computed once (per call, or once for all
+    calls given ``moments=seed_moments(seed)``). ``l0``, ``linf`` and
+    the equality test are exact whole-chunk reductions. Measured 3-10x
+    faster on 1x28x28 and 3x32x32 inputs; at 3x224x224 the arithmetic
+    dominates and the time is unchanged.
     """
-    s, _ = _pair(seed, seed)
+    if moments is None:
+        moments = seed_moments(seed)
+    s, win, ux, uxx = moments.seed, moments.win, moments.ux, moments.uxx
     ms = np.asarray(mutants)
     if ms.shape[1:] != s.shape:
         raise RelationError(f"mutants.shape={ms.shape}: expected (N,) + seed.shape = (N,) + {s.shape}")
-    side = min(s.shape[1:])
-    if side < 3:
+    if not win:
         return [metrics(seed, m) for m in ms]  # ssim() raises its own error
-    win = 7 if side >= 7 else (side if side % 2 == 1 else side - 1)
     size = (1,) + (win,) * (s.ndim - 1)
     cov_norm = win ** (s.ndim - 1) / (win ** (s.ndim - 1) - 1)
-    ux = uniform_filter(s, size=size)
-    uxx = uniform_filter(s * s, size=size)
     pad = (win - 1) // 2
     crop = (slice(pad, -pad if pad else None),) * (s.ndim - 1)
     step = max(1, BATCH_VALUES // s.size)
@@ -324,8 +363,14 @@ def batch_metrics(seed: np.ndarray, mutants: np.ndarray) -> list[dict[str, float
         c1, c2 = (0.01 * 1.0) ** 2, (0.03 * 1.0) ** 2
         a1, a2, b1, b2 = 2 * ux * uy + c1, 2 * vxy + c2, ux**2 + uy**2 + c1, vx + vy + c2
         ssim_map = (a1 * a2) / (b1 * b2)
+        d = chunk - s[None]
+        flat = d.reshape(len(chunk), -1)
+        same = ~(chunk != s[None]).reshape(len(chunk), -1)
+        equal = same.all(axis=1)  # np.array_equal(s, m)
+        l0_values = (s.size - same.sum(axis=1)) / s.size  # np.count_nonzero(s != m) / s.size
+        linf_values = np.abs(flat).max(axis=1)
         for i, m in enumerate(chunk):
-            if np.array_equal(s, m):
+            if equal[i]:
                 ssim_value, psnr_value = 1.0, math.inf
             else:
                 per_channel = np.empty(s.shape[0])
@@ -333,9 +378,8 @@ def batch_metrics(seed: np.ndarray, mutants: np.ndarray) -> list[dict[str, float
                     per_channel[c] = ssim_map[i, c][crop].mean(dtype=np.float64)
                 ssim_value = float(per_channel.mean())
                 psnr_value = float(10 * np.log10(1.0 / np.mean((s - m) ** 2, dtype=np.float64)))
-            d = m - s
             found.append({
-                "ssim": ssim_value, "psnr": psnr_value, "l0": float(np.count_nonzero(s != m) / s.size),
-                "l2": float(np.linalg.norm(d.ravel())), "linf": float(np.max(np.abs(d))),
+                "ssim": ssim_value, "psnr": psnr_value, "l0": float(l0_values[i]),
+                "l2": float(np.linalg.norm(flat[i])), "linf": float(linf_values[i]),
             })
     return found

@@ -22,6 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from relations import Chain, Validity, apply_steps, check_input, evaluate_batch
+from relations.validity import SeedMoments, seed_moments
 
 #: Metric dicts kept for :meth:`PrefixCache.judge` (about 0.5 kB each).
 METRICS_KEPT = 8192
@@ -56,6 +57,7 @@ class PrefixCache:
     _seed32: np.ndarray | None = field(default=None, repr=False)
     _checked: set = field(default_factory=set, repr=False)
     _metrics: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    _moments: SeedMoments | None = field(default=None, repr=False)
 
     def _start(self, seed: np.ndarray) -> np.ndarray:
         """The validated float32 seed; forgets every entry when ``seed`` is a new array."""
@@ -66,6 +68,7 @@ class PrefixCache:
             self._bytes = 0
             self._checked.clear()
             self._metrics.clear()
+            self._moments = None
         return self._seed32
 
     def _walk(self, chain: Chain) -> tuple[int, int, np.ndarray | None]:
@@ -122,7 +125,9 @@ class PrefixCache:
         found: list = [None if node is None else self._metrics.get(node) for node in nodes]
         missing = [i for i, m in enumerate(found) if m is None]
         if missing:
-            _, fresh = evaluate_batch(validity, seed, mutants[missing])
+            if self._moments is None:
+                self._moments = seed_moments(seed)
+            _, fresh = evaluate_batch(validity, seed, mutants[missing], moments=self._moments)
             for i, m in zip(missing, fresh):
                 found[i] = m
                 if nodes[i] is not None:

@@ -26,3 +26,20 @@ def test_batch_metrics_refuse_what_metrics_refuse():
         batch_metrics(np.zeros((1, 2, 2)), np.zeros((3, 1, 2, 2)))
     with pytest.raises(RelationError):
         batch_metrics(np.zeros((1, 8, 8)), np.zeros((3, 1, 8, 7)))
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 9, 7), (2, 40)])
+def test_seed_moments_and_sparse_changes_give_the_same_numbers(shape):
+    from relations.validity import seed_moments
+
+    rng = np.random.default_rng(1)
+    seed = rng.random(shape, dtype=np.float32)
+    mutants = np.repeat(seed[None], 12, axis=0)
+    for i in range(1, 12):  # a few changed elements: l0 well below 1, linf from one element
+        idx = rng.random(shape) < 0.02 * i
+        mutants[i][idx] = rng.random(int(idx.sum()), dtype=np.float32)
+    want = [metrics(seed, m) for m in mutants]
+    moments = seed_moments(seed)
+    assert batch_metrics(seed, mutants, moments=moments) == want
+    assert batch_metrics(seed, mutants[5:], moments=moments) == want[5:]
+    assert evaluate_batch("ssim>=0.5", seed, mutants, moments=moments)[1] == want
