@@ -23,7 +23,8 @@ Part 2, *throughput*: for each pair (LeNet-5 28x28 MNIST; untrained
 ResNet-20 at 3x32x32 and MobileNetV2 at 3x224x224 on crops of
 scikit-image's sample photos, :mod:`fuzzer.models.examples.architectures`)
 and each counterpart (``int8-static``, ``onnx-int8``, ``fp16``), a genetic
-campaign runs with one thread, then raw batched inference of both models
+campaign runs with one thread (torch and NumPy's BLAS, :data:`CASE_ENV`),
+then raw batched inference of both models
 on as many inputs in batches of the population size (10), side by side in
 the same process. Printed: campaign inputs/s (every candidate judged; in
 brackets those sent to the models, the rest being refused by the validity
@@ -54,6 +55,7 @@ _sys.path.insert(0, str(_HERE.parent))
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import tempfile
@@ -317,9 +319,20 @@ def memory(seeds: int) -> dict:
 # ---------------------------------------------------------------- driver
 
 
+#: Environment of every case's process: NumPy's and SciPy's OpenBLAS get one thread,
+#: like torch (``torch.set_num_threads(1)``), so the campaign (whose validity
+#: metrics call BLAS) runs on no more threads than the raw inference it is
+#: compared with. Left at its default (one thread per core), a 2-thread
+#: OpenBLAS ``dot`` of 150k values took from 10 us to 6 ms on our shared
+#: 2-core machine, depending on the other core's load.
+CASE_ENV = {"OPENBLAS_NUM_THREADS": "1"}
+
+
 def _child(args: list[str]) -> dict:
     """Run one case in a fresh process (its own peak memory) and return its JSON line."""
-    done = subprocess.run([_sys.executable, __file__, *args], capture_output=True, text=True)
+    done = subprocess.run(
+        [_sys.executable, __file__, *args], capture_output=True, text=True, env={**os.environ, **CASE_ENV}
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         raise SystemExit(f"case {args} failed:\n{done.stderr[-3000:]}")
