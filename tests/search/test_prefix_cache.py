@@ -84,3 +84,15 @@ def test_judge_equals_evaluate_batch_also_from_cached_metrics():
         assert np.array_equal(valid, want_valid) and found == want
     found[0]["ssim"] = -1.0  # callers get their own dicts
     assert cache.judge(validity, batch[:1], seed)[2] == evaluate_batch(validity, seed, apply_batch(batch[:1], seed))[1]
+
+
+def test_cache_of_zero_bytes_keeps_nothing_and_still_judges_exactly():
+    rng = np.random.default_rng(5)
+    seed = rng.random((1, 12, 12)).astype(np.float32)
+    chains = [Chain((operator_step(OPERATORS[i % len(OPERATORS)], rng),)) for i in range(4)]
+    cache = PrefixCache(max_bytes=0)
+    for _ in range(2):
+        mutants, valid, found = cache.judge(Validity.parse("ssim>=0.6"), chains, seed)
+        assert np.array_equal(mutants, apply_batch(chains, seed))
+        assert found == evaluate_batch("ssim>=0.6", seed, mutants)[1]
+    assert not cache._nodes and not cache._metrics
