@@ -43,3 +43,17 @@ def test_seed_moments_and_sparse_changes_give_the_same_numbers(shape):
     assert batch_metrics(seed, mutants, moments=moments) == want
     assert batch_metrics(seed, mutants[5:], moments=moments) == want[5:]
     assert evaluate_batch("ssim>=0.5", seed, mutants, moments=moments)[1] == want
+
+
+def test_l2_is_summed_without_blas_so_its_bits_do_not_depend_on_threads():
+    import math
+
+    from relations.validity import Validity, l2
+
+    rng = np.random.default_rng(7)
+    seed = rng.random((3, 224, 224)).astype(np.float32)
+    mutant = np.clip(seed + rng.normal(0, 0.05, seed.shape), 0, 1).astype(np.float32)
+    d = (mutant.astype(np.float64) - seed.astype(np.float64)).ravel()
+    exact = math.sqrt(math.fsum(d * d))
+    assert abs(l2(seed, mutant) - exact) <= 1e-12 * exact
+    assert l2(seed, mutant) == metrics(seed, mutant)["l2"] == evaluate_batch(Validity.parse("l2<=1e9"), seed, mutant[None])[1][0]["l2"]
