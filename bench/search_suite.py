@@ -22,8 +22,8 @@ Protocol
   its last batch, so a search that found its first divergence at query
   ``q`` would have found it at every budget ``>= q``: success at budgets
   100 and 300 is read off the same runs (``q <= b``).
-* The tuning grid (:data:`GRID`) gives each strategy, genetic included, a
-  few configurations; the first is its default ("as published" for the
+* The tuning grid (:data:`GRID`) gives each strategy, genetic included, up
+  to nine configurations (random has one knob, three); the first is its default ("as published" for the
   baselines; for genetic the current default, ``repair=5``, which this
   leave-one-pair-out choice selected over the earlier default ``repair=0``
   for every held-out pair at both levels). For a pair ``P`` the "tuned" number is the configuration with
@@ -88,9 +88,13 @@ GRID: dict[str, list[dict]] = {
                 {"objective": "log", "repair": 5}, {"bisect": 16, "repair": 5},
                 {"bisect": 16, "objective": "log", "repair": 5}, {"bisect": 16, "repair": 5, "screen": 2},
                 {"bisect": 16, "repair": 5, "screen": 4}],
-    "diffchaser": [{}, {"population": 50}, {"mutation_rate": 0.02, "population": 50}, {"population": 10}],
-    "dflare": [{}, {"novelty": False}, {"state_threshold": 2.0}, {"gap_tolerance": 0.0, "novelty": False}],
-    "random": [{}],
+    "diffchaser": [{}, {"population": 50}, {"mutation_rate": 0.02, "population": 50}, {"population": 10},
+                   {"population": 20}, {"population": 100}, {"mutation_rate": 0.02, "population": 10},
+                   {"k": 3, "population": 10}, {"magnitude": 0.3, "population": 10}],
+    "dflare": [{}, {"novelty": False}, {"state_threshold": 2.0}, {"gap_tolerance": 0.0, "novelty": False},
+               {"state_threshold": 0.1}, {"gap_tolerance": 0.01}, {"gap_tolerance": 0.01, "novelty": False},
+               {"state_threshold": 1.0}, {"gap_tolerance": 0.0001}],
+    "random": [{}, {"batch_size": 10}, {"batch_size": 50}],
 }
 
 
