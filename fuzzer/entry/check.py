@@ -205,6 +205,7 @@ def check(
     include_unstable: bool = False,
     normalize: bool = False,
     calibration: np.ndarray | None = None,
+    strategy_params: str | None = None,
 ) -> CheckResult:
     """Fuzz ``reference`` against ``candidate`` on ``seeds`` and return the verdict.
 
@@ -248,6 +249,10 @@ def check(
         counterpart built from a spec (``int8-static``, ``onnx-int8``, ...);
         default: the seeds themselves. Calibrating on held-out data, as a
         deployment would, keeps the seeds out of the quantization ranges.
+    strategy_params : str, optional
+        Strategy field overrides, ``"NAME=VALUE,..."`` (``--strategy-params``;
+        e.g. ``"bisect=16,screen=4"`` for the genetic search under a strict
+        ``validity``). Default None: the strategy's defaults.
     """
     if normalize:
         seeds = normalize_inputs(seeds, name="seeds")
@@ -283,6 +288,7 @@ def check(
         rng_seed=rng_seed,
         validity=validity or DEFAULT_VALIDITY,
         population=population,
+        strategy_params=strategy_params,
     )
     pair = ModelPair(reference, candidate, labels=(f"{name} reference", f"{name} candidate"))
     workload = Workload(pair, x, y, description)

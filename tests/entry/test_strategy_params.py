@@ -56,3 +56,17 @@ def test_an_integer_is_accepted_for_a_number_field():
     from fuzzer.search import get_strategy
 
     assert get_strategy("genetic", params={"scale": 1}).scale == 1.0
+
+
+def test_check_takes_them_and_refuses_a_bad_one(tmp_path):
+    import numpy as np
+    from torch import nn
+
+    from fuzzer.entry.check import check
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+    seeds = np.random.default_rng(0).uniform(0, 1, (2, 1, 8, 8)).astype(np.float32)
+    with pytest.raises(DiverfuzzError, match="expected NAME=VALUE"):
+        check(model, model, seeds, strategy_params="bisect", report_dir=tmp_path / "a")
+    result = check(model, model, seeds, budget=5, strategy_params="bisect=4", report_dir=tmp_path / "b")
+    assert result.report["config"]["strategy_params"] == "bisect=4"
