@@ -4,6 +4,10 @@ Usage::
 
     nice -n 5 python bench/natural_mode.py --pair digits:int8-static --seeds 2 --rng-seeds 10 --budget 1000
 
+    nice -n 5 python bench/natural_mode.py --goal "psnr>=20" --pair mnist:int8-static --seeds 10 --rng-seeds 5 \
+        --params '[{}, {"bisect": 16, "screen": 2}, {"bisect": 16, "screen": 4}]' \
+        --json bench/results/search_goal_lenet5.json
+
     nice -n 5 python bench/natural_mode.py --whitebox --pair mnist:int8-static --seeds 200 \
         --json bench/results/search_whitebox_lenet5.json
 
@@ -23,6 +27,11 @@ random chains at six strengths (``scale`` 0.02 to 1, an equal share of
 objective, each with the whole ``--budget``; a seed counts as flippable when
 either finds a divergence. It also prints the reference's top-2 probability
 margin on each seed.
+
+``--goal RULE`` runs the genetic search with each configuration of
+``--params`` under ``RULE`` on ``--seeds`` seeds x ``--rng-seeds`` RNG
+seeds and prints the success rate with its 95% Wilson interval and the
+median PSNR / SSIM of the divergences found.
 
 ``--whitebox`` bounds what *any* search could reach under ``psnr>=20``:
 projected gradient ascent on the reference's cross-entropy (L2 ball of
@@ -136,6 +145,36 @@ def whitebox(workload, indices: list[int], steps: int, restarts: int, psnr: floa
             "unreachable_seeds": [i for i, r in zip(indices, reached) if not r]}
 
 
+def goal(workload, indices: list[int], rng_seeds: int, budget: int, configs: list[dict], rule: str) -> dict:
+    """Success of genetic configurations under ``rule`` over seeds x RNG seeds (see ``--goal``)."""
+    from math import sqrt
+
+    space = SearchSpace.from_names(workload.relations)
+    validity = Validity.parse(rule)
+    out = {}
+    for params in configs:
+        found, n = [], 0
+        strategy = get_strategy("genetic", params=params)
+        for r in range(rng_seeds):
+            for index in indices:
+                ev = SeedEvaluator(workload.pair, seed_input(workload, index), index, budget, validity)
+                strategy.search(ev, space, seed_rng(r, index))
+                n += 1
+                if ev.divergence is not None:
+                    found.append((ev.divergence.validity["psnr"], ev.divergence.validity["ssim"]))
+        k, z = len(found), 1.96
+        centre = (k / n + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * sqrt(k / n * (1 - k / n) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        rec = {"success": k / n, "n": n, "ci95": [max(0.0, centre - half), min(1.0, centre + half)],
+               "median_psnr": float(np.median([f[0] for f in found])) if found else None,
+               "median_ssim": float(np.median([f[1] for f in found])) if found else None}
+        out[json.dumps(params, sort_keys=True)] = rec
+        print(f"{rule} genetic {params}: success {k}/{n} = {rec['success']:.2f} "
+              f"[{rec['ci95'][0]:.2f}, {rec['ci95'][1]:.2f}], median PSNR {rec['median_psnr']}, "
+              f"median SSIM {rec['median_ssim']}", flush=True)
+    return out
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pair", default="digits:int8-static", help="example:precision (default digits:int8-static)")
@@ -147,8 +186,20 @@ def main(argv=None) -> None:
     parser.add_argument("--whitebox", action="store_true", help="PGD-L2 reachability under psnr>=20 (see above)")
     parser.add_argument("--whitebox-steps", type=int, default=200)
     parser.add_argument("--whitebox-restarts", type=int, default=3)
+    parser.add_argument("--goal", default=None, metavar="RULE",
+                        help="success of genetic configurations (--params) under RULE, e.g. 'psnr>=20'")
+    parser.add_argument("--params", default='[{}]', help="JSON list of genetic field overrides for --goal")
     args = parser.parse_args(argv)
     example, _, precision = args.pair.partition(":")
+    if args.goal:
+        with torch_threads(1):
+            workload = prepare(CampaignConfig(example=example, precision=precision, seeds=args.seeds, budget=1000))
+            indices = [int(i) for i in select_seeds(workload, args.seeds).indices]
+            out = {"args": vars(args), "goal": goal(workload, indices, args.rng_seeds, args.budget,
+                                                    json.loads(args.params), args.goal)}
+        if args.json:
+            Path(args.json).write_text(json.dumps(out, indent=1))
+        return
     if args.whitebox:
         with torch_threads(1):
             workload = prepare(CampaignConfig(example=example, precision=precision, seeds=args.seeds, budget=1000))
