@@ -10,6 +10,7 @@ from fuzzer.errors import DiverfuzzError, ModelError
 from fuzzer.models.pair import ModelPair
 from fuzzer.models.precision import build_counterpart
 from fuzzer.models.precision import int8 as int8_module
+from tests.nets import seeded_mlp
 
 
 @pytest.fixture(scope="module")
@@ -105,12 +106,7 @@ def test_int8_static_that_quantizes_nothing_is_refused(calibration):
 
 
 def _mlp():
-    gen = torch.Generator().manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 3))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
-    return model.eval()
+    return seeded_mlp(outputs=3, scale=0.3)
 
 
 def _ao_dynamic(model):

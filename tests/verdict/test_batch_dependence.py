@@ -13,15 +13,11 @@ from fuzzer.campaign.workload import Workload, select_seeds
 from fuzzer.entry.check import check
 from fuzzer.errors import DiverfuzzError
 from fuzzer.models.pair import ModelPair
+from tests.nets import seeded_mlp
 
 
 def _mlp() -> torch.nn.Module:
-    gen = torch.Generator().manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4))
-    with torch.no_grad():
-        for p in net.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
-    return net.eval()
+    return seeded_mlp(outputs=4, scale=0.5)
 
 
 def _dynamic(net: torch.nn.Module) -> torch.nn.Module:
