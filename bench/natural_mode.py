@@ -147,7 +147,7 @@ def whitebox(workload, indices: list[int], steps: int, restarts: int, psnr: floa
 
 def goal(workload, indices: list[int], rng_seeds: int, budget: int, configs: list[dict], rule: str) -> dict:
     """Success of genetic configurations under ``rule`` over seeds x RNG seeds (see ``--goal``)."""
-    from math import sqrt
+    from scipy.stats import binomtest
 
     space = SearchSpace.from_names(workload.relations)
     validity = Validity.parse(rule)
@@ -162,10 +162,9 @@ def goal(workload, indices: list[int], rng_seeds: int, budget: int, configs: lis
                 n += 1
                 if ev.divergence is not None:
                     found.append((ev.divergence.validity["psnr"], ev.divergence.validity["ssim"]))
-        k, z = len(found), 1.96
-        centre = (k / n + z * z / (2 * n)) / (1 + z * z / n)
-        half = z * sqrt(k / n * (1 - k / n) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-        rec = {"success": k / n, "n": n, "ci95": [max(0.0, centre - half), min(1.0, centre + half)],
+        k = len(found)
+        ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+        rec = {"success": k / n, "n": n, "ci95": [float(ci.low), float(ci.high)],
                "median_psnr": float(np.median([f[0] for f in found])) if found else None,
                "median_ssim": float(np.median([f[1] for f in found])) if found else None}
         out[json.dumps(params, sort_keys=True)] = rec
@@ -191,31 +190,19 @@ def main(argv=None) -> None:
     parser.add_argument("--params", default='[{}]', help="JSON list of genetic field overrides for --goal")
     args = parser.parse_args(argv)
     example, _, precision = args.pair.partition(":")
-    if args.goal:
+    if args.goal or args.whitebox or args.ceiling:
         with torch_threads(1):
             workload = prepare(CampaignConfig(example=example, precision=precision, seeds=args.seeds, budget=1000))
             indices = [int(i) for i in select_seeds(workload, args.seeds).indices]
-            out = {"args": vars(args), "goal": goal(workload, indices, args.rng_seeds, args.budget,
-                                                    json.loads(args.params), args.goal)}
-        if args.json:
-            Path(args.json).write_text(json.dumps(out, indent=1))
-        return
-    if args.whitebox:
-        with torch_threads(1):
-            workload = prepare(CampaignConfig(example=example, precision=precision, seeds=args.seeds, budget=1000))
-            indices = [int(i) for i in select_seeds(workload, args.seeds).indices]
-            out = {"args": vars(args), "whitebox": whitebox(workload, indices, args.whitebox_steps,
-                                                            args.whitebox_restarts)}
-        print(f"{args.pair}: {out['whitebox']['reachable']}/{len(indices)} seeds reachable under psnr>=20 "
-              f"(PGD-L2, radius {out['whitebox']['l2_radius']:.2f})", flush=True)
-        if args.json:
-            Path(args.json).write_text(json.dumps(out, indent=1))
-        return
-    if args.ceiling:
-        with torch_threads(1):
-            workload = prepare(CampaignConfig(example=example, precision=precision, seeds=args.seeds, budget=1000))
-            indices = [int(i) for i in select_seeds(workload, args.seeds).indices]
-            out = {"args": vars(args), "rules": ceiling(workload, indices, args.budget)}
+            out = {"args": vars(args)}
+            if args.goal:
+                out["goal"] = goal(workload, indices, args.rng_seeds, args.budget, json.loads(args.params), args.goal)
+            elif args.whitebox:
+                out["whitebox"] = whitebox(workload, indices, args.whitebox_steps, args.whitebox_restarts)
+                print(f"{args.pair}: {out['whitebox']['reachable']}/{len(indices)} seeds reachable under psnr>=20 "
+                      f"(PGD-L2, radius {out['whitebox']['l2_radius']:.2f})", flush=True)
+            else:
+                out["rules"] = ceiling(workload, indices, args.budget)
         if args.json:
             Path(args.json).write_text(json.dumps(out, indent=1))
         return
