@@ -57,3 +57,31 @@ def test_l2_is_summed_without_blas_so_its_bits_do_not_depend_on_threads():
     exact = math.sqrt(math.fsum(d * d))
     assert abs(l2(seed, mutant) - exact) <= 1e-12 * exact
     assert l2(seed, mutant) == metrics(seed, mutant)["l2"] == evaluate_batch(Validity.parse("l2<=1e9"), seed, mutant[None])[1][0]["l2"]
+
+
+def test_kept_working_arrays_give_the_same_numbers_across_calls_sizes_and_threads():
+    import threading
+
+    from relations.validity import seed_moments
+
+    rng = np.random.default_rng(3)
+    for shape in [(3, 224, 224), (1, 28, 28)]:
+        seed = rng.random(shape, dtype=np.float32)
+        mutants = np.clip(seed[None] + rng.normal(0, 0.08, (5,) + shape), 0, 1).astype(np.float32)
+        mutants[2] = seed
+        want = [metrics(seed, m) for m in mutants]
+        moments = seed_moments(seed)
+        # Calls of 1, 5, then 2 rows reuse (and grow) the same kept arrays.
+        assert batch_metrics(seed, mutants[:1], moments=moments) == want[:1]
+        assert batch_metrics(seed, mutants, moments=moments) == want
+        assert batch_metrics(seed, mutants[3:], moments=moments) == want[3:]
+        # While another call holds them, a call works in arrays of its own.
+        held = moments.scratch(1, 6)
+        assert held is not None and moments.scratch(1, 6) is None
+        out: list = []
+        worker = threading.Thread(target=lambda: out.append(batch_metrics(seed, mutants, moments=moments)))
+        worker.start()
+        worker.join()
+        moments.release()
+        assert out == [want]
+        assert batch_metrics(seed, mutants[1:2], moments=moments) == want[1:2]
