@@ -19,6 +19,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.transform import warp
 
+from . import draws
 from .adapthist import equalize_adapthist
 from .relation import ParamSpec, Relation, RelationError
 from .noise import SEED_SPEC
@@ -40,12 +41,9 @@ def smooth_field(shape: tuple[int, int], sigma: float, rng: np.random.Generator)
     """Uniform noise smoothed by a Gaussian of ``sigma`` pixels, rescaled to ``[0, 1]``.
 
     A constant field (e.g. a 1x1 image) is returned as all ``0.5``.
+    (:func:`relations.draws.smoothed_uniform`.)
     """
-    field = ndimage.gaussian_filter(rng.random(shape), sigma, mode="reflect")
-    lo, hi = field.min(), field.max()
-    if hi - lo < 1e-12:
-        return np.full(shape, 0.5)
-    return (field - lo) / (hi - lo)
+    return draws.smoothed_uniform(shape, sigma, rng)
 
 
 def fog(x: np.ndarray, *, density: float, seed: int) -> np.ndarray:
@@ -67,9 +65,13 @@ def fog(x: np.ndarray, *, density: float, seed: int) -> np.ndarray:
     The atmospheric scattering model ``I = J t + A (1 - t)`` with airlight
     ``A = 1`` (Narasimhan & Nayar, 2002), with a patchy map in place of the
     plasma fractal of ImageNet-C "fog" (Hendrycks & Dietterich, 2019).
+    The field, ``smooth_field((h, w), max(h, w) / 8,
+    np.random.default_rng(seed))``, depends only on ``seed``, ``h`` and
+    ``w``; it comes from the memo of :mod:`relations.draws` (the same
+    values, computed once per seed and size).
     """
     _, h, w = x.shape
-    field = smooth_field((h, w), max(h, w) / 8.0, np.random.default_rng(seed))
+    field = draws.smooth_field(seed, h, w)
     haze = density * (0.5 + 0.5 * field)
     return (x * (1.0 - haze) + haze).astype(np.float32)
 

@@ -3,7 +3,10 @@
 Randomness comes only from the integer ``seed`` parameter, passed to
 ``np.random.default_rng`` (the draws of ``skimage.util.random_noise`` with
 ``rng=seed``, for the two original relations), so a :class:`~relations.Step`
-fully determines its output.
+fully determines its output. The draws come from the memo of
+:mod:`relations.draws` (the same values bit for bit, drawn once per seed and
+shape: the search re-applies a chain with its levels scaled but its seeds
+kept).
 
 ``RELATIONS`` holds the original two (registry positions 5 and 6);
 ``SENSOR_RELATIONS`` the later speckle and Poisson (shot) noise.
@@ -12,6 +15,8 @@ fully determines its output.
 from __future__ import annotations
 
 import numpy as np
+
+from . import draws
 from .relation import ParamSpec, Relation
 
 __all__ = [
@@ -49,13 +54,15 @@ def gaussian_noise(x: np.ndarray, *, sigma: float, seed: int) -> np.ndarray:
     return np.clip(x + _gaussian_draw(sigma, seed, x.shape), 0.0, 1.0).astype(np.float32)
 
 
-def _gaussian_draw(sigma: float, seed: int, shape: tuple[int, ...]) -> np.ndarray:
+def _gaussian_draw(sigma: float, seed: int, shape: tuple[int, ...], out: np.ndarray | None = None) -> np.ndarray:
     # random_noise(mode="gaussian", mean=0.0, var=sigma**2): float64 normal draws.
-    return np.random.default_rng(seed).normal(0.0, (sigma**2) ** 0.5, shape)
+    return draws.normal((sigma**2) ** 0.5, seed, shape, out)
 
 
 def _gaussian_noise_batch(xs: np.ndarray, params: list[dict]) -> np.ndarray:
-    noise = np.stack([_gaussian_draw(p["sigma"], p["seed"], xs.shape[1:]) for p in params])
+    noise = np.empty(xs.shape, dtype=np.float64)
+    for i, p in enumerate(params):
+        _gaussian_draw(p["sigma"], p["seed"], xs.shape[1:], noise[i])
     return np.clip(xs + noise, 0.0, 1.0).astype(np.float32)
 
 
@@ -80,21 +87,28 @@ def salt_pepper(x: np.ndarray, *, amount: float, seed: int) -> np.ndarray:
     return _salt_pepper_batch(x[None], [{"amount": amount, "seed": seed}])[0]
 
 
-def _bernoulli(p: float, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    # skimage.util.noise._bernoulli: no draw at p = 0 or 1.
-    if p == 0:
-        return np.zeros(shape, dtype=bool)
-    if p == 1:
-        return np.ones(shape, dtype=bool)
-    return rng.random(shape) <= p
+def _salt_pepper_masks(amount: float, seed: int, shape: tuple[int, ...], flipped: np.ndarray, salted: np.ndarray) -> None:
+    # skimage.util.noise._bernoulli twice on one generator, no draw at p = 0 or 1:
+    # flipped = u1 <= amount, salted = u2 <= 0.5, where u1, u2 are the first two
+    # rng.random(shape) draws; at amount 0 or 1 salted takes the first draw (at
+    # amount 0 nothing is flipped, so salted does not matter and is not drawn).
+    if amount == 0:
+        flipped[...] = False
+        salted[...] = False
+        return
+    u1, u2 = draws.uniform_pair(seed, shape)
+    if amount == 1:
+        flipped[...] = True
+        np.less_equal(u1, 0.5, out=salted)
+        return
+    np.less_equal(u1, amount, out=flipped)
+    np.less_equal(u2, 0.5, out=salted)
 
 
 def _salt_pepper_batch(xs: np.ndarray, params: list[dict]) -> np.ndarray:
     flipped, salted = np.empty((2,) + xs.shape, dtype=bool)
     for i, p in enumerate(params):
-        rng = np.random.default_rng(p["seed"])
-        flipped[i] = _bernoulli(p["amount"], xs.shape[1:], rng)
-        salted[i] = _bernoulli(0.5, xs.shape[1:], rng)
+        _salt_pepper_masks(p["amount"], p["seed"], xs.shape[1:], flipped[i], salted[i])
     out = xs.astype(np.float32, copy=True)
     out[flipped & salted] = 1
     out[flipped & ~salted] = 0.0
@@ -140,12 +154,14 @@ def speckle_noise(x: np.ndarray, *, sigma: float, seed: int) -> np.ndarray:
     coherent noise of radar and ultrasound sensors. ``n`` is drawn from
     ``np.random.default_rng(seed)`` in float64.
     """
-    n = np.random.default_rng(seed).normal(0.0, sigma, x.shape)
+    n = draws.normal(sigma, seed, x.shape)
     return (x + x * n).astype(np.float32)
 
 
 def _speckle_noise_batch(xs: np.ndarray, params: list[dict]) -> np.ndarray:
-    n = np.stack([np.random.default_rng(p["seed"]).normal(0.0, p["sigma"], xs.shape[1:]) for p in params])
+    n = np.empty(xs.shape, dtype=np.float64)
+    for i, p in enumerate(params):
+        draws.normal(p["sigma"], p["seed"], xs.shape[1:], n[i])
     return (xs + xs * n).astype(np.float32)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.interpolate import CubicSpline
 
+from . import draws
 from .relation import ParamSpec, Relation
 from .noise import SEED_SPEC
 
@@ -63,9 +64,11 @@ def jitter(x: np.ndarray, *, sigma: float, seed: int) -> np.ndarray:
 
     Notes
     -----
-    "Jittering" of Um et al. (2017): sensor noise.
+    "Jittering" of Um et al. (2017): sensor noise. The draws are
+    ``np.random.default_rng(seed).normal(0.0, sigma, x.shape)``, bit for
+    bit, from the memo of :mod:`relations.draws`.
     """
-    return (x + np.random.default_rng(seed).normal(0.0, sigma, x.shape)).astype(np.float32)
+    return (x + draws.normal(sigma, seed, x.shape)).astype(np.float32)
 
 
 def scaling(x: np.ndarray, *, sigma: float, seed: int) -> np.ndarray:
