@@ -232,7 +232,7 @@ def instrument(timers: Timers, strategy_name: str, population: int) -> None:
     timers.wrap(seed_module, "triage_mutants", "shrink+triage")
 
 
-def throughput(pair_name: str, precision: str, seeds: int, budget: int) -> dict:
+def throughput(pair_name: str, precision: str, seeds: int, budget: int, threads: int = 1) -> dict:
     import torch
 
     from fuzzer.campaign.config import CampaignConfig
@@ -241,11 +241,11 @@ def throughput(pair_name: str, precision: str, seeds: int, budget: int) -> dict:
     from fuzzer.models.pair import ModelPair
     from fuzzer.models.precision import build_counterpart
 
-    torch.set_num_threads(1)
-    config = CampaignConfig(seeds=seeds, budget=budget, population=10, threads=1, device="cpu")
+    torch.set_num_threads(threads)
+    config = CampaignConfig(seeds=seeds, budget=budget, population=10, threads=threads, device="cpu")
     reference, x, y, calibration, description = pair_data(pair_name, seeds + 4)
     t0 = time.perf_counter()
-    candidate = build_counterpart(precision, reference, calibration)
+    candidate = build_counterpart(precision, reference, calibration, threads=threads)
     build_s = time.perf_counter() - t0
     build_peak = peak_rss_mib()
     kind, relation_names = search_relations(config, x.shape[1:])
@@ -273,7 +273,7 @@ def throughput(pair_name: str, precision: str, seeds: int, budget: int) -> dict:
             pair.logits(inputs[start : start + config.population])
         raw_s = time.perf_counter() - t0
     return {
-        "part": "throughput", "pair": pair_name, "precision": precision, "description": description,
+        "part": "throughput", "pair": pair_name, "precision": precision, "description": description, "threads": threads,
         "input_shape": list(x.shape[1:]), "seeds": seeds, "budget": budget, "queries": queries,
         "divergences": summary["seeds_with_divergence"], "campaign_s": round(campaign_s, 2),
         "evaluated_inputs_per_s": round((queries - summary["rejected"]) / campaign_s, 2),
@@ -354,12 +354,12 @@ def _print_disagreement(result: dict) -> None:
 
 def _print_throughput(rows: list[dict]) -> None:
     cats = ("inference", "relations", "validity", "search", "shrink+triage", "bookkeeping")
-    print("\n| pair | counterpart | campaign inputs/s (sent to models) | raw dual inputs/s | ratio | " + " | ".join(cats) + " | campaign peak RSS MiB (build) |")
-    print("|---" * (6 + len(cats)) + "|")
+    print("\n| pair | counterpart | threads | campaign inputs/s (sent to models) | raw dual inputs/s | ratio | " + " | ".join(cats) + " | campaign peak RSS MiB (build) |")
+    print("|---" * (7 + len(cats)) + "|")
     for r in rows:
         shares = " | ".join(f"{100 * r['shares'].get(c, 0):.0f}%" for c in cats)
         print(
-            f"| {r['pair']} {'x'.join(map(str, r['input_shape']))} | {r['precision']} | {r['campaign_inputs_per_s']} "
+            f"| {r['pair']} {'x'.join(map(str, r['input_shape']))} | {r['precision']} | {r.get('threads', 1)} | {r['campaign_inputs_per_s']} "
             f"({r['evaluated_inputs_per_s']}) | "
             f"{r['raw_dual_inputs_per_s']} | {r['ratio']:.2f} | {shares} | {r['peak_rss_mib']} ({r['build_peak_rss_mib']}) |"
         )
@@ -371,6 +371,10 @@ def main() -> None:
     parser.add_argument("--pairs", default=",".join(PAIRS), help="comma-separated subset of " + ",".join(PAIRS))
     parser.add_argument("--precisions", default=",".join(PRECISIONS))
     parser.add_argument("--memory-seeds", type=int, default=1000)
+    parser.add_argument(
+        "--threads", default="1,2",
+        help="comma-separated thread counts for part 2 (default 1,2): both the campaign and the raw inference get as many",
+    )
     parser.add_argument("--case", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(_HERE / "results" / "realsize.json"))
     args = parser.parse_args()
@@ -382,7 +386,7 @@ def main() -> None:
         elif kind == "memory":
             result = memory(int(rest[0]))
         else:
-            result = throughput(rest[0], rest[1], int(rest[2]), int(rest[3]))
+            result = throughput(rest[0], rest[1], int(rest[2]), int(rest[3]), int(rest[4]))
         print(json.dumps(result))
         return
     results: list[dict] = []
@@ -395,8 +399,9 @@ def main() -> None:
         for pair_name in args.pairs.split(","):
             for precision in args.precisions.split(","):
                 seeds, budget = SIZES[pair_name]
-                rows.append(_child(["--case", "throughput", pair_name, precision, str(seeds), str(budget)]))
-                print(f"{pair_name} {precision}: {rows[-1]['campaign_s']} s", file=_sys.stderr, flush=True)
+                for threads in map(int, args.threads.split(",")):
+                    rows.append(_child(["--case", "throughput", pair_name, precision, str(seeds), str(budget), str(threads)]))
+                    print(f"{pair_name} {precision} threads={threads}: {rows[-1]['campaign_s']} s", file=_sys.stderr, flush=True)
         results += rows
         _print_throughput(rows)
     if args.part in ("all", "memory") and args.part != "all":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -190,6 +191,7 @@ def apply_steps(
     *,
     on_step: Callable[[int, int, np.ndarray], None] | None = None,
     checked: set[str] | None = None,
+    pool: Executor | None = None,
 ) -> np.ndarray:
     """Apply ``steps[i]`` to ``out[i]`` for every row, in place, in lock step.
 
@@ -209,6 +211,11 @@ def apply_steps(
     checked : set of str, optional
         Names of the relations already checked against inputs of this
         shape (see Notes); updated in place. Default None: an empty set.
+    pool : concurrent.futures.Executor, optional
+        Threads to apply the rows' steps in, on inputs of more than
+        ``_BATCH_MAX_SIZE`` elements (where rows are applied one at a time
+        anyway); each row goes through its steps in one task. Default None:
+        in this thread. The results are the same.
 
     Returns
     -------
@@ -232,6 +239,8 @@ def apply_steps(
     shape = out.shape[1:]
     depth = max((len(row) for row in steps), default=0)
     checked = set() if checked is None else checked
+    if pool is not None and len(steps) > 1 and out[0].size > _BATCH_MAX_SIZE:
+        return _apply_rows_in(pool, out, steps, on_step, checked)
     for k in range(depth):
         groups: dict[str, list[int]] = {}
         for i, row in enumerate(steps):
@@ -255,4 +264,48 @@ def apply_steps(
             for i, row in enumerate(steps):
                 if k < len(row):
                     on_step(i, k, out[i])
+    return out
+
+
+def _apply_rows_in(
+    pool: Executor,
+    out: np.ndarray,
+    steps: Sequence[Sequence[Step]],
+    on_step: Callable[[int, int, np.ndarray], None] | None,
+    checked: set[str],
+) -> np.ndarray:
+    """:func:`apply_steps` with one task per row in ``pool`` (large inputs only: ``func``, never ``batch_func``).
+
+    Relations are pure functions of their input and parameters (seeded
+    noise included), so a row's result does not depend on the thread that
+    computes it. The kind and channel check runs first, in lock-step order
+    (relations keep the shape, so checking the rows' first images is the
+    same check), and ``on_step`` gets copies of the step images afterwards,
+    in the order the lock-step loop calls it.
+    """
+    shape = out.shape[1:]
+    depth = max(len(row) for row in steps)
+    active = [[not get_relation(s.relation).is_identity(s.params) for s in row] for row in steps]
+    for k in range(depth):
+        for i, row in enumerate(steps):
+            if k < len(row) and active[i][k] and row[k].relation not in checked:
+                REGISTRY[row[k].relation].check(out[i])
+                checked.add(row[k].relation)
+
+    def run(i: int) -> list[np.ndarray]:
+        images = []
+        for k, step in enumerate(steps[i]):
+            if active[i][k]:
+                rel = REGISTRY[step.relation]
+                out[i] = rel._finish(rel.func(out[i].copy(), **dict(step.params)), shape)
+            if on_step is not None:
+                images.append(out[i].copy())
+        return images
+
+    done = [task.result() for task in [pool.submit(run, i) for i in range(len(steps))]]
+    if on_step is not None:
+        for k in range(depth):
+            for i, images in enumerate(done):
+                if k < len(images):
+                    on_step(i, k, images[k])
     return out

@@ -210,8 +210,11 @@ class CampaignConfig:
         ``first`` (default): stop each seed at its first divergence;
         ``many``: search to the budget, keeping distinct divergences (clusters).
     threads : int
-        Intra-op torch threads for inference (>= 1, default 1: campaign
-        batches are small, and results must not depend on the machine).
+        Threads per worker (>= 1, default 1): torch's and ONNX Runtime's
+        intra-op threads for inference, and threads applying relations and
+        validity metrics to a batch's mutants on inputs of more than 16,384
+        values (e.g. 3x224x224 images; smaller inputs gain nothing). Results
+        do not depend on it.
     normalize : bool
         Min-max scale ``data`` into [0, 1] (one min and max over the whole
         array) instead of refusing values outside it.
@@ -294,7 +297,7 @@ class CampaignConfig:
     relations: tuple[str, ...] | None = option(
         None, "names", metavar="NAME,...", help="relations to search, comma-separated (default: all of the kind)"
     )
-    threads: int = option(1, "int", minimum=1, metavar="T", help="torch intra-op threads")
+    threads: int = option(1, "int", minimum=1, metavar="T", help="threads per worker: inference, and relations on large inputs")
     defense: str | None = option(
         None, "str", choices=DEFENSE_NAMES,
         help="fuzz the bundled digits model defended by PixelDP or defensive distillation",

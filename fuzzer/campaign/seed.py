@@ -7,6 +7,9 @@ driver (:mod:`fuzzer.campaign.driver`) stores what it returns.
 from __future__ import annotations
 
 import time
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import nullcontext
+from typing import ContextManager
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -95,9 +98,38 @@ def fuzz_seed(
     never on which seeds ran before, so every backend gets the same outcome.
     Raises :class:`DiverfuzzError` when a model raises during the search.
     """
+    with relation_threads(config.threads) as pool:
+        return _fuzz_seed(config, workload, index, strategy, space, validity, pool)
+
+
+def relation_threads(threads: int) -> ContextManager[Executor | None]:
+    """A pool of ``threads`` threads for relations and validity metrics (None for one thread).
+
+    ``--threads`` sets both torch's intra-op threads and this pool: inference
+    and the relations never run at once within a seed, so a campaign uses
+    ``threads`` cores either way. The pool is used on inputs of more than
+    16,384 values only (:func:`relations.apply_steps`); relations are pure
+    functions of their input and parameters, so nothing found depends on it.
+    """
+    if threads <= 1:
+        return nullcontext(None)
+    return ThreadPoolExecutor(threads, thread_name_prefix="diverfuzz-relations")
+
+
+def _fuzz_seed(
+    config: CampaignConfig,
+    workload: Workload,
+    index: int,
+    strategy: Strategy,
+    space: SearchSpace,
+    validity: Validity,
+    pool: Executor | None,
+) -> SeedOutcome:
     t0 = time.perf_counter()
     evaluations = workload.pair.queries
-    evaluator = SeedEvaluator(workload.pair, seed_input(workload, index), index, config.budget, validity, mode=config.mode)
+    evaluator = SeedEvaluator(
+        workload.pair, seed_input(workload, index), index, config.budget, validity, mode=config.mode, pool=pool
+    )
     strategy.search(evaluator, space, seed_rng(config.rng_seed, index))
 
     def record() -> SeedRecord:

@@ -12,6 +12,7 @@ divergence replays from its seed and chain alone.
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Sequence
@@ -141,6 +142,10 @@ class SeedEvaluator:
         ``"natural"``: search to the budget and keep, as the one divergence
         of the seed, the most natural one seen (highest PSNR to the seed,
         ties broken by SSIM; both are in every divergence's ``validity``).
+    pool : concurrent.futures.Executor, optional
+        Threads that apply relations and compute validity metrics on large
+        inputs (more than 16,384 values, e.g. 3x224x224 images). Default
+        None: this thread. Nothing found depends on it.
 
     Attributes
     ----------
@@ -159,15 +164,17 @@ class SeedEvaluator:
     oracle: TopOneDisagreement = field(default_factory=TopOneDisagreement)
     fitness_fn: MarginFitness = field(default_factory=MarginFitness)
     mode: str = "first"
+    pool: Executor | None = field(default=None, repr=False)
     queries: int = field(default=0, init=False)
     rejected: int = field(default=0, init=False)
     divergence: Divergence | None = field(default=None, init=False)
     divergences: list[Divergence] = field(default_factory=list, init=False)
     best_fitness: float = field(default=INVALID_FITNESS, init=False)
     _clusters: dict = field(default_factory=dict, init=False, repr=False)
-    _prefixes: PrefixCache = field(default_factory=PrefixCache, init=False, repr=False)
+    _prefixes: PrefixCache = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._prefixes = PrefixCache(pool=self.pool)
         if self.mode not in MODES:
             raise DiverfuzzError(f"--mode={self.mode!r} is unknown; choose one of {', '.join(MODES)}")
 

@@ -16,6 +16,7 @@ the longest prefix it holds. Relations are pure and deterministic and
 from __future__ import annotations
 
 from collections import OrderedDict
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -41,6 +42,11 @@ class PrefixCache:
     max_bytes : int, optional
         Memory for cached images (default :data:`CACHE_BYTES`); 0 caches
         nothing.
+    pool : concurrent.futures.Executor, optional
+        Threads that apply chains and compute validity metrics on large
+        inputs (:func:`relations.apply_steps`,
+        :func:`relations.evaluate_batch`). Default None: this thread. The
+        results are the same.
 
     Notes
     -----
@@ -50,6 +56,7 @@ class PrefixCache:
     """
 
     max_bytes: int = CACHE_BYTES
+    pool: Executor | None = None
     _nodes: OrderedDict = field(default_factory=OrderedDict, repr=False)
     _next: int = field(default=1, repr=False)
     _bytes: int = field(default=0, repr=False)
@@ -127,7 +134,7 @@ class PrefixCache:
         if missing:
             if self._moments is None:
                 self._moments = seed_moments(seed)
-            _, fresh = evaluate_batch(validity, seed, mutants[missing], moments=self._moments)
+            _, fresh = evaluate_batch(validity, seed, mutants[missing], moments=self._moments, pool=self.pool)
             for i, m in zip(missing, fresh):
                 found[i] = m
                 if nodes[i] is not None:
@@ -155,9 +162,9 @@ class PrefixCache:
             nodes[i] = self._store(nodes[i], rest[i][k].key, image)
 
         if self.max_bytes > 0:
-            apply_steps(out, rest, on_step=record, checked=self._checked)
+            apply_steps(out, rest, on_step=record, checked=self._checked, pool=self.pool)
         else:
-            apply_steps(out, rest)
+            apply_steps(out, rest, pool=self.pool)
             nodes = [None] * len(chains)
         self._evict()
         return out, nodes

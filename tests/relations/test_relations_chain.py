@@ -97,3 +97,48 @@ def test_from_json_rejects_bad_text():
 def test_chain_rejects_non_steps():
     with pytest.raises(RelationError, match="Step"):
         Chain(({"relation": "zoom", "params": {"scale": 1.0}},))  # type: ignore[arg-type]
+
+
+def _large_image() -> np.ndarray:
+    rng = np.random.default_rng(5)
+    base = np.linspace(0, 1, 3 * 80 * 80, dtype=np.float32).reshape(3, 80, 80)
+    return np.clip(base + rng.normal(0, 0.05, base.shape), 0, 1).astype(np.float32)  # 19,200 values
+
+
+@settings(max_examples=15, deadline=None)
+@given(cs=st.lists(chains(channels=3, max_length=4), min_size=2, max_size=4))
+def test_apply_steps_in_a_thread_pool_equals_lock_step(cs):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from relations import apply_steps
+
+    x = _large_image()
+    calls: dict[str, list] = {"serial": [], "pool": []}
+
+    def recorder(name):
+        return lambda i, k, image: calls[name].append((i, k, image.copy()))
+
+    serial = apply_steps(np.repeat(x[None], len(cs), axis=0), [c.steps for c in cs], on_step=recorder("serial"))
+    with ThreadPoolExecutor(2) as pool:
+        pooled = apply_steps(
+            np.repeat(x[None], len(cs), axis=0), [c.steps for c in cs], on_step=recorder("pool"), pool=pool
+        )
+    assert np.array_equal(serial, pooled)
+    assert [(i, k) for i, k, _ in calls["serial"]] == [(i, k) for i, k, _ in calls["pool"]]
+    assert all(np.array_equal(a[2], b[2]) for a, b in zip(calls["serial"], calls["pool"]))
+    for i, c in enumerate(cs):
+        assert np.array_equal(pooled[i], c.apply(x))
+
+
+def test_apply_steps_in_a_thread_pool_refuses_what_lock_step_refuses():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from relations import apply_steps
+
+    gray = np.full((1, 150, 150), 0.5, np.float32)  # 22,500 values: the pooled path
+    steps = [[Step("brightness", {"delta": 0.1})], [Step("channel_shift", {"red": 0.1, "green": 0.0, "blue": 0.0})]]
+    with pytest.raises(RelationError) as serial:
+        apply_steps(np.repeat(gray[None], 2, axis=0), steps)
+    with ThreadPoolExecutor(2) as pool, pytest.raises(RelationError) as pooled:
+        apply_steps(np.repeat(gray[None], 2, axis=0), steps, pool=pool)
+    assert str(serial.value) == str(pooled.value)

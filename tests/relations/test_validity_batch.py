@@ -75,13 +75,31 @@ def test_kept_working_arrays_give_the_same_numbers_across_calls_sizes_and_thread
         assert batch_metrics(seed, mutants[:1], moments=moments) == want[:1]
         assert batch_metrics(seed, mutants, moments=moments) == want
         assert batch_metrics(seed, mutants[3:], moments=moments) == want[3:]
-        # While another call holds them, a call works in arrays of its own.
+        # While a set is held, other calls (here in another thread) work in other sets.
         held = moments.scratch(1, 6)
-        assert held is not None and moments.scratch(1, 6) is None
         out: list = []
         worker = threading.Thread(target=lambda: out.append(batch_metrics(seed, mutants, moments=moments)))
         worker.start()
         worker.join()
-        moments.release()
+        moments.release(held)
         assert out == [want]
         assert batch_metrics(seed, mutants[1:2], moments=moments) == want[1:2]
+
+
+@pytest.mark.parametrize("shape", [(3, 224, 224), (1, 28, 28)])
+def test_batch_metrics_in_a_thread_pool_give_the_same_numbers(shape):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from relations.validity import seed_moments
+
+    rng = np.random.default_rng(4)
+    seed = rng.random(shape, dtype=np.float32)
+    n = 7 if shape[-1] > 100 else 2 * BATCH_VALUES // int(np.prod(shape)) + 5  # several chunks
+    mutants = np.clip(seed[None] + rng.normal(0, 0.08, (n,) + shape), 0, 1).astype(np.float32)
+    mutants[3] = seed
+    want = batch_metrics(seed, mutants)
+    moments = seed_moments(seed)
+    with ThreadPoolExecutor(3) as pool:
+        assert batch_metrics(seed, mutants, moments=moments, pool=pool) == want
+        assert evaluate_batch("ssim>=0.9", seed, mutants, moments=moments, pool=pool)[1] == want
+        assert batch_metrics(seed, mutants[2:], moments=moments, pool=pool) == want[2:]
