@@ -232,7 +232,7 @@ def instrument(timers: Timers, strategy_name: str, population: int) -> None:
     timers.wrap(seed_module, "triage_mutants", "shrink+triage")
 
 
-def throughput(pair_name: str, precision: str, seeds: int, budget: int, threads: int = 1) -> dict:
+def throughput(pair_name: str, precision: str, seeds: int, budget: int, threads: int = 1, workers: int = 1) -> dict:
     import torch
 
     from fuzzer.campaign.config import CampaignConfig
@@ -242,7 +242,7 @@ def throughput(pair_name: str, precision: str, seeds: int, budget: int, threads:
     from fuzzer.models.precision import build_counterpart
 
     torch.set_num_threads(threads)
-    config = CampaignConfig(seeds=seeds, budget=budget, population=10, threads=threads, device="cpu")
+    config = CampaignConfig(seeds=seeds, budget=budget, population=10, threads=threads, workers=workers, device="cpu")
     reference, x, y, calibration, description = pair_data(pair_name, seeds + 4)
     t0 = time.perf_counter()
     candidate = build_counterpart(precision, reference, calibration, threads=threads)
@@ -252,9 +252,21 @@ def throughput(pair_name: str, precision: str, seeds: int, budget: int, threads:
     pair = ModelPair(reference, candidate, batch_size=batch_rows(x.shape[1:]))
     workload = Workload(pair, x, y, {"model": description, "candidate": precision, "data": description}, kind, relation_names)
     probe_models(workload)
+    # The raw side's candidate per thread count (ONNX Runtime fixes its threads per session).
+    raw_candidates = {
+        t: candidate if t == threads or not precision.startswith("onnx")
+        else build_counterpart(precision, reference, calibration, threads=t)
+        for t in sorted({1, threads * workers})
+    }
+    rng = np.random.default_rng(0)
+    raw_before = _raw_dual_seconds(
+        reference, raw_candidates, x[rng.integers(0, len(x), size=seeds * budget)], pair.batch_size, config.population
+    )
+    torch.set_num_threads(threads)
     reset_peak_rss()
     timers = Timers()
-    instrument(timers, config.strategy, config.population)
+    if workers == 1:  # the timers are not thread-safe: no breakdown with seeds in threads
+        instrument(timers, config.strategy, config.population)
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
         with timers.section("bookkeeping"):
@@ -264,16 +276,17 @@ def throughput(pair_name: str, precision: str, seeds: int, budget: int, threads:
     queries = summary["queries"]
     shares = {k: round(v / campaign_s, 3) for k, v in sorted(timers.total.items())}
     campaign_peak = peak_rss_mib()
-    # Raw dual inference on as many inputs, in batches of the population size.
+    # Raw dual inference on as many inputs as the campaign queried, before and after it.
     rng = np.random.default_rng(0)
-    inputs = x[rng.integers(0, len(x), size=queries)]
-    with torch.no_grad():
-        t0 = time.perf_counter()
-        for start in range(0, queries, config.population):
-            pair.logits(inputs[start : start + config.population])
-        raw_s = time.perf_counter() - t0
+    raw_after = _raw_dual_seconds(
+        reference, raw_candidates, x[rng.integers(0, len(x), size=queries)], pair.batch_size, config.population
+    )
+    scale = queries / (seeds * budget)
+    raw = {t: 0.5 * (raw_before[t] * scale + raw_after[t]) for t in raw_after}
+    raw_s = min(raw.values())
     return {
         "part": "throughput", "pair": pair_name, "precision": precision, "description": description, "threads": threads,
+        "workers": workers, "raw_dual_inputs_per_s_by_threads": {t: round(queries / s, 2) for t, s in raw.items()},
         "input_shape": list(x.shape[1:]), "seeds": seeds, "budget": budget, "queries": queries,
         "divergences": summary["seeds_with_divergence"], "campaign_s": round(campaign_s, 2),
         "evaluated_inputs_per_s": round((queries - summary["rejected"]) / campaign_s, 2),
@@ -281,6 +294,29 @@ def throughput(pair_name: str, precision: str, seeds: int, budget: int, threads:
         "ratio": round(raw_s / campaign_s, 3), "shares": shares, "build_s": round(build_s, 2),
         "build_peak_rss_mib": build_peak, "peak_rss_mib": campaign_peak,
     }
+
+
+def _raw_dual_seconds(reference, candidates: dict, inputs: np.ndarray, batch_size: int, population: int) -> dict:
+    """Seconds of raw dual inference on ``inputs`` in batches of ``population``, per torch thread count.
+
+    ``candidates`` maps a thread count to the candidate to run with it (one
+    process; the caller takes the faster count).
+    """
+    import torch
+
+    from fuzzer.models.pair import ModelPair
+
+    seconds = {}
+    for raw_threads, raw_candidate in candidates.items():
+        torch.set_num_threads(raw_threads)
+        raw_pair = ModelPair(reference, raw_candidate, batch_size=batch_size)
+        with torch.no_grad():
+            raw_pair.logits(inputs[:population])  # warm-up
+            t0 = time.perf_counter()
+            for start in range(0, len(inputs), population):
+                raw_pair.logits(inputs[start : start + population])
+            seconds[raw_threads] = time.perf_counter() - t0
+    return seconds
 
 
 # ---------------------------------------------------------------- part 3
@@ -354,12 +390,12 @@ def _print_disagreement(result: dict) -> None:
 
 def _print_throughput(rows: list[dict]) -> None:
     cats = ("inference", "relations", "validity", "search", "shrink+triage", "bookkeeping")
-    print("\n| pair | counterpart | threads | campaign inputs/s (sent to models) | raw dual inputs/s | ratio | " + " | ".join(cats) + " | campaign peak RSS MiB (build) |")
+    print("\n| pair | counterpart | threads x workers | campaign inputs/s (sent to models) | raw dual inputs/s | ratio | " + " | ".join(cats) + " | campaign peak RSS MiB (build) |")
     print("|---" * (7 + len(cats)) + "|")
     for r in rows:
         shares = " | ".join(f"{100 * r['shares'].get(c, 0):.0f}%" for c in cats)
         print(
-            f"| {r['pair']} {'x'.join(map(str, r['input_shape']))} | {r['precision']} | {r.get('threads', 1)} | {r['campaign_inputs_per_s']} "
+            f"| {r['pair']} {'x'.join(map(str, r['input_shape']))} | {r['precision']} | {r.get('threads', 1)}x{r.get('workers', 1)} | {r['campaign_inputs_per_s']} "
             f"({r['evaluated_inputs_per_s']}) | "
             f"{r['raw_dual_inputs_per_s']} | {r['ratio']:.2f} | {shares} | {r['peak_rss_mib']} ({r['build_peak_rss_mib']}) |"
         )
@@ -372,8 +408,10 @@ def main() -> None:
     parser.add_argument("--precisions", default=",".join(PRECISIONS))
     parser.add_argument("--memory-seeds", type=int, default=1000)
     parser.add_argument(
-        "--threads", default="1,2",
-        help="comma-separated thread counts for part 2 (default 1,2): both the campaign and the raw inference get as many",
+        "--cores", default="1x1,2x1,1x2",
+        help="part 2 settings THREADSxWORKERS, comma-separated (default 1x1,2x1,1x2): the campaign's --threads and "
+        "--workers (seeds in threads of one process); raw inference runs in one process with 1 and with "
+        "THREADS*WORKERS threads, and the faster counts",
     )
     parser.add_argument("--case", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(_HERE / "results" / "realsize.json"))
@@ -386,7 +424,7 @@ def main() -> None:
         elif kind == "memory":
             result = memory(int(rest[0]))
         else:
-            result = throughput(rest[0], rest[1], int(rest[2]), int(rest[3]), int(rest[4]))
+            result = throughput(rest[0], rest[1], int(rest[2]), int(rest[3]), int(rest[4]), int(rest[5]))
         print(json.dumps(result))
         return
     results: list[dict] = []
@@ -399,9 +437,12 @@ def main() -> None:
         for pair_name in args.pairs.split(","):
             for precision in args.precisions.split(","):
                 seeds, budget = SIZES[pair_name]
-                for threads in map(int, args.threads.split(",")):
-                    rows.append(_child(["--case", "throughput", pair_name, precision, str(seeds), str(budget), str(threads)]))
-                    print(f"{pair_name} {precision} threads={threads}: {rows[-1]['campaign_s']} s", file=_sys.stderr, flush=True)
+                for setting in args.cores.split(","):
+                    threads, workers = (int(v) for v in setting.split("x"))
+                    rows.append(_child([
+                        "--case", "throughput", pair_name, precision, str(seeds), str(budget), str(threads), str(workers)
+                    ]))
+                    print(f"{pair_name} {precision} {setting}: {rows[-1]['campaign_s']} s", file=_sys.stderr, flush=True)
         results += rows
         _print_throughput(rows)
     if args.part in ("all", "memory") and args.part != "all":

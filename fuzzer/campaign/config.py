@@ -227,7 +227,9 @@ class CampaignConfig:
         ``process`` (a local process pool) or ``ray`` (Ray actors, see
         :mod:`fuzzer.campaign.backends`). Results do not depend on it.
     workers : int
-        Worker processes / Ray actors (>= 1, default 1); ``local`` takes 1.
+        Seeds fuzzed at once (>= 1, default 1): threads of this process
+        sharing the models (``local``), worker processes (``process``) or
+        Ray actors (``ray``).
     ray_address : str or None
         Address of a running Ray cluster (``backend="ray"`` only); None
         starts a local Ray instance.
@@ -316,7 +318,10 @@ class CampaignConfig:
         help="where seeds run: local (default, this process), process (local process pool), "
         "ray (Ray actors; pip install 'diverfuzz[ray]'); results do not depend on it",
     )
-    workers: int = option(1, "int", minimum=1, metavar="N", help="worker processes / Ray actors")
+    workers: int = option(
+        1, "int", minimum=1, metavar="N",
+        help="seeds at a time: threads of this process (local), worker processes (process) or Ray actors (ray)",
+    )
     ray_address: str | None = option(
         None, "str", metavar="ADDR",
         help="join this Ray cluster (auto, HOST:PORT, ray://HOST:PORT) instead of starting a local one",
@@ -326,10 +331,6 @@ class CampaignConfig:
         for f in fields(self):
             object.__setattr__(self, f.name, check_value(f.name, getattr(self, f.name)))
         # Rules that relate several settings, or need a parser of their own.
-        if self.backend == "local" and self.workers != 1:
-            raise DiverfuzzError(
-                f"--workers={self.workers} needs --backend process or ray (--backend local runs one seed at a time)"
-            )
         if self.ray_address is not None and self.backend != "ray":
             raise DiverfuzzError(
                 f"--ray-address={self.ray_address!r} needs --backend ray (got --backend {self.backend})"

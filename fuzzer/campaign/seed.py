@@ -174,5 +174,6 @@ def _triaged(workload: Workload, divergences: tuple[Divergence, ...]) -> list[Di
     # Triage the chain that is stored and replayed (the minimal one), with the
     # same function replay uses, so both judge the same input the same way.
     inputs = np.stack([(d.minimal_chain or d.chain).apply(seed_input(workload, d.seed_index)) for d in divergences])
-    results = triage_mutants(workload.pair.reference, inputs, divergences[0].seed_index)
+    with workload.pair.exclusive():  # MCA runs the reference itself
+        results = triage_mutants(workload.pair.reference, inputs, divergences[0].seed_index)
     return [replace(d, triage=t) for d, t in zip(divergences, results)]

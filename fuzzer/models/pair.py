@@ -8,9 +8,10 @@ never depend on the counterpart's dtype.
 from __future__ import annotations
 
 import hashlib
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import ContextManager, Iterator
 
 import numpy as np
 import torch
@@ -164,3 +165,44 @@ class ModelPair:
 
     def fingerprints(self) -> dict[str, str]:
         return {"reference": fingerprint(self.reference), "candidate": fingerprint(self.candidate)}
+
+    def exclusive(self) -> ContextManager[object]:
+        """Context in which the caller runs the models directly (e.g. MCA triage); a no-op here."""
+        return nullcontext()
+
+
+class SerialPair:
+    """One thread's view of a :class:`ModelPair` that several threads share.
+
+    Model calls (:meth:`logits`, and whatever runs inside :meth:`exclusive`)
+    take a lock the views share, so the models (which need not be
+    thread-safe: a LiteRT interpreter is not) run one call at a time, while
+    the other threads apply relations. :attr:`queries` counts this view's
+    own queries; the shared pair counts everyone's. Every other attribute is
+    the shared pair's.
+
+    Parameters
+    ----------
+    pair : ModelPair
+        The shared pair.
+    lock : threading.Lock
+        The lock all views of ``pair`` share.
+    """
+
+    def __init__(self, pair: ModelPair, lock: threading.Lock) -> None:
+        self._pair, self._lock = pair, lock
+        self.queries = 0
+
+    def logits(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`ModelPair.logits`, under the shared lock."""
+        with self._lock:
+            out = self._pair.logits(batch)
+        self.queries += len(batch)
+        return out
+
+    def exclusive(self) -> ContextManager[object]:
+        """The shared lock."""
+        return self._lock
+
+    def __getattr__(self, name: str):
+        return getattr(self._pair, name)

@@ -104,7 +104,6 @@ def local_run(tmp_path_factory, make_tiny_config):
     [
         (dict(backend="spark"), "--backend='spark' is unknown"),
         (dict(workers=0), "--workers=0 must be an integer >= 1"),
-        (dict(workers=4), "--workers=4 needs --backend process or ray"),
         (dict(backend="process", ray_address="auto"), "--ray-address='auto' needs --backend ray"),
     ],
 )
@@ -135,8 +134,8 @@ def test_ray_backend_without_ray_says_how_to_install(monkeypatch, tiny_config):
 
 
 def test_cli_reports_backend_errors(tmp_path, tiny_run_args, capsys):
-    assert main(tiny_run_args(tmp_path / "out", "--workers", "3")) == 2
-    assert "--workers=3 needs --backend process or ray" in capsys.readouterr().err
+    assert main(tiny_run_args(tmp_path / "out", "--workers", "0")) == 2
+    assert "--workers=0 must be an integer >= 1" in capsys.readouterr().err
 
 
 # -- same results on every backend --------------------------------------------------
@@ -162,6 +161,26 @@ def test_process_backend_finds_what_local_finds(tmp_path, tiny_run_args, local_r
     probe = prepare(CampaignConfig(**{k: local_report["config"][k] for k in ("model", "candidate", "data")})).probe
     assert probe is not None and probe.queries > 0
     assert extra in (2 * probe.queries, 2 * 2 * probe.queries), (extra, probe.queries)
+
+
+def test_local_threads_find_what_one_thread_finds(tmp_path, tiny_run_args, local_run, read_report, divergence_key):
+    out = tmp_path / "threads"
+    assert main(tiny_run_args(out, "--workers", "3", "--rng-seed", "5", seeds=SEEDS)) == 0
+    divergences, seeds = _stored(out)
+    assert sorted(divergences) == local_run["divergences"]
+    assert sorted(seeds) == local_run["seeds"]
+    report, local_report = read_report(out), read_report(local_run["out"])
+    assert report["config"]["backend"] == "local" and report["config"]["workers"] == 3
+    assert [divergence_key(d) for d in report["divergences"]] == [divergence_key(d) for d in local_report["divergences"]]
+    for field in ("queries", "rejected", "shrink_queries", "triage_evaluations", "total_model_evaluations"):
+        assert report["summary"][field] == local_report["summary"][field], field
+
+
+def test_local_threads_take_in_memory_models(tmp_path, tiny_config, local_run):
+    run_campaign(tiny_config(workers=2), tmp_path / "out", workload=prepare(tiny_config()))
+    divergences, seeds = _stored(tmp_path / "out")
+    assert sorted(divergences) == local_run["divergences"]
+    assert sorted(seeds) == local_run["seeds"]
 
 
 @pytest.mark.slow

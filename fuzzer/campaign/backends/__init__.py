@@ -40,7 +40,7 @@ def get_backend(config: CampaignConfig, *, workload_given: bool = False) -> Back
         For ``process``/``ray`` with ``workload_given``, or ``ray`` without Ray installed.
     """
     if config.backend == "local":
-        return LocalBackend()
+        return LocalBackend(config.workers)
     if workload_given:
         raise DiverfuzzError(
             f"--backend={config.backend!r} rebuilds the models in each worker from the config, so it cannot "
