@@ -154,14 +154,14 @@ class ModelPair:
         (reference_logits, candidate_logits) : tuple of ndarray, float64, (N, classes)
         """
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        ref = batched_logits(self.reference, batch, batch_size=self._rows("reference"), name=self._named("reference"))
-        cand = batched_logits(self.candidate, batch, batch_size=self._rows("candidate"), name=self._named("candidate"))
+        ref, cand = self.run("reference", batch), self.run("candidate", batch)
         self.queries += len(batch)
-        if ref.shape != cand.shape:
-            raise ModelError(
-                f"reference returns {ref.shape[1]} classes but candidate returns {cand.shape[1]}"
-            )
-        return ref, cand
+        return same_classes(ref, cand)
+
+    def run(self, role: str, batch: np.ndarray) -> np.ndarray:
+        """Logits of one model (``role``: ``"reference"`` or ``"candidate"``) on a float32 ``batch``; counts nothing."""
+        model = self.reference if role == "reference" else self.candidate
+        return batched_logits(model, batch, batch_size=self._rows(role), name=self._named(role))
 
     def fingerprints(self) -> dict[str, str]:
         return {"reference": fingerprint(self.reference), "candidate": fingerprint(self.candidate)}
@@ -171,38 +171,72 @@ class ModelPair:
         return nullcontext()
 
 
+def same_classes(ref: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(ref, cand)``, or a :class:`ModelError` when the two models return different class counts."""
+    if ref.shape != cand.shape:
+        raise ModelError(f"reference returns {ref.shape[1]} classes but candidate returns {cand.shape[1]}")
+    return ref, cand
+
+
+@dataclass(frozen=True)
+class PairLocks:
+    """The locks the :class:`SerialPair` views of one pair share: one per model, one for the shared count."""
+
+    reference: threading.Lock = field(default_factory=threading.Lock)
+    candidate: threading.Lock = field(default_factory=threading.Lock)
+    count: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def for_pair(cls, pair: ModelPair) -> PairLocks:
+        """Locks for ``pair``'s views: one model lock for both when the two models are one object."""
+        if pair.reference is pair.candidate:
+            one = threading.RLock()  # exclusive() takes it twice
+            return cls(one, one)
+        return cls()
+
+
 class SerialPair:
     """One thread's view of a :class:`ModelPair` that several threads share.
 
-    Model calls (:meth:`logits`, and whatever runs inside :meth:`exclusive`)
-    take a lock the views share, so the models (which need not be
-    thread-safe: a LiteRT interpreter is not) run one call at a time, while
-    the other threads apply relations. :attr:`queries` counts this view's
-    own queries; the shared pair counts everyone's. Every other attribute is
-    the shared pair's.
+    Each model runs one call at a time (it need not be thread-safe: a
+    LiteRT interpreter is not): :meth:`logits` holds the reference's lock
+    while the reference runs and the candidate's while the candidate runs,
+    so one thread's batch can be in the reference while another's is in the
+    candidate and others apply relations (one lock serves both when they are
+    one object). :meth:`exclusive` holds both locks (MCA triage runs the
+    reference itself). :attr:`queries`
+    counts this view's own queries; the shared pair counts everyone's.
+    Every other attribute is the shared pair's.
 
     Parameters
     ----------
     pair : ModelPair
         The shared pair.
-    lock : threading.Lock
-        The lock all views of ``pair`` share.
+    locks : PairLocks
+        The locks all views of ``pair`` share.
     """
 
-    def __init__(self, pair: ModelPair, lock: threading.Lock) -> None:
-        self._pair, self._lock = pair, lock
+    def __init__(self, pair: ModelPair, locks: PairLocks) -> None:
+        self._pair, self._locks = pair, locks
         self.queries = 0
 
     def logits(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`ModelPair.logits`, under the shared lock."""
-        with self._lock:
-            out = self._pair.logits(batch)
+        """:meth:`ModelPair.logits`, each model under its lock."""
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        with self._locks.reference:
+            ref = self._pair.run("reference", batch)
+        with self._locks.candidate:
+            cand = self._pair.run("candidate", batch)
+        with self._locks.count:
+            self._pair.queries += len(batch)
         self.queries += len(batch)
-        return out
+        return same_classes(ref, cand)
 
-    def exclusive(self) -> ContextManager[object]:
-        """The shared lock."""
-        return self._lock
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Both models' locks (MCA triage may instrument modules the two models share)."""
+        with self._locks.reference, self._locks.candidate:
+            yield
 
     def __getattr__(self, name: str):
         return getattr(self._pair, name)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from typing import Sequence
@@ -11,7 +10,7 @@ from fuzzer.campaign.backends.base import StoreFn
 from fuzzer.campaign.config import CampaignConfig
 from fuzzer.campaign.seed import SeedOutcome, fuzz_seed, search_setup
 from fuzzer.campaign.workload import Workload
-from fuzzer.models.pair import SerialPair
+from fuzzer.models.pair import PairLocks, SerialPair
 
 
 class LocalBackend:
@@ -22,9 +21,9 @@ class LocalBackend:
     workers : int, optional
         Seeds fuzzed at once (default 1: one after another, in index
         order). With more, each seed runs in a thread of its own over the
-        same models, which take one call at a time
+        same models, each of which takes one call at a time
         (:class:`~fuzzer.models.pair.SerialPair`): while one seed's batch is
-        in the models, the others apply relations and validity metrics (NumPy,
+        in a model, the others apply relations and validity metrics (NumPy,
         SciPy and scikit-image release Python's lock on large arrays, ONNX
         Runtime and torch during inference). Unlike ``process`` and ``ray``
         it works on in-memory models (``run_campaign(workload=...)``,
@@ -44,11 +43,11 @@ class LocalBackend:
             for index in indices:
                 store(fuzz_seed(config, workload, int(index), strategy, space, validity))
             return
-        lock = threading.Lock()
+        locks = PairLocks.for_pair(workload.pair)
 
         def one(index: int) -> SeedOutcome:
             # A strategy, search space and pair view per seed: nothing mutable is shared but the models.
-            view = replace(workload, pair=SerialPair(workload.pair, lock))
+            view = replace(workload, pair=SerialPair(workload.pair, locks))
             strategy, space, validity = search_setup(config, view)
             return fuzz_seed(config, view, index, strategy, space, validity)
 
