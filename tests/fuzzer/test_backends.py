@@ -183,6 +183,22 @@ def test_local_threads_take_in_memory_models(tmp_path, tiny_config, local_run):
     assert sorted(seeds) == local_run["seeds"]
 
 
+def test_interrupted_seed_threads_keep_what_finished_and_resume_completes(tmp_path, tiny_config, local_run):
+    def interrupt_after_two(done, total, found, queries):
+        if done >= 2:
+            raise KeyboardInterrupt
+
+    first = run_campaign(tiny_config(workers=3), tmp_path, progress=interrupt_after_two)
+    assert first.interrupted
+    stored_seeds = _stored(tmp_path)[1]
+    assert len(stored_seeds) == 2 and len(set(stored_seeds)) == 2  # seeds still running when stopped are dropped
+    second = run_campaign(tiny_config(workers=2), tmp_path, resume=True)
+    assert not second.interrupted
+    divergences, seeds = _stored(tmp_path)
+    assert sorted(divergences) == local_run["divergences"]
+    assert sorted(seeds) == local_run["seeds"]
+
+
 @pytest.mark.slow
 def test_resume_on_another_backend_completes_the_campaign(tmp_path, tiny_config, local_run):
     def interrupt_after_two(done, total, found, queries):
