@@ -11,6 +11,7 @@ user-visible seed.
 from __future__ import annotations
 
 import random
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
@@ -39,14 +40,20 @@ BISECT_PER_BATCH = 2
 OPERATORS = ("polynomial", "toggle", "gaussian", "toward_identity", "add_noise", "reseed_noise")
 
 
+#: Held while a DEAP operator draws from the global ``random``: seeds fuzzed in
+#: threads (``--backend local --workers N``) would otherwise reseed it under each other.
+_RANDOM_LOCK = threading.Lock()
+
+
 @contextmanager
 def _seeded_random(rng: np.random.Generator) -> Iterator[None]:
-    state = random.getstate()
-    random.seed(int(rng.integers(2**63)))
-    try:
-        yield
-    finally:
-        random.setstate(state)
+    with _RANDOM_LOCK:
+        state = random.getstate()
+        random.seed(int(rng.integers(2**63)))
+        try:
+            yield
+        finally:
+            random.setstate(state)
 
 
 class _Credit:
