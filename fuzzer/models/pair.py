@@ -178,13 +178,23 @@ def same_classes(ref: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndar
     return ref, cand
 
 
+class SeedStopped(Exception):
+    """Raised by a :class:`SerialPair` once :attr:`PairLocks.stop` is set (Ctrl-C, a failed seed)."""
+
+
 @dataclass(frozen=True)
 class PairLocks:
-    """The locks the :class:`SerialPair` views of one pair share: one per model, one for the shared count."""
+    """The locks the :class:`SerialPair` views of one pair share: one per model, one for the shared count.
+
+    ``stop``, once set, makes every view raise :class:`SeedStopped` at its
+    next model call, so seed threads end within a batch instead of running
+    to their budget.
+    """
 
     reference: threading.Lock = field(default_factory=threading.Lock)
     candidate: threading.Lock = field(default_factory=threading.Lock)
     count: threading.Lock = field(default_factory=threading.Lock)
+    stop: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
     def for_pair(cls, pair: ModelPair) -> PairLocks:
@@ -206,7 +216,8 @@ class SerialPair:
     one object). :meth:`exclusive` holds both locks (MCA triage runs the
     reference itself). :attr:`queries`
     counts this view's own queries; the shared pair counts everyone's.
-    Every other attribute is the shared pair's.
+    Every other attribute is the shared pair's. Once ``locks.stop`` is set,
+    :meth:`logits` and :meth:`exclusive` raise :class:`SeedStopped`.
 
     Parameters
     ----------
@@ -224,8 +235,10 @@ class SerialPair:
         """:meth:`ModelPair.logits`, each model under its lock."""
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         with self._locks.reference:
+            self._check_stop()
             ref = self._pair.run("reference", batch)
         with self._locks.candidate:
+            self._check_stop()
             cand = self._pair.run("candidate", batch)
         with self._locks.count:
             self._pair.queries += len(batch)
@@ -236,7 +249,12 @@ class SerialPair:
     def exclusive(self) -> Iterator[None]:
         """Both models' locks (MCA triage may instrument modules the two models share)."""
         with self._locks.reference, self._locks.candidate:
+            self._check_stop()
             yield
+
+    def _check_stop(self) -> None:
+        if self._locks.stop.is_set():
+            raise SeedStopped("the campaign stopped")
 
     def __getattr__(self, name: str):
         return getattr(self._pair, name)

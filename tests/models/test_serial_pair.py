@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from fuzzer.errors import ModelError
-from fuzzer.models.pair import ModelPair, PairLocks, SerialPair
+from fuzzer.models.pair import ModelPair, PairLocks, SeedStopped, SerialPair
 
 
 class OneCallAtATime:
@@ -97,3 +97,18 @@ def test_different_class_counts_are_the_same_error_as_the_pair_gives():
     with pytest.raises(ModelError) as viewed:
         view.logits(batch)
     assert str(direct.value) == str(viewed.value) == "reference returns 3 classes but candidate returns 2"
+
+
+def test_stopped_views_raise_without_calling_the_models():
+    model = OneCallAtATime()
+    pair = ModelPair(model, model)
+    locks = PairLocks.for_pair(pair)
+    view = SerialPair(pair, locks)
+    view.logits(_batches(1)[0])
+    locks.stop.set()
+    with pytest.raises(SeedStopped):
+        view.logits(_batches(1)[0])
+    with pytest.raises(SeedStopped):
+        with view.exclusive():
+            pass
+    assert model.calls == 2 and view.queries == 4 and pair.queries == 4  # the first call only, both roles

@@ -60,6 +60,8 @@ class LocalBackend:
                     for future in sorted(finished, key=futures.__getitem__):
                         store(future.result())
             finally:
-                # Interrupted or failed: seeds not started are dropped; running ones end with their budget.
+                # Interrupted or failed: seeds not started are dropped; running ones stop at their next
+                # model call (SeedStopped) and are dropped too, rather than run to their budget.
+                locks.stop.set()
                 for future in futures:
                     future.cancel()
