@@ -213,8 +213,10 @@ class CampaignConfig:
         Threads per worker (>= 1, default 1): torch's and ONNX Runtime's
         intra-op threads for inference, and threads applying relations and
         validity metrics to a batch's mutants on inputs of more than 16,384
-        values (e.g. 3x224x224 images; smaller inputs gain nothing). Results
-        do not depend on it.
+        values (e.g. 3x224x224 images; smaller inputs gain nothing). The
+        relations and metrics are the same with any count; inference kernels
+        may round differently with another intra-op count (so the count is
+        recorded and replay uses it).
     normalize : bool
         Min-max scale ``data`` into [0, 1] (one min and max over the whole
         array) instead of refusing values outside it.
