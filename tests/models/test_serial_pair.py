@@ -108,7 +108,6 @@ def test_stopped_views_raise_without_calling_the_models():
     locks.stop.set()
     with pytest.raises(SeedStopped):
         view.logits(_batches(1)[0])
-    with pytest.raises(SeedStopped):
-        with view.exclusive():
-            pass
+    with pytest.raises(SeedStopped), view.exclusive():
+        pass
     assert model.calls == 2 and view.queries == 4 and pair.queries == 4  # the first call only, both roles
