@@ -206,6 +206,8 @@ def check(
     normalize: bool = False,
     calibration: np.ndarray | None = None,
     strategy_params: str | None = None,
+    workers: int = 1,
+    threads: int = 1,
 ) -> CheckResult:
     """Fuzz ``reference`` against ``candidate`` on ``seeds`` and return the verdict.
 
@@ -253,6 +255,14 @@ def check(
         Strategy field overrides, ``"NAME=VALUE,..."`` (``--strategy-params``;
         e.g. ``"bisect=16,screen=4"`` for the genetic search under a strict
         ``validity``). Default None: the strategy's defaults.
+    workers : int, optional
+        Seeds fuzzed at once, in threads of this process over the same
+        models (``--workers``; each model takes one call at a time). Default 1.
+        Nothing found depends on it.
+    threads : int, optional
+        Intra-op threads of torch and ONNX Runtime, and threads applying
+        relations and validity metrics on inputs of more than 16,384 values
+        (``--threads``). Default 1.
     """
     if normalize:
         seeds = normalize_inputs(seeds, name="seeds")
@@ -289,6 +299,8 @@ def check(
         validity=validity or DEFAULT_VALIDITY,
         population=population,
         strategy_params=strategy_params,
+        workers=workers,
+        threads=threads,
     )
     pair = ModelPair(reference, candidate, labels=(f"{name} reference", f"{name} candidate"))
     workload = Workload(pair, x, y, description)

@@ -21,8 +21,9 @@ SETTINGS: tuple[tuple[str, str, type, Any, str], ...] = (
     ("seed", "diverfuzz_seed", int, 0, "rng seed of every campaign"),
     ("report", "diverfuzz_report", str, None, "folder for each checked pair's report.html/.md/.json and junit.xml"),
     ("corpus", "diverfuzz_corpus", str, ".diverfuzz-corpus", "regression corpus folder (commit it), relative to rootdir"),
+    ("workers", "diverfuzz_workers", int, 1, "seeds fuzzed at once, in threads sharing the models"),
 )
-MARKER_KEYS = frozenset({"budget", "strategy", "validity", "rng_seed", "name"})
+MARKER_KEYS = frozenset({"budget", "strategy", "validity", "rng_seed", "name", "workers"})
 _RESULTS = pytest.StashKey[list]()
 
 
@@ -41,7 +42,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "diverfuzz(budget=None, strategy=None, validity=None, rng_seed=None, name=None): "
+        "diverfuzz(budget=None, strategy=None, validity=None, rng_seed=None, name=None, workers=None): "
         "settings for the diverfuzz fixture in this test",
     )
     config.stash[_RESULTS] = []
@@ -90,6 +91,7 @@ class DiverfuzzFixture:
         validity: str | None = None,
         rng_seed: int | None = None,
         name: str | None = None,
+        workers: int | None = None,
     ):
         """Fuzz ``reference`` against ``candidate`` (a model, a callable or a precision spec).
 
@@ -129,6 +131,7 @@ class DiverfuzzFixture:
             name=pair_name,
             report_dir=report_dir,
             corpus_dir=corpus,
+            workers=pick(workers, "workers", setting(config, "diverfuzz_workers")),
         )
         node = self._request.node
         prefix = "diverfuzz" if self._calls == 1 else f"diverfuzz_{self._calls}"

@@ -126,9 +126,28 @@ def test_ini_and_option_settings(pytester: pytest.Pytester):
         def test_settings(request):
             assert setting(request.config, "diverfuzz_budget") == 13
             assert setting(request.config, "diverfuzz_seed") == 0
+            assert setting(request.config, "diverfuzz_workers") == 1
         """
     )
     pytester.runpytest_subprocess("--diverfuzz-budget", "13", "-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_workers_setting_reaches_the_campaign_and_finds_the_same(pytester: pytest.Pytester):
+    pytester.makeini("[pytest]\ndiverfuzz_workers = 2\n")
+    pytester.makepyfile(TINY.replace("{candidate}", "shifted") + textwrap.dedent(
+        """
+
+        def test_seed_threads_match_one_thread(diverfuzz, request):
+            two = diverfuzz.check(reference, shifted, SEEDS, budget=60, validity="linf<=0.5")
+            assert two.report["config"]["workers"] == 2
+            from fuzzer.entry.check import check
+            one = check(reference, shifted, SEEDS, budget=60, validity="linf<=0.5", name="one")
+            assert one.report["config"]["workers"] == 1
+            assert two.divergences and [d["chain"] for d in two.divergences] == [d["chain"] for d in one.divergences]
+        """
+    ))
+    result = pytester.runpytest_subprocess("-k", "seed_threads", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
 
 
 @pytest.mark.slow

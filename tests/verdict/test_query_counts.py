@@ -49,3 +49,26 @@ def test_total_model_evaluations_counts_every_forward_pass(tmp_path: Path) -> No
     assert s["screening_queries"] == 2 * 12 + 2 * 16 + 12
     assert s["total_model_evaluations"] == SEEN["reference"] + SEEN["candidate"]
     assert s["total_model_evaluations"] > 2 * (s["queries"] - s["rejected"])
+
+
+def test_check_with_seed_threads_gives_the_same_verdict_and_counts(tmp_path: Path) -> None:
+    import pytest
+
+    from fuzzer.errors import DiverfuzzError
+
+    reference = Reference().eval()
+
+    def candidate(x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            out = reference.linear(x.flatten(1))
+        return (out / 2).round() * 2
+
+    x = np.random.default_rng(4).random((12, 1, 8, 8), dtype=np.float32)
+    one = check(reference, candidate, x, budget=40, validity="linf<=0.3", report_dir=tmp_path / "one")
+    three = check(reference, candidate, x, budget=40, validity="linf<=0.3", report_dir=tmp_path / "three", workers=3)
+    assert three.report["config"]["workers"] == 3
+    assert one.divergences and [d["chain"] for d in one.divergences] == [d["chain"] for d in three.divergences]
+    for field in ("queries", "rejected", "shrink_queries", "total_model_evaluations"):
+        assert one.report["summary"][field] == three.report["summary"][field], field
+    with pytest.raises(DiverfuzzError, match="--workers=0 must be an integer >= 1"):
+        check(reference, candidate, x, budget=5, report_dir=tmp_path / "bad", workers=0)
