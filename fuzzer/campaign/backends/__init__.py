@@ -1,4 +1,4 @@
-"""Where a campaign's seeds are fuzzed: this process, a process pool, or Ray actors.
+"""Where a campaign's seeds are fuzzed: this process (one seed at a time, or in threads), a process pool, or Ray actors.
 
 Every backend runs :func:`fuzzer.campaign.seed.fuzz_seed` on the seed indices the
 driver hands it and passes each :class:`~fuzzer.campaign.seed.SeedOutcome` to the
@@ -8,7 +8,10 @@ seed). A seed's outcome depends on the campaign config and its index only
 (:func:`fuzzer.campaign.seed.seed_rng`), so every backend finds the same
 divergences; only the order of storage differs.
 
-Workers never receive user objects: each builds the model pair from the
+The local backend's seed threads (``--workers N``) share the driver's models
+through :class:`~fuzzer.models.pair.SerialPair` views (each model one call at
+a time). Process and Ray workers never receive user objects: each builds the
+model pair from the
 :class:`~fuzzer.campaign.config.CampaignConfig` (factories ``FILE.py:FUNC``, data
 files, bundled examples) with :func:`fuzzer.campaign.workload.prepare`, once, and
 checks that its models' fingerprints match the driver's.
