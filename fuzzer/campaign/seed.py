@@ -84,6 +84,20 @@ def search_setup(config: CampaignConfig, workload: Workload) -> tuple[Strategy, 
     return strategy, SearchSpace.from_names(names), validity
 
 
+def relation_threads(threads: int) -> ContextManager[Executor | None]:
+    """A pool of ``threads`` threads for relations and validity metrics (None for one thread).
+
+    ``--threads`` sets both torch's intra-op threads and this pool: inference
+    and the relations never run at once within a seed, so a campaign uses
+    ``threads`` cores either way. The pool is used on inputs of more than
+    16,384 values only (:func:`relations.apply_steps`); relations are pure
+    functions of their input and parameters, so nothing found depends on it.
+    """
+    if threads <= 1:
+        return nullcontext(None)
+    return ThreadPoolExecutor(threads, thread_name_prefix="diverfuzz-relations")
+
+
 def fuzz_seed(
     config: CampaignConfig,
     workload: Workload,
@@ -99,65 +113,39 @@ def fuzz_seed(
     Raises :class:`DiverfuzzError` when a model raises during the search.
     """
     with relation_threads(config.threads) as pool:
-        return _fuzz_seed(config, workload, index, strategy, space, validity, pool)
-
-
-def relation_threads(threads: int) -> ContextManager[Executor | None]:
-    """A pool of ``threads`` threads for relations and validity metrics (None for one thread).
-
-    ``--threads`` sets both torch's intra-op threads and this pool: inference
-    and the relations never run at once within a seed, so a campaign uses
-    ``threads`` cores either way. The pool is used on inputs of more than
-    16,384 values only (:func:`relations.apply_steps`); relations are pure
-    functions of their input and parameters, so nothing found depends on it.
-    """
-    if threads <= 1:
-        return nullcontext(None)
-    return ThreadPoolExecutor(threads, thread_name_prefix="diverfuzz-relations")
-
-
-def _fuzz_seed(
-    config: CampaignConfig,
-    workload: Workload,
-    index: int,
-    strategy: Strategy,
-    space: SearchSpace,
-    validity: Validity,
-    pool: Executor | None,
-) -> SeedOutcome:
-    t0 = time.perf_counter()
-    evaluations = workload.pair.queries
-    evaluator = SeedEvaluator(
-        workload.pair, seed_input(workload, index), index, config.budget, validity, mode=config.mode, pool=pool
-    )
-    strategy.search(evaluator, space, seed_rng(config.rng_seed, index))
-
-    def record() -> SeedRecord:
-        return SeedRecord(
-            index,
-            evaluator.queries,
-            evaluator.divergence is not None,
-            evaluator.best_fitness,
-            time.perf_counter() - t0,
+        t0 = time.perf_counter()
+        evaluations = workload.pair.queries
+        evaluator = SeedEvaluator(
+            workload.pair, seed_input(workload, index), index, config.budget, validity, mode=config.mode, pool=pool
         )
+        strategy.search(evaluator, space, seed_rng(config.rng_seed, index))
 
-    # Minimise before storing; shrinking queries are not budget queries.
-    try:
-        divergences = tuple(shrink_divergence(d, evaluator) for d in evaluator.divergences)
-    except DiverfuzzError as exc:
-        # Keep them unshrunk; the driver stores them, then raises.
-        counters = seed_counters(evaluator.rejected, 0, workload.pair.queries - evaluations, 0)
-        return SeedOutcome(
-            record(), tuple(evaluator.divergences), str(exc), isinstance(exc, ModelError), counters
+        def record() -> SeedRecord:
+            return SeedRecord(
+                index,
+                evaluator.queries,
+                evaluator.divergence is not None,
+                evaluator.best_fitness,
+                time.perf_counter() - t0,
+            )
+
+        # Minimise before storing; shrinking queries are not budget queries.
+        try:
+            divergences = tuple(shrink_divergence(d, evaluator) for d in evaluator.divergences)
+        except DiverfuzzError as exc:
+            # Keep them unshrunk; the driver stores them, then raises.
+            counters = seed_counters(evaluator.rejected, 0, workload.pair.queries - evaluations, 0)
+            return SeedOutcome(
+                record(), tuple(evaluator.divergences), str(exc), isinstance(exc, ModelError), counters
+            )
+        shrink_queries = sum(d.shrink_queries for d in divergences)
+        evaluations = workload.pair.queries - evaluations
+        triaged = _triaged(workload, divergences)
+        triage_evaluations = sum(
+            int(d.triage["samples"]) + 1 for d in triaged if isinstance(d.triage, dict) and "samples" in d.triage
         )
-    shrink_queries = sum(d.shrink_queries for d in divergences)
-    evaluations = workload.pair.queries - evaluations
-    triaged = _triaged(workload, divergences)
-    triage_evaluations = sum(
-        int(d.triage["samples"]) + 1 for d in triaged if isinstance(d.triage, dict) and "samples" in d.triage
-    )
-    counters = seed_counters(evaluator.rejected, shrink_queries, evaluations, triage_evaluations)
-    return SeedOutcome(record(), tuple(triaged), counters=counters)
+        counters = seed_counters(evaluator.rejected, shrink_queries, evaluations, triage_evaluations)
+        return SeedOutcome(record(), tuple(triaged), counters=counters)
 
 
 def _triaged(workload: Workload, divergences: tuple[Divergence, ...]) -> list[Divergence]:
