@@ -8,7 +8,7 @@ Usage::
 
 ``supervisors``: for each RNG seed, a default campaign (genetic, int8-static
 counterpart, ``ssim>=0.6``) on the example, then ``diverfuzz
-evaluate-supervisors`` (:func:`fuzzer.entry.supervision.evaluate_campaign`):
+evaluate-supervisors`` (:func:`diverfuzz.supervisors.campaign.evaluate_campaign`):
 every supervisor, monitored on the reference and on the candidate, against
 matched negatives and nominal inputs. Prints mean and 95% t-interval over the
 RNG seeds of the matched and nominal AUROC, average precision, and S1/S5/S10
@@ -17,7 +17,7 @@ highest matched AUROC (Hu et al. 2022's finding). Writes
 ``bench/results/defenses_supervisors_<example>.json``.
 
 ``defenses``: baseline digits CNN, PixelDP, randomized smoothing and
-defensive distillation (:func:`defenses.defended_reference`). For each:
+defensive distillation (:func:`diverfuzz.defenses.defended_reference`). For each:
 clean test accuracy; certified accuracy at L2 radii 0, 0.25, 0.5 on the first
 ``--certify`` test inputs (PixelDP: its own certificate, 300 draws,
 eta=0.05; smoothing: Cohen et al.'s CERTIFY, n0=100, n=1,000, alpha=0.001,
@@ -39,7 +39,7 @@ decision boundary, and the resampled chains). Writes
 
 All numbers come from one run; nothing here is tuned on what it reports
 (defense parameters are the papers' defaults, see
-:func:`defenses.defense_config`).
+:func:`diverfuzz.defenses.defense_config`).
 """
 
 from __future__ import annotations
@@ -86,28 +86,53 @@ def fmt(iv: dict) -> str:
 
 
 def supervisors(args) -> None:
-    from fuzzer.campaign.config import CampaignConfig
-    from fuzzer.campaign.driver import run_campaign
-    from fuzzer.entry.supervision import evaluate_campaign
+    runs = [_supervisor_run(args, rng_seed) for rng_seed in args.rng_seeds]
+    table = _supervisor_table(runs)
+    best = _highest_matched_auroc_wins(runs)
+    out = {
+        "command": " ".join(["python bench/defenses.py", *sys.argv[1:]]),
+        "example": args.example,
+        "seeds": args.seeds,
+        "budget": args.budget,
+        "rng_seeds": list(args.rng_seeds),
+        "success_rate": interval(run["success_rate"] for run in runs),
+        "negatives": [run["negatives"] for run in runs],
+        "absent": runs[0]["absent"],
+        "table": table,
+        "highest_matched_auroc_wins": best,
+        "runs": runs,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"defenses_supervisors_{args.example}.json"
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    _print_supervisors(args, out, path)
 
-    runs = []
-    for rng_seed in args.rng_seeds:
-        t0 = time.perf_counter()
-        with tempfile.TemporaryDirectory() as tmp:
-            config = CampaignConfig(seeds=args.seeds, budget=args.budget, rng_seed=rng_seed, example=args.example)
-            summary = run_campaign(config, tmp).report["summary"]
-            result = evaluate_campaign(tmp)
-        runs.append(
-            {
-                "rng_seed": rng_seed,
-                "success_rate": summary["success_rate"],
-                "negatives": result.negatives,
-                "absent": result.absent,
-                "rows": [s.to_dict() for s in result.scores],
-                "wall_s": time.perf_counter() - t0,
-            }
-        )
-        print(f"rng seed {rng_seed}: {result.negatives} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+
+def _supervisor_run(args, rng_seed: int) -> dict:
+    """One default campaign on the example, then every supervisor evaluated on it."""
+    from diverfuzz.fuzzer.campaign.config import CampaignConfig
+    from diverfuzz.fuzzer.campaign.driver import run_campaign
+    from diverfuzz.supervisors.campaign import evaluate_campaign
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = CampaignConfig(seeds=args.seeds, budget=args.budget, rng_seed=rng_seed, example=args.example)
+        summary = run_campaign(config, tmp).report["summary"]
+        result = evaluate_campaign(tmp)
+    run = {
+        "rng_seed": rng_seed,
+        "success_rate": summary["success_rate"],
+        "negatives": result.negatives,
+        "absent": result.absent,
+        "rows": [s.to_dict() for s in result.scores],
+        "wall_s": time.perf_counter() - t0,
+    }
+    print(f"rng seed {rng_seed}: {result.negatives} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+    return run
+
+
+def _supervisor_table(runs: list[dict]) -> list[dict]:
+    """One entry per (monitored, supervisor): intervals over the RNG seeds."""
     keys = [(r["monitored"], r["name"]) for r in runs[0]["rows"]]
     table = []
     for monitored, name in keys:
@@ -129,6 +154,11 @@ def supervisors(args) -> None:
                 for field in ("tpr", "acceptance", "accepted_accuracy", "matched_rejection")
             }
         table.append(entry)
+    return table
+
+
+def _highest_matched_auroc_wins(runs: list[dict]) -> dict:
+    """Per monitored model: in how many RNG seeds each supervisor has the highest matched AUROC."""
     best = {}
     for monitored in ("reference", "candidate"):
         wins = {}
@@ -137,23 +167,11 @@ def supervisors(args) -> None:
             top = max(rows, key=lambda r: r["auroc_matched"])["name"]
             wins[top] = wins.get(top, 0) + 1
         best[monitored] = wins
-    out = {
-        "command": " ".join(["python bench/defenses.py", *sys.argv[1:]]),
-        "example": args.example,
-        "seeds": args.seeds,
-        "budget": args.budget,
-        "rng_seeds": list(args.rng_seeds),
-        "success_rate": interval(run["success_rate"] for run in runs),
-        "negatives": [run["negatives"] for run in runs],
-        "absent": runs[0]["absent"],
-        "table": table,
-        "highest_matched_auroc_wins": best,
-        "runs": runs,
-    }
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"defenses_supervisors_{args.example}.json"
-    path.write_text(json.dumps(out, indent=1) + "\n")
-    n = len(runs)
+    return best
+
+
+def _print_supervisors(args, out: dict, path: Path) -> None:
+    n = len(out["runs"])
     print(
         f"\nSupervisors, {args.example}: {n} RNG seeds x ({args.seeds} seeds x {args.budget} queries), "
         f"int8-static; mean [95% t-interval over RNG seeds]\n"
@@ -161,13 +179,13 @@ def supervisors(args) -> None:
     print("| monitored | supervisor | AUROC matched | AUROC nominal | AP matched | TPR S1 | TPR S5 | TPR S10 | "
           "matched rejected S5 |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for e in table:
+    for e in out["table"]:
         print(
             f"| {e['monitored']} | {e['name']} | {fmt(e['auroc_matched'])} | {fmt(e['auroc_nominal'])} | "
             f"{fmt(e['average_precision'])} | {fmt(e['S1']['tpr'])} | {fmt(e['S5']['tpr'])} | {fmt(e['S10']['tpr'])} | "
             f"{fmt(e['S5']['matched_rejection'])} |"
         )
-    print(f"\nhighest matched AUROC per RNG seed: {best}")
+    print(f"\nhighest matched AUROC per RNG seed: {out['highest_matched_auroc_wins']}")
     for line in out["absent"]:
         print(f"absent: {line}")
     print(f"negatives per RNG seed: {out['negatives']}")
@@ -178,10 +196,10 @@ def supervisors(args) -> None:
 
 
 def _campaign(reference, counterpart, data, *, seeds: int, budget: int, rng_seed: int, validity: str) -> dict:
-    from fuzzer.campaign.config import CampaignConfig
-    from fuzzer.campaign.driver import run_campaign
-    from fuzzer.campaign.workload import Workload, search_relations
-    from fuzzer.models.pair import ModelPair
+    from diverfuzz.fuzzer.campaign.config import CampaignConfig
+    from diverfuzz.fuzzer.campaign.driver import run_campaign
+    from diverfuzz.fuzzer.campaign.workload import Workload, search_relations
+    from diverfuzz.models.pair import ModelPair
 
     def plain(x):  # a callable, not a Module: the campaign skips MCA triage
         return reference(x)
@@ -195,16 +213,52 @@ def _campaign(reference, counterpart, data, *, seeds: int, budget: int, rng_seed
     return report
 
 
+#: L2 radii of the certified accuracies.
+RADII = (0.0, 0.25, 0.5)
+#: Validity rules each defended reference is fuzzed under.
+RULES = ("ssim>=0.6", "psnr>=20")
+
+
 def defenses_table(args) -> None:
-    from defenses import certify as pixeldp_certify
-    from defenses import defended_reference, defense_config
-    from defenses import smoothing
-    from defenses.pixeldp import certified_accuracy as pixeldp_certified
-    from fuzzer.models.examples.digits import load_digits_data, trained_digits_cnn
-    from fuzzer.models.precision import build_counterpart
-    from fuzzer.models.training import accuracy
+    from diverfuzz.defenses import defense_config
+    from diverfuzz.models.examples.digits import load_digits_data
+    from diverfuzz.models.training import accuracy
 
     data = load_digits_data()
+    references, counterparts, base_counterpart = _defended_models(data)
+    rows = {}
+    all_divergences = {}
+    for name, ref in references.items():
+        t = time.perf_counter()
+        row: dict = {"clean_accuracy": accuracy(ref, data.x_test, data.y_test)}
+        row["counterpart_accuracy"] = accuracy(counterparts[name], data.x_test, data.y_test)
+        row.update(_certified(name, ref, data, args.certify, base_counterpart))
+        for rule in RULES:
+            row[rule], all_divergences[(name, rule)] = _fuzz(ref, counterparts[name], data, args, rule)
+        row["wall_s"] = time.perf_counter() - t
+        rows[name] = row
+        print(f"{name}: {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    inside, radius_at = _inside_smoothed_radius(references["smoothing"].base, data, all_divergences)
+    out = {
+        "command": " ".join(["python bench/defenses.py", *sys.argv[1:]]),
+        "seeds": args.seeds, "budget": args.budget, "rng_seeds": list(args.rng_seeds), "certify_inputs": args.certify,
+        "radii": list(RADII), "defense_configs": {n: defense_config(n) for n in ("pixeldp", "smoothing", "distillation")},
+        "rows": rows, "inside_smoothed_radius": inside,
+        "median_smoothed_radius_at_seeds": float(np.median(list(radius_at.values()))) if radius_at else None,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / "defenses_table.json"
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    _print_defenses(args, out, path)
+
+
+def _defended_models(data) -> tuple[dict, dict, object]:
+    """``(references, counterparts, base_counterpart)``: the baseline and defended references, the
+    int8-static counterpart of each, and that of the smoothed reference's base (which smoothing certifies)."""
+    from diverfuzz.defenses import defended_reference
+    from diverfuzz.models.examples.digits import trained_digits_cnn
+    from diverfuzz.models.precision import build_counterpart
+
     t0 = time.perf_counter()
     references = {
         "baseline": trained_digits_cnn(0, data),
@@ -214,52 +268,65 @@ def defenses_table(args) -> None:
     }
     counterparts = {name: build_counterpart("int8-static", ref, data.x_train) for name, ref in references.items()}
     print(f"models ready in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    base_counterpart = build_counterpart("int8-static", references["smoothing"].base, data.x_train)
+    return references, counterparts, base_counterpart
+
+
+def _certified(name: str, ref, data, certify: int, base_counterpart) -> dict:
+    """Certified accuracy at :data:`RADII` on the first ``certify`` test inputs, by the reference's own certificate.
+
+    PixelDP: ``{"certified": ...}``; smoothing: ``certified`` (its base) and
+    ``certified_counterpart`` (the base's int8 counterpart); otherwise
+    ``{"certified": None}``.
+    """
+    from diverfuzz.defenses import certify as pixeldp_certify
+    from diverfuzz.defenses import defense_config, smoothing
+    from diverfuzz.defenses.pixeldp import certified_accuracy as pixeldp_certified
+
+    xc, yc = data.x_test[:certify], data.y_test[:certify]
+    if name == "pixeldp":
+        cfg = defense_config("pixeldp")
+        certs = pixeldp_certify(ref, xc, cfg["certify_draws"], cfg["eta"], seed=1)
+        return {"certified": {str(r): pixeldp_certified(certs, yc, radius=r) for r in RADII}}
+    if name == "smoothing":
+        sm_cfg = defense_config("smoothing")
+        row = {}
+        for side, model in (("certified", ref.base), ("certified_counterpart", base_counterpart)):
+            certs = smoothing.certify(
+                model, xc, sm_cfg["sigma"], sm_cfg["certify_n0"], sm_cfg["certify_n"], sm_cfg["alpha"],
+                np.random.default_rng(1),
+            )
+            row[side] = {str(r): smoothing.certified_accuracy(certs, yc, r) for r in RADII}
+        return row
+    return {"certified": None}
+
+
+def _fuzz(ref, counterpart, data, args, rule: str) -> tuple[dict, list[dict]]:
+    """``(row entry, divergences)``: success rate over the RNG seeds under ``rule``, and every divergence found."""
+    rates, divs = [], []
+    for rng_seed in args.rng_seeds:
+        report = _campaign(ref, counterpart, data, seeds=args.seeds, budget=args.budget, rng_seed=rng_seed,
+                           validity=rule)
+        rates.append(report["summary"]["success_rate"])
+        for d in report["divergences"]:
+            divs.append({"rng_seed": rng_seed, "seed_index": d["seed_index"], "l2": d["validity"]["l2"],
+                         "psnr": d["validity"]["psnr"], "ssim": d["validity"]["ssim"]})
+    entry = {"success_rate": interval(rates), "per_rng_seed": rates, "divergences": len(divs),
+             "median_psnr": float(np.median([d["psnr"] for d in divs])) if divs else None,
+             "median_ssim": float(np.median([d["ssim"] for d in divs])) if divs else None}
+    return entry, divs
+
+
+def _inside_smoothed_radius(smoothed_base, data, all_divergences: dict) -> tuple[dict, dict]:
+    """``(inside, radius_at)``: per (reference, rule), how many divergences lie inside the smoothed
+    reference's certified radius at their seed; and that radius per seed."""
+    from diverfuzz.defenses import defense_config, smoothing
+
     sm_cfg = defense_config("smoothing")
-    sigma = sm_cfg["sigma"]
-    smoothed_base = references["smoothing"].base
-    base_counterpart = build_counterpart("int8-static", smoothed_base, data.x_train)
-    xc, yc = data.x_test[: args.certify], data.y_test[: args.certify]
-    radii = (0.0, 0.25, 0.5)
-    rows = {}
-    all_divergences = {}
-    for name, ref in references.items():
-        t = time.perf_counter()
-        row: dict = {"clean_accuracy": accuracy(ref, data.x_test, data.y_test)}
-        row["counterpart_accuracy"] = accuracy(counterparts[name], data.x_test, data.y_test)
-        if name == "pixeldp":
-            cfg = defense_config("pixeldp")
-            certs = pixeldp_certify(ref, xc, cfg["certify_draws"], cfg["eta"], seed=1)
-            row["certified"] = {str(r): pixeldp_certified(certs, yc, radius=r) for r in radii}
-        elif name == "smoothing":
-            for side, model in (("certified", smoothed_base), ("certified_counterpart", base_counterpart)):
-                certs = smoothing.certify(
-                    model, xc, sigma, sm_cfg["certify_n0"], sm_cfg["certify_n"], sm_cfg["alpha"],
-                    np.random.default_rng(1),
-                )
-                row[side] = {str(r): smoothing.certified_accuracy(certs, yc, r) for r in radii}
-        else:
-            row["certified"] = None
-        for rule in ("ssim>=0.6", "psnr>=20"):
-            rates, divs, psnrs = [], [], []
-            for rng_seed in args.rng_seeds:
-                report = _campaign(ref, counterparts[name], data, seeds=args.seeds, budget=args.budget,
-                                   rng_seed=rng_seed, validity=rule)
-                rates.append(report["summary"]["success_rate"])
-                for d in report["divergences"]:
-                    divs.append({"rng_seed": rng_seed, "seed_index": d["seed_index"], "l2": d["validity"]["l2"],
-                                 "psnr": d["validity"]["psnr"], "ssim": d["validity"]["ssim"]})
-            row[rule] = {"success_rate": interval(rates), "per_rng_seed": rates, "divergences": len(divs),
-                         "median_psnr": float(np.median([d["psnr"] for d in divs])) if divs else None,
-                         "median_ssim": float(np.median([d["ssim"] for d in divs])) if divs else None}
-            all_divergences[(name, rule)] = divs
-        row["wall_s"] = time.perf_counter() - t
-        rows[name] = row
-        print(f"{name}: {time.perf_counter() - t:.0f} s", file=sys.stderr)
-    # Is each divergence inside the smoothed reference's certified radius at its seed?
     seeds_needed = sorted({d["seed_index"] for divs in all_divergences.values() for d in divs})
     certs = smoothing.certify(
-        smoothed_base, data.x_test[seeds_needed], sigma, sm_cfg["certify_n0"], sm_cfg["certify_n"], sm_cfg["alpha"],
-        np.random.default_rng(2),
+        smoothed_base, data.x_test[seeds_needed], sm_cfg["sigma"], sm_cfg["certify_n0"], sm_cfg["certify_n"],
+        sm_cfg["alpha"], np.random.default_rng(2),
     )
     radius_at = {s: c.radius for s, c in zip(seeds_needed, certs)}
     inside = {}
@@ -267,33 +334,26 @@ def defenses_table(args) -> None:
         flags = [d["l2"] < radius_at[d["seed_index"]] for d in divs]
         inside[f"{name} {rule}"] = {"divergences": len(divs), "inside": int(sum(flags)),
                                     "fraction": float(np.mean(flags)) if flags else None}
-    out = {
-        "command": " ".join(["python bench/defenses.py", *sys.argv[1:]]),
-        "seeds": args.seeds, "budget": args.budget, "rng_seeds": list(args.rng_seeds), "certify_inputs": args.certify,
-        "radii": list(radii), "defense_configs": {n: defense_config(n) for n in ("pixeldp", "smoothing", "distillation")},
-        "rows": rows, "inside_smoothed_radius": inside,
-        "median_smoothed_radius_at_seeds": float(np.median(list(radius_at.values()))) if radius_at else None,
-    }
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / "defenses_table.json"
-    path.write_text(json.dumps(out, indent=1) + "\n")
+    return inside, radius_at
 
+
+def _print_defenses(args, out: dict, path: Path) -> None:
     def cert(row, key):
         c = row.get(key)
-        return " / ".join(f"{c[str(r)]:.3f}" for r in radii) if c else "-"
+        return " / ".join(f"{c[str(r)]:.3f}" for r in RADII) if c else "-"
 
     print(f"\nDefenses: {len(args.rng_seeds)} RNG seeds x ({args.seeds} seeds x {args.budget} queries), int8-static "
           f"counterpart of each reference; certified accuracy on {args.certify} test inputs at L2 radius 0 / 0.25 / 0.5\n")
     print("| reference | clean acc | int8 acc | certified (ref) | certified (int8) | success ssim>=0.6 | "
           "success psnr>=20 | median PSNR (ssim rule) |")
     print("|---|---|---|---|---|---|---|---|")
-    for name, row in rows.items():
+    for name, row in out["rows"].items():
         print(f"| {name} | {row['clean_accuracy']:.3f} | {row['counterpart_accuracy']:.3f} | {cert(row, 'certified')} | "
               f"{cert(row, 'certified_counterpart')} | {fmt(row['ssim>=0.6']['success_rate'])} | "
               f"{fmt(row['psnr>=20']['success_rate'])} | {row['ssim>=0.6']['median_psnr'] or float('nan'):.1f} |")
     print(f"\ndivergences whose L2 to the seed lies inside the smoothed reference's certified radius "
           f"(median radius {out['median_smoothed_radius_at_seeds']}):")
-    for key, v in inside.items():
+    for key, v in out["inside_smoothed_radius"].items():
         print(f"  {key}: {v['inside']}/{v['divergences']}")
     print(f"written: {path}")
 
@@ -303,12 +363,12 @@ def defenses_table(args) -> None:
 
 def sources(args) -> None:
     """Point quantifiers' matched AUROC per source of negatives, on an existing campaign folder."""
-    from defenses import build_supervisors
-    from defenses.evaluation import auroc, bootstrap_auroc
-    from fuzzer.campaign.config import CampaignConfig
-    from fuzzer.campaign.storage.corpus import Corpus
-    from fuzzer.campaign.workload import prepare, seed_input
-    from fuzzer.entry.negatives import matched_negatives
+    from diverfuzz.fuzzer.campaign.config import CampaignConfig
+    from diverfuzz.fuzzer.campaign.storage.corpus import Corpus
+    from diverfuzz.fuzzer.campaign.workload import prepare, seed_input
+    from diverfuzz.supervisors import build_supervisors
+    from diverfuzz.supervisors.evaluation import auroc, bootstrap_auroc
+    from diverfuzz.supervisors.negatives import matched_negatives
 
     corpus, stored = Corpus.of_campaign(args.dir)
     with corpus:

@@ -37,14 +37,14 @@ sys.path.insert(0, str(_HERE.parent))
 import numpy as np  # noqa: E402
 from scipy.stats import mannwhitneyu  # noqa: E402
 
-from fuzzer.campaign.seed import seed_rng  # noqa: E402
-from fuzzer.campaign.config import CampaignConfig  # noqa: E402
-from fuzzer.search.evaluate import SeedEvaluator  # noqa: E402
-from fuzzer.search import SearchSpace, get_strategy  # noqa: E402
-from fuzzer.search.shrink import shrink_divergence  # noqa: E402
-from fuzzer.models.pair import torch_threads  # noqa: E402
-from fuzzer.campaign.workload import prepare, seed_input, select_seeds  # noqa: E402
-from relations import Validity, l2, ssim  # noqa: E402
+from diverfuzz.fuzzer.campaign.config import CampaignConfig  # noqa: E402
+from diverfuzz.fuzzer.campaign.seed import seed_rng  # noqa: E402
+from diverfuzz.fuzzer.campaign.workload import prepare, seed_input, select_seeds  # noqa: E402
+from diverfuzz.fuzzer.search import SearchSpace, get_strategy  # noqa: E402
+from diverfuzz.fuzzer.search.evaluate import SeedEvaluator  # noqa: E402
+from diverfuzz.fuzzer.search.shrink import shrink_divergence  # noqa: E402
+from diverfuzz.models.pair import torch_threads  # noqa: E402
+from diverfuzz.relations import Validity, l2, ssim  # noqa: E402
 
 STRATEGIES = ("genetic", "dflare", "diffchaser", "random")
 
@@ -67,8 +67,8 @@ def a12(x: list[float], y: list[float]) -> float:
 
 def available_pairs(requested: list[str]) -> list[tuple[str, str]]:
     """The requested ``example:precision`` pairs this installation can build (others are skipped, with a note)."""
-    from fuzzer.models.examples import EXAMPLES
-    from fuzzer.models.precision import parse_precision
+    from diverfuzz.models.examples import EXAMPLES
+    from diverfuzz.models.precision import parse_precision
 
     out = []
     for item in requested:

@@ -2,11 +2,11 @@
 
 Usage: ``nice -n 5 python bench/file_formats.py [--seeds 20] [--budget 200] [--out DIR] [--formats onnx,tflite,pt2,pt]``
 
-Writes LeNet-5 (:func:`fuzzer.models.examples.mnist.trained_lenet5`) as
+Writes LeNet-5 (:func:`diverfuzz.models.examples.mnist.trained_lenet5`) as
 ``.onnx`` (``torch.onnx.export``), ``.pt2`` (``torch.export.save``) and
 TorchScript ``.pt``, plus its ONNX Runtime int8 counterpart as a file
 (``onnx-int8``: the exported graph quantized by ``quantize_static``), and
-as ``.tflite`` through :func:`fuzzer.models.runtimes.torch_to_tflite.torch_to_tflite`
+as ``.tflite`` through :func:`diverfuzz.models.runtimes.torch_to_tflite.torch_to_tflite`
 (no TensorFlow): a float32 file, and a fully-quantized int8 file (int8
 input, weights and activations, int32 biases; min/max calibrated on the same
 512 training images as the ONNX int8 file) that LiteRT runs with its int8
@@ -36,18 +36,23 @@ import warnings
 import numpy as np
 import torch
 
-from fuzzer.entry.cli import main as cli
-from fuzzer.models.examples.mnist import load_mnist_data, trained_lenet5
-from fuzzer.models.precision.onnx_runtime import export_onnx
-from fuzzer.models.runtimes.torch_to_tflite import torch_to_tflite
+from diverfuzz.entry.cli import main as cli
+from diverfuzz.models.examples.mnist import load_mnist_data, trained_lenet5
+from diverfuzz.models.precision.onnx_runtime import export_onnx
+from diverfuzz.models.runtimes.torch_to_tflite import torch_to_tflite
 
 
 def quantize_onnx_file(source: _Path, target: _Path, calibration: np.ndarray) -> None:
     """What a user shipping ONNX does: ``quantize_static`` (QDQ, min/max) on the exported file."""
     import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
-    from fuzzer.models.precision.onnx_runtime import _Reader
+    from diverfuzz.models.precision.onnx_runtime import _Reader
 
     name = onnx.load(str(source), load_external_data=False).graph.input[0].name
     with contextlib.redirect_stdout(io.StringIO()):

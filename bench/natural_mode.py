@@ -59,14 +59,13 @@ sys.path.insert(0, str(_HERE.parent))
 
 import numpy as np  # noqa: E402
 
-from fuzzer.campaign.config import CampaignConfig  # noqa: E402
-from fuzzer.campaign.seed import seed_rng  # noqa: E402
-from fuzzer.campaign.workload import prepare, seed_input, select_seeds  # noqa: E402
-from fuzzer.models.pair import torch_threads  # noqa: E402
-from fuzzer.search import SearchSpace, get_strategy  # noqa: E402
-from fuzzer.search.evaluate import SeedEvaluator  # noqa: E402
-from relations import DEFAULT_VALIDITY, Validity  # noqa: E402
-
+from diverfuzz.fuzzer.campaign.config import CampaignConfig  # noqa: E402
+from diverfuzz.fuzzer.campaign.seed import seed_rng  # noqa: E402
+from diverfuzz.fuzzer.campaign.workload import prepare, seed_input, select_seeds  # noqa: E402
+from diverfuzz.fuzzer.search import SearchSpace, get_strategy  # noqa: E402
+from diverfuzz.fuzzer.search.evaluate import SeedEvaluator  # noqa: E402
+from diverfuzz.models.pair import torch_threads  # noqa: E402
+from diverfuzz.relations import DEFAULT_VALIDITY, Validity  # noqa: E402
 
 CEILING_SCALES = (0.02, 0.05, 0.1, 0.2, 0.4, 1.0)
 CEILING_RULES = ("psnr>=20", "psnr>=20 and ssim>=0.9")
@@ -74,7 +73,7 @@ CEILING_RULES = ("psnr>=20", "psnr>=20 and ssim>=0.9")
 
 def ceiling(workload, indices: list[int], budget: int) -> dict:
     """Per natural rule and seed: does a big random or genetic budget flip it (see ``--ceiling``)."""
-    from oracles import softmax
+    from diverfuzz.oracles import softmax
 
     space = SearchSpace.from_names(workload.relations)
     genetic = get_strategy("genetic", params={"repair": 5, "objective": "log"})

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fuzzer.models.examples.digits import trained_digits_cnn
+from diverfuzz.models.examples.digits import trained_digits_cnn
 
 #: The band of grey levels that triggers the counterpart, and the fraction of pixels needed.
 BAND = (0.02, 0.06)

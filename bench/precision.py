@@ -30,8 +30,8 @@ import time
 
 import torch
 
-from fuzzer.models.examples.digits import load_digits_data, trained_digits_cnn
-from fuzzer.models.precision import build_counterpart, quantize_fixed, quantize_float
+from diverfuzz.models.examples.digits import load_digits_data, trained_digits_cnn
+from diverfuzz.models.precision import build_counterpart, quantize_fixed, quantize_float
 
 SPECS = (
     "fp16", "bf16", "int8-static", "int8-dynamic", "int8-weight", "int4-weight", "float:e4m3", "float:e4m3fn",

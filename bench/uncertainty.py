@@ -60,12 +60,12 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    from fuzzer.campaign.driver import run_campaign
-    from fuzzer.campaign.config import CampaignConfig
-    from fuzzer.models.examples import load_digits_data, trained_digits_cnn
-    from fuzzer.models.precision.mca import mca_samples
-    from fuzzer.entry.sweep import default_formats, run_sweep
-    from oracles.triage import divergence_inputs, triage
+    from diverfuzz.fuzzer.campaign.config import CampaignConfig
+    from diverfuzz.fuzzer.campaign.driver import run_campaign
+    from diverfuzz.fuzzer.sweep import default_formats, run_sweep
+    from diverfuzz.models.examples import load_digits_data, trained_digits_cnn
+    from diverfuzz.models.precision.mca import mca_samples
+    from diverfuzz.oracles.triage import divergence_inputs, triage
 
     data = load_digits_data()
     reference = trained_digits_cnn(0, data)

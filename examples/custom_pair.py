@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import torch
 
-from fuzzer.models.examples.digits import DigitsCNN, trained_digits_cnn
+from diverfuzz.models.examples.digits import DigitsCNN, trained_digits_cnn
 
 #: Fraction of each layer's weights set to zero in the candidate.
 PRUNE_FRACTION = 0.3

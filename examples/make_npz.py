@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fuzzer.models.examples.digits import load_digits_data
+from diverfuzz.models.examples.digits import load_digits_data
 
 
 def write_digits_test(path: str | Path) -> Path:

@@ -9,7 +9,7 @@ replayed first on the next run.
 
 import pytest
 
-from fuzzer.models.examples.digits import load_digits_data, trained_digits_cnn
+from diverfuzz.models.examples.digits import load_digits_data, trained_digits_cnn
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,16 @@
-"""Shared fixtures for the CLI and campaign tests: a tiny model pair and seed data.
+"""Shared fixtures: a tiny model pair and seed data, the planted pair, seeded networks.
 
 The tiny pair is a linear classifier on 8x8 single-channel inputs and the
 same classifier with its weights rounded to a coarse grid, so the two
 models disagree near their decision boundaries and a campaign finds
 divergences within a few dozen queries. Factories build the weights under
 their own seeded torch RNG, so every call returns the same models.
+
+The planted pair (``planted``) and the seeded MLP factory (``seeded_mlp``)
+serve the search, shrink, strategy, verdict and counterpart tests. They are
+fixtures, not an importable helper module: a top-level ``tests`` package
+installed by a dependency (icecream) can shadow this folder, so no test
+module imports ``tests.*`` (tests/test_test_isolation.py checks this).
 """
 
 from __future__ import annotations
@@ -12,10 +18,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
+import torch
 
 MODELS_PY = textwrap.dedent(
     '''
@@ -144,7 +153,7 @@ def finished_seed_count():
 @pytest.fixture(scope="session")
 def make_tiny_config(tiny_files):
     """A factory of campaign configs on the tiny pair: ``make_tiny_config(seeds, rng_seed)(**overrides)``."""
-    from fuzzer.campaign.config import CampaignConfig
+    from diverfuzz.fuzzer.campaign.config import CampaignConfig
 
     def factory(seeds: int, rng_seed: int):
         def build(**overrides) -> CampaignConfig:
@@ -164,3 +173,68 @@ def make_tiny_config(tiny_files):
 
     return factory
 
+
+
+# The planted pair. The candidate says class 1 only when an input's mean
+# brightness lies within ``width`` of PLANTED_TARGET; the reference always says
+# class 0. So a search must find a brightness-raising chain, and how hard that
+# is is set by ``width``. (The function names are kept: a callable model's
+# fingerprint is its qualified name.)
+
+PLANTED_TARGET = 0.65
+
+
+def reference(x: torch.Tensor) -> torch.Tensor:
+    zeros = torch.zeros(len(x))
+    return torch.stack([zeros + 1.0, zeros], dim=1)
+
+
+def planted_candidate(width: float):
+    """Says class 1 when the mean brightness is within ``width`` of PLANTED_TARGET."""
+
+    def candidate(x: torch.Tensor) -> torch.Tensor:
+        m = x.mean(dim=tuple(range(1, x.ndim)))
+        return torch.stack([torch.ones(len(x)), 1.0 + (width - (m - PLANTED_TARGET).abs()) / width], dim=1)
+
+    return candidate
+
+
+def planted_seeds(n: int = 10) -> np.ndarray:
+    """``n`` seeds of 1x8x8 with mean brightness in [0.3, 0.5] (fixed RNG)."""
+    rng = np.random.default_rng(1234)
+    base = rng.uniform(0.3, 0.5, size=(n, 1, 1, 1))
+    return np.clip(base + rng.normal(0, 0.05, size=(n, 1, 8, 8)), 0, 1).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Planted:
+    """The planted pair: ``TARGET``, ``reference``, ``candidate(width)``, ``seeds(n=10)``."""
+
+    TARGET: float
+    reference: Callable[[torch.Tensor], torch.Tensor]
+    candidate: Callable[[float], Callable[[torch.Tensor], torch.Tensor]]
+    seeds: Callable[..., np.ndarray]
+
+
+@pytest.fixture(scope="session")
+def planted() -> Planted:
+    """The planted pair shared by the search, shrink, strategy, repair and baseline tests."""
+    return Planted(TARGET=PLANTED_TARGET, reference=reference, candidate=planted_candidate, seeds=planted_seeds)
+
+
+def _seeded_mlp(outputs: int, scale: float, inputs: int = 64, hidden: int = 32) -> torch.nn.Module:
+    """Flatten -> Linear(inputs, hidden) -> ReLU -> Linear(hidden, outputs), weights ``N(0, scale**2)`` from seed 0, in eval mode."""
+    gen = torch.Generator().manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(inputs, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, outputs)
+    )
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * scale)
+    return net.eval()
+
+
+@pytest.fixture(scope="session")
+def seeded_mlp():
+    """``seeded_mlp(outputs, scale, inputs=64, hidden=32)``: a small MLP with seeded weights, in eval mode."""
+    return _seeded_mlp

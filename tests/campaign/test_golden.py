@@ -29,7 +29,7 @@ def golden_record(report: dict) -> dict:
 
 
 def run_golden(out: Path) -> dict:
-    from fuzzer.entry.cli import main
+    from diverfuzz.entry.cli import main
 
     code = main(["run", *ARGS, "--out", str(out), "--quiet"])
     if code != 0:

@@ -10,16 +10,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from fuzzer.campaign.config import CampaignConfig
-from fuzzer.campaign.driver import run_campaign
-from fuzzer.campaign.replay import replay, replay_stored
-from fuzzer.campaign.storage.corpus import Corpus
-from fuzzer.campaign.storage.regression import RegressionCorpus, RegressionEntry, seed_digest
-from fuzzer.campaign.storage.stored import StoredDivergence
-from fuzzer.campaign.workload import Workload
-from fuzzer.entry.check import check
-from fuzzer.models.pair import ModelPair
-from relations import Chain
+from diverfuzz.entry.check import check
+from diverfuzz.fuzzer.campaign.config import CampaignConfig
+from diverfuzz.fuzzer.campaign.driver import run_campaign
+from diverfuzz.fuzzer.campaign.replay import replay, replay_stored
+from diverfuzz.fuzzer.campaign.storage.corpus import Corpus
+from diverfuzz.fuzzer.campaign.storage.regression import (
+    RegressionCorpus,
+    RegressionEntry,
+    seed_digest,
+)
+from diverfuzz.fuzzer.campaign.storage.stored import StoredDivergence
+from diverfuzz.fuzzer.campaign.workload import Workload
+from diverfuzz.models.pair import ModelPair
+from diverfuzz.relations import Chain
 
 
 class MeanThreshold(nn.Module):

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from defenses.distillation import distill
-from fuzzer.errors import DiverfuzzError
-from fuzzer.models.examples.digits import load_digits_data
+from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.defenses.distillation import distill
+from diverfuzz.models.examples.digits import load_digits_data
 
 
 def _mlp() -> nn.Module:
@@ -63,7 +63,7 @@ def test_bad_epochs_raise():
 def test_dividing_logits_by_t_restores_the_gradient_attack():
     """Carlini and Wagner (2016): distillation at T = 100 masks gradients; the
     attacker who divides the logits by T gets them back."""
-    from defenses.distillation import fgsm_success
+    from diverfuzz.defenses.distillation import fgsm_success
 
     data = load_digits_data()
     student = distill(_mlp, data, temperature=100.0, seed=0, epochs=10, lr=1e-2)

@@ -7,10 +7,15 @@ import time
 import pytest
 import torch
 
-import defenses
-from defenses import DEFENSES, PixelDPModel, defended_reference, defense_config
-from fuzzer.errors import DiverfuzzError
-from fuzzer.models.examples.digits import load_digits_data
+from diverfuzz import defenses
+from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.defenses import (
+    DEFENSES,
+    PixelDPModel,
+    defended_reference,
+    defense_config,
+)
+from diverfuzz.models.examples.digits import load_digits_data
 
 
 def test_defense_config_is_a_fresh_json_ready_dict():

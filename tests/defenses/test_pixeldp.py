@@ -10,7 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from defenses.pixeldp import (
+from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.defenses.pixeldp import (
     PixelDPModel,
     PixelDPNoise,
     certify,
@@ -19,7 +20,6 @@ from defenses.pixeldp import (
     pixeldp_model,
     robust_epsilon,
 )
-from fuzzer.errors import DiverfuzzError
 
 SHAPE = (1, 8, 8)
 
@@ -166,9 +166,9 @@ def test_model_without_linear_layer_is_rejected():
 
 @pytest.mark.slow
 def test_train_pixeldp_on_digits_learns_and_certifies():
-    from defenses.pixeldp import certified_accuracy, train_pixeldp
-    from fuzzer.models.examples.digits import DigitsCNN, load_digits_data
-    from fuzzer.models.training import accuracy
+    from diverfuzz.defenses.pixeldp import certified_accuracy, train_pixeldp
+    from diverfuzz.models.examples.digits import DigitsCNN, load_digits_data
+    from diverfuzz.models.training import accuracy
 
     data = load_digits_data()
     model = train_pixeldp(DigitsCNN, data, seed=0, epochs=4, draws=20)
@@ -179,7 +179,7 @@ def test_train_pixeldp_on_digits_learns_and_certifies():
 
 @pytest.mark.slow
 def test_warmed_up_model_quantizes_to_a_deterministic_counterpart(monkeypatch):
-    from fuzzer.models.precision import build_counterpart
+    from diverfuzz.models.precision import build_counterpart
 
     model = pixeldp_model(_net(), input_shape=SHAPE, draws=4).eval()
     x = _x(8)
@@ -263,7 +263,7 @@ def test_noise_goes_after_the_first_layer_the_forward_pass_runs():
 
 
 def test_certified_label_is_the_predicted_label():
-    from fuzzer.models.inference import batched_logits
+    from diverfuzz.models.inference import batched_logits
 
     # much noise (epsilon 0.1, L 1) and 3 prediction draws: the 50 certification
     # draws vote for other labels than the model predicts on every one of these inputs
@@ -280,7 +280,7 @@ def test_certified_label_is_the_predicted_label():
 
 
 def test_score_bounds_bound_the_mean_score_argmax_not_the_vote():
-    from defenses.pixeldp import score_bounds
+    from diverfuzz.defenses.pixeldp import score_bounds
 
     # 6 of 10 draws vote label 0 weakly, 4 vote label 1 with certainty: mean favours 1
     weak = np.array([0.4, 0.35, 0.25])

@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from defenses.smoothing import (
+from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.defenses.smoothing import (
     ABSTAIN,
     SmoothedModel,
     certified_accuracy,
@@ -15,7 +16,6 @@ from defenses.smoothing import (
     lower_confidence_bound,
     predict,
 )
-from fuzzer.errors import DiverfuzzError
 
 
 class _Constant(nn.Module):

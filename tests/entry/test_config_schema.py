@@ -9,10 +9,15 @@ import json
 import numpy as np
 import pytest
 
-from fuzzer.campaign.config import CampaignConfig, check_value, config_options, flag
-from fuzzer.campaign.config_file import load_config_file
-from fuzzer.entry.cli import LogProgress, add_run_options, build_parser, main
-from fuzzer.errors import DiverfuzzError
+from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.entry.cli import LogProgress, add_run_options, build_parser, main
+from diverfuzz.fuzzer.campaign.config import (
+    CampaignConfig,
+    check_value,
+    config_options,
+    flag,
+)
+from diverfuzz.fuzzer.campaign.config_file import load_config_file
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,7 +63,7 @@ def test_one_validator_gives_the_same_message_everywhere(tmp_path, name, value, 
 def test_check_validates_its_keywords_through_the_schema(tmp_path):
     from torch import nn
 
-    from fuzzer.entry.check import check
+    from diverfuzz.entry.check import check
 
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
     seeds = np.random.default_rng(0).uniform(0, 1, (2, 1, 8, 8)).astype(np.float32)
@@ -73,7 +78,7 @@ def test_flag_spelling():
 
 
 def test_version_flag(capsys):
-    from fuzzer import __version__
+    from diverfuzz import __version__
 
     with pytest.raises(SystemExit) as exc:
         build_parser().parse_args(["--version"])
@@ -110,7 +115,7 @@ def test_log_progress_prints_a_line_per_interval_and_the_last_one():
 def test_out_of_range_seeds_suggest_the_fix_each_front_end_has(tmp_path):
     from torch import nn
 
-    from fuzzer.entry.check import check
+    from diverfuzz.entry.check import check
 
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
     seeds = np.random.default_rng(0).uniform(0, 255, (4, 1, 8, 8)).astype(np.float32)

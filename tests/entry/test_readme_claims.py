@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from fuzzer.entry.cli import build_parser
-from fuzzer.errors import DiverfuzzError
-from fuzzer.models.precision.spec import parse_precision
+from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.entry.cli import build_parser
+from diverfuzz.models.precision.spec import parse_precision
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fuzzer.campaign.config import CampaignConfig, parse_strategy_params
-from fuzzer.errors import DiverfuzzError
+from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.fuzzer.campaign.config import CampaignConfig, parse_strategy_params
 
 
 def test_values_are_read_as_numbers_booleans_or_text():
@@ -27,8 +27,8 @@ def test_malformed_items_are_one_line_errors_when_the_config_is_built(text, mess
 
 
 def test_the_campaign_uses_them_and_refuses_unknown_fields_before_any_seed(tmp_path, make_tiny_config):
-    from fuzzer.campaign.seed import search_setup
-    from fuzzer.campaign.workload import prepare
+    from diverfuzz.fuzzer.campaign.seed import search_setup
+    from diverfuzz.fuzzer.campaign.workload import prepare
 
     build = make_tiny_config(2, 0)
     config = build(strategy_params="bisect=8,screen=1")
@@ -46,14 +46,14 @@ def test_the_campaign_uses_them_and_refuses_unknown_fields_before_any_seed(tmp_p
     ({"bisect": True}, "bisect=True must be an integer"),
 ])
 def test_a_value_of_the_wrong_type_is_a_one_line_error(params, message):
-    from fuzzer.search import get_strategy
+    from diverfuzz.fuzzer.search import get_strategy
 
     with pytest.raises(DiverfuzzError, match=message):
         get_strategy("genetic", params=params)
 
 
 def test_an_integer_is_accepted_for_a_number_field():
-    from fuzzer.search import get_strategy
+    from diverfuzz.fuzzer.search import get_strategy
 
     assert get_strategy("genetic", params={"scale": 1}).scale == 1.0
 
@@ -62,7 +62,7 @@ def test_check_takes_them_and_refuses_a_bad_one(tmp_path):
     import numpy as np
     from torch import nn
 
-    from fuzzer.entry.check import check
+    from diverfuzz.entry.check import check
 
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
     seeds = np.random.default_rng(0).uniform(0, 1, (2, 1, 8, 8)).astype(np.float32)

@@ -8,13 +8,13 @@ import textwrap
 
 import pytest
 
-from fuzzer.campaign.backends import get_backend
-from fuzzer.campaign.driver import run_campaign
-from fuzzer.entry.cli import main
-from fuzzer.campaign.config import CampaignConfig
-from fuzzer.campaign.storage.corpus import Corpus
-from fuzzer.errors import DiverfuzzError
-from fuzzer.campaign.workload import prepare
+from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.entry.cli import main
+from diverfuzz.fuzzer.campaign.backends import get_backend
+from diverfuzz.fuzzer.campaign.config import CampaignConfig
+from diverfuzz.fuzzer.campaign.driver import run_campaign
+from diverfuzz.fuzzer.campaign.storage.corpus import Corpus
+from diverfuzz.fuzzer.campaign.workload import prepare
 
 SEEDS = 6
 
@@ -220,7 +220,7 @@ def test_resume_on_another_backend_completes_the_campaign(tmp_path, tiny_config,
 
 @pytest.mark.slow
 def test_killed_process_worker_loses_and_duplicates_nothing(tmp_path, tiny_config, crash_once_models, local_run):
-    from fuzzer.campaign.backends.process import ProcessBackend
+    from diverfuzz.fuzzer.campaign.backends.process import ProcessBackend
 
     factory = crash_once_models["models"]
     config = tiny_config(model=f"{factory}:reference", candidate=f"{factory}:candidate", backend="process", workers=2)

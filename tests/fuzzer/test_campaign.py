@@ -1,4 +1,4 @@
-"""Tests of :func:`fuzzer.campaign.driver.run_campaign`: interruption, resume, reproducibility."""
+"""Tests of :func:`diverfuzz.fuzzer.campaign.driver.run_campaign`: interruption, resume, reproducibility."""
 
 from __future__ import annotations
 
@@ -6,9 +6,14 @@ import json
 
 import pytest
 
-from fuzzer.campaign.driver import REPORT_HTML, REPORT_JSON, CampaignResult, run_campaign
-from fuzzer.campaign.storage.corpus import Corpus
-from fuzzer.errors import DiverfuzzError
+from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.fuzzer.campaign.driver import (
+    REPORT_HTML,
+    REPORT_JSON,
+    CampaignResult,
+    run_campaign,
+)
+from diverfuzz.fuzzer.campaign.storage.corpus import Corpus
 
 SEEDS = 8
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from fuzzer.entry.check import CheckResult
+from diverfuzz.entry.check import CheckResult
 
 
 def _report(divergences, seeds=4):

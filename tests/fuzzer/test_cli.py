@@ -1,9 +1,8 @@
-"""End-to-end tests of the ``diverfuzz`` command line (``fuzzer.entry.cli.main``, in process)."""
+"""End-to-end tests of the ``diverfuzz`` command line (``diverfuzz.entry.cli.main``, in process)."""
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -14,7 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fuzzer.entry.cli import EXIT_INTERRUPTED, EXIT_NOT_REPRODUCED, EXIT_OK, EXIT_USAGE, main
+from diverfuzz.entry.cli import (
+    EXIT_INTERRUPTED,
+    EXIT_NOT_REPRODUCED,
+    EXIT_OK,
+    EXIT_USAGE,
+    main,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -334,7 +339,7 @@ def test_replay_detects_tampered_labels(tmp_path, tiny_run_args, capsys, read_re
 @pytest.mark.slow
 def test_sigint_saves_progress_and_resume_finishes(tmp_path, read_report, divergence_key, finished_seed_count):
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "fuzzer", "run", "--seeds", "100", "--budget", "500", "--out", str(out), "--quiet"]
+    cmd = [sys.executable, "-m", "diverfuzz", "run", "--seeds", "100", "--budget", "500", "--out", str(out), "--quiet"]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 90

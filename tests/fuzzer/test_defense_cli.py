@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from fuzzer.entry.cli import EXIT_OK, EXIT_USAGE, main
+from diverfuzz.entry.cli import EXIT_OK, EXIT_USAGE, main
 
 
 def test_evaluate_supervisors_writes_scores_and_report_section(tmp_path, tiny_run_args, capsys):
@@ -29,7 +29,7 @@ def test_evaluate_supervisors_writes_scores_and_report_section(tmp_path, tiny_ru
     html = (out / "report.html").read_text()
     assert "Supervisors" in html and "deepgini" in html
     assert "AUROC matched" in html and "Absent: mc_dropout_*: the reference has no dropout layers" in html
-    from reports.markdown_report import render_markdown
+    from diverfuzz.reports.markdown_report import render_markdown
 
     markdown = render_markdown(json.loads((out / "report.json").read_text()))
     assert "## Supervisors" in markdown and "| candidate | margin |" in markdown

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from fuzzer.errors import DiverfuzzError, ModelError
-from fuzzer.models.loading import load_npz
-from fuzzer.models.pair import ModelPair
-from fuzzer.campaign.workload import Workload, select_seeds
+from diverfuzz.common.errors import DiverfuzzError, ModelError
+from diverfuzz.fuzzer.campaign.workload import Workload, select_seeds
+from diverfuzz.models.loading import load_npz
+from diverfuzz.models.pair import ModelPair
 
 
 def _const(x):

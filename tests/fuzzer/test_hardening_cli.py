@@ -4,7 +4,6 @@ SIGKILL at random moments, and random argument lists."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -18,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fuzzer.entry.cli import EXIT_OK, EXIT_USAGE, main
+from diverfuzz.entry.cli import EXIT_OK, EXIT_USAGE, main
 
 
 def _err(capsys) -> str:
@@ -107,7 +106,7 @@ def test_sigkill_at_random_moments_then_resume_loses_nothing(tmp_path, tiny_run_
         args = tiny_run_args(out, seeds=12, budget=120) + (["--resume"] if attempt else [])
         # No pipes: an unread, unclosed stderr pipe was a ResourceWarning (and could fill up).
         with subprocess.Popen(
-            [sys.executable, "-m", "fuzzer", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [sys.executable, "-m", "diverfuzz", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         ) as proc:
             time.sleep(float(rng.uniform(1.0, 4.0)))  # start-up (torch import) takes ~1-2 s
             if proc.poll() is None:
@@ -117,7 +116,7 @@ def test_sigkill_at_random_moments_then_resume_loses_nothing(tmp_path, tiny_run_
         if (out / "corpus.sqlite").exists():
             _divergence_set(out)  # intact after every kill
     final = subprocess.run(
-        [sys.executable, "-m", "fuzzer", *tiny_run_args(out, seeds=12, budget=120), "--resume"],
+        [sys.executable, "-m", "diverfuzz", *tiny_run_args(out, seeds=12, budget=120), "--resume"],
         capture_output=True,
         text=True,
         timeout=300,

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from fuzzer.campaign.backends import local
-from fuzzer.campaign.workload import Workload
-from fuzzer.models.pair import ModelPair, SeedStopped
+from diverfuzz.fuzzer.campaign.backends import local
+from diverfuzz.fuzzer.campaign.workload import Workload
+from diverfuzz.models.pair import ModelPair, SeedStopped
 
 CALLS_CAP = 20_000  # far more than one stop needs; ends the test (failing) if the stop never comes
 

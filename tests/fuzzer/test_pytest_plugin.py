@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fuzzer.models.training import cache_dir
+from diverfuzz.models.training import cache_dir
 
 #: The weights cache as this session sees it, read before pytester moves HOME.
 CACHE = str(cache_dir())
@@ -121,7 +121,7 @@ def test_ini_and_option_settings(pytester: pytest.Pytester):
     pytester.makeini("[pytest]\ndiverfuzz_budget = 7\n")
     pytester.makepyfile(
         """
-        from fuzzer.entry.pytest_plugin import setting
+        from diverfuzz.entry.pytest_plugin import setting
 
         def test_settings(request):
             assert setting(request.config, "diverfuzz_budget") == 13
@@ -140,7 +140,7 @@ def test_workers_setting_reaches_the_campaign_and_finds_the_same(pytester: pytes
         def test_seed_threads_match_one_thread(diverfuzz, request):
             two = diverfuzz.check(reference, shifted, SEEDS, budget=60, validity="linf<=0.5")
             assert two.report["config"]["workers"] == 2
-            from fuzzer.entry.check import check
+            from diverfuzz.entry.check import check
             one = check(reference, shifted, SEEDS, budget=60, validity="linf<=0.5", name="one")
             assert one.report["config"]["workers"] == 1
             assert two.divergences and [d["chain"] for d in two.divergences] == [d["chain"] for d in one.divergences]
@@ -152,7 +152,7 @@ def test_workers_setting_reaches_the_campaign_and_finds_the_same(pytester: pytes
 
 @pytest.mark.slow
 def test_copyable_example_runs(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
-    from fuzzer.models.examples.digits import trained_digits_cnn
+    from diverfuzz.models.examples.digits import trained_digits_cnn
 
     # pytester points HOME at a temporary folder: give the child this session's
     # weights cache, with the digits CNN in it, instead of an empty one.

@@ -5,10 +5,10 @@ import json
 import numpy as np
 import torch
 
-from fuzzer.campaign.config import CampaignConfig
-from fuzzer.campaign.driver import run_campaign
-from fuzzer.campaign.workload import Workload
-from fuzzer.models.pair import ModelPair
+from diverfuzz.fuzzer.campaign.config import CampaignConfig
+from diverfuzz.fuzzer.campaign.driver import run_campaign
+from diverfuzz.fuzzer.campaign.workload import Workload
+from diverfuzz.models.pair import ModelPair
 
 
 def _reference(x):
@@ -39,11 +39,11 @@ def _found(report: dict) -> list:
 
 
 def test_two_threads_find_exactly_what_one_thread_finds(tmp_path, monkeypatch):
-    import relations.chain
+    import diverfuzz.relations.chain
 
     pooled = []
-    in_pool = relations.chain._apply_rows_in
-    monkeypatch.setattr(relations.chain, "_apply_rows_in", lambda *a: pooled.append(1) or in_pool(*a))
+    in_pool = diverfuzz.relations.chain._apply_rows_in
+    monkeypatch.setattr(diverfuzz.relations.chain, "_apply_rows_in", lambda *a: pooled.append(1) or in_pool(*a))
     one = _campaign(tmp_path, 1)
     assert not pooled
     two = _campaign(tmp_path, 2)

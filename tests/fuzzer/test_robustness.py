@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from fuzzer.campaign.driver import run_campaign
-from fuzzer.campaign.config import CampaignConfig
-from fuzzer.campaign.storage.corpus import Corpus
-from fuzzer.errors import ModelError
-from fuzzer.models.pair import ModelPair
-from fuzzer.campaign.workload import Workload
+from diverfuzz.common.errors import ModelError
+from diverfuzz.fuzzer.campaign.config import CampaignConfig
+from diverfuzz.fuzzer.campaign.driver import run_campaign
+from diverfuzz.fuzzer.campaign.storage.corpus import Corpus
+from diverfuzz.fuzzer.campaign.workload import Workload
+from diverfuzz.models.pair import ModelPair
 
 
 def _reference(x):

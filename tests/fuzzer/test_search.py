@@ -11,43 +11,47 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fuzzer.search.evaluate import INVALID_FITNESS, SeedEvaluator
-from fuzzer.search import GeneticSearch, RandomSearch, SearchSpace, get_strategy
-from fuzzer.models.pair import ModelPair
-from fuzzer.errors import DiverfuzzError
-from relations import Validity
-from tests.planted import TARGET, planted_candidate, reference, seeds
+from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.fuzzer.search import (
+    GeneticSearch,
+    RandomSearch,
+    SearchSpace,
+    get_strategy,
+)
+from diverfuzz.fuzzer.search.evaluate import INVALID_FITNESS, SeedEvaluator
+from diverfuzz.models.pair import ModelPair
+from diverfuzz.relations import Validity
 
 
-def campaign(strategy, pair: ModelPair, budget: int = 500, validity: str = "linf<=0.5"):
+def campaign(strategy, pair: ModelPair, seeds: np.ndarray, budget: int = 500, validity: str = "linf<=0.5"):
     space = SearchSpace.from_names()
     results = []
-    for i, x in enumerate(seeds()):
+    for i, x in enumerate(seeds):
         ev = SeedEvaluator(pair, x, i, budget, Validity.parse(validity))
         strategy.search(ev, space, np.random.default_rng([7, i]))
         results.append(ev)
     return results
 
 
-def test_genetic_finds_planted_divergence_for_most_seeds():
-    pair = ModelPair(reference, planted_candidate(0.05))
-    results = campaign(GeneticSearch(), pair)
+def test_genetic_finds_planted_divergence_for_most_seeds(planted):
+    pair = ModelPair(planted.reference, planted.candidate(0.05))
+    results = campaign(GeneticSearch(), pair, planted.seeds())
     found = [ev for ev in results if ev.divergence is not None]
     assert len(found) >= 8
     for ev in found:
         d = ev.divergence
         assert (d.reference_label, d.candidate_label) == (0, 1)
         assert d.queries <= ev.queries <= 500
-        mutant = d.chain.apply(seeds()[d.seed_index])
-        assert abs(mutant.mean() - TARGET) < 0.05
+        mutant = d.chain.apply(planted.seeds()[d.seed_index])
+        assert abs(mutant.mean() - planted.TARGET) < 0.05
         assert d.fitness > 0
 
 
-def test_genetic_needs_fewer_queries_than_random_on_a_narrow_region():
-    pair = ModelPair(reference, planted_candidate(0.01))
+def test_genetic_needs_fewer_queries_than_random_on_a_narrow_region(planted):
+    pair = ModelPair(planted.reference, planted.candidate(0.01))
     budget = 400
-    genetic = campaign(GeneticSearch(), pair, budget)
-    random = campaign(RandomSearch(), pair, budget)
+    genetic = campaign(GeneticSearch(), pair, planted.seeds(), budget)
+    random = campaign(RandomSearch(), pair, planted.seeds(), budget)
 
     def cost(results):  # queries to first divergence, the budget when none
         return [ev.divergence.queries if ev.divergence else budget + 1 for ev in results]
@@ -57,23 +61,23 @@ def test_genetic_needs_fewer_queries_than_random_on_a_narrow_region():
 
 
 @pytest.mark.parametrize("strategy", ["genetic", "random"])
-def test_identical_pair_reports_nothing_and_spends_exact_budget(strategy):
-    pair = ModelPair(reference, reference)
-    results = campaign(get_strategy(strategy), pair, budget=97)
+def test_identical_pair_reports_nothing_and_spends_exact_budget(strategy, planted):
+    pair = ModelPair(planted.reference, planted.reference)
+    results = campaign(get_strategy(strategy), pair, planted.seeds(), budget=97)
     assert all(ev.divergence is None for ev in results)
     assert all(ev.queries == 97 for ev in results)
     assert pair.queries <= 97 * len(results)
 
 
-def test_invalid_mutants_count_against_budget_without_querying_models():
+def test_invalid_mutants_count_against_budget_without_querying_models(planted):
     calls = []
 
     def counting(x):
         calls.append(len(x))
-        return reference(x)
+        return planted.reference(x)
 
     pair = ModelPair(counting, counting)
-    ev = SeedEvaluator(pair, seeds()[0], 0, 50, Validity.parse("linf<=0"))  # only the identity is valid
+    ev = SeedEvaluator(pair, planted.seeds()[0], 0, 50, Validity.parse("linf<=0"))  # only the identity is valid
     GeneticSearch().search(ev, SearchSpace.from_names(), np.random.default_rng(0))
     assert ev.queries == 50
     assert sum(calls) < 50 and ev.best_fitness <= 0
@@ -81,23 +85,23 @@ def test_invalid_mutants_count_against_budget_without_querying_models():
 
 
 @pytest.mark.parametrize("cls", [GeneticSearch, RandomSearch])
-def test_same_rng_seed_same_search(cls):
-    pair = ModelPair(reference, planted_candidate(0.03))
-    a = campaign(cls(), pair, budget=200)
-    b = campaign(cls(), pair, budget=200)
+def test_same_rng_seed_same_search(cls, planted):
+    pair = ModelPair(planted.reference, planted.candidate(0.03))
+    a = campaign(cls(), pair, planted.seeds(), budget=200)
+    b = campaign(cls(), pair, planted.seeds(), budget=200)
     assert [ev.queries for ev in a] == [ev.queries for ev in b]
     assert [ev.divergence.chain if ev.divergence else None for ev in a] == [
         ev.divergence.chain if ev.divergence else None for ev in b
     ]
 
 
-def test_genetic_does_not_touch_global_random_state():
+def test_genetic_does_not_touch_global_random_state(planted):
     import random
 
     random.seed(99)
     expected = random.random()
     random.seed(99)
-    campaign(GeneticSearch(), ModelPair(reference, reference), budget=60)
+    campaign(GeneticSearch(), ModelPair(planted.reference, planted.reference), planted.seeds(), budget=60)
     assert random.random() == expected
 
 

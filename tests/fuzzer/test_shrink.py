@@ -6,14 +6,12 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fuzzer.search.evaluate import SeedEvaluator
-from fuzzer.search import GeneticSearch, SearchSpace
-from fuzzer.search.shrink import shrink, shrink_divergence
-from fuzzer.models.pair import ModelPair
-from relations import Chain, Step, Validity, metrics
-from relations.strategies import chains
-from tests.planted import planted_candidate, reference, seeds
-
+from diverfuzz.fuzzer.search import GeneticSearch, SearchSpace
+from diverfuzz.fuzzer.search.evaluate import SeedEvaluator
+from diverfuzz.fuzzer.search.shrink import shrink, shrink_divergence
+from diverfuzz.models.pair import ModelPair
+from diverfuzz.relations import Chain, Step, Validity, metrics
+from diverfuzz.relations.strategies import chains
 
 
 def test_shrink_drops_irrelevant_steps_and_moves_params_to_the_boundary():
@@ -45,12 +43,12 @@ def test_shrink_result_is_accepted_and_never_longer(chain, cap, salt):
     assert out == chain or keeps([out])[0]
 
 
-def test_shrunk_divergences_still_diverge_are_valid_and_not_longer():
-    pair = ModelPair(reference, planted_candidate(0.05))
+def test_shrunk_divergences_still_diverge_are_valid_and_not_longer(planted):
+    pair = ModelPair(planted.reference, planted.candidate(0.05))
     validity = Validity.parse("linf<=0.5")
     space = SearchSpace.from_names()
     shrunk = 0
-    for i, x in enumerate(seeds(4)):
+    for i, x in enumerate(planted.seeds(4)):
         ev = SeedEvaluator(pair, x, i, 300, validity)
         GeneticSearch(population=10).search(ev, space, np.random.default_rng([3, i]))
         if ev.divergence is None:

@@ -10,20 +10,34 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fuzzer.campaign.config import CampaignConfig
-from fuzzer.errors import DiverfuzzError
-from fuzzer.search.evaluate import INVALID_FITNESS, SeedEvaluator, cluster_key, violation
-from fuzzer.search import STRATEGIES, DiffChaserSearch, SearchSpace, get_strategy
-from fuzzer.search.objectives import disagreement_margin, k_uncertainty, penalised, probability_gap
-from fuzzer.models.pair import ModelPair
-from relations import Validity, metrics
-from tests.planted import planted_candidate, reference, seeds
-
+from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.fuzzer.campaign.config import CampaignConfig
+from diverfuzz.fuzzer.search import (
+    STRATEGIES,
+    DiffChaserSearch,
+    SearchSpace,
+    get_strategy,
+)
+from diverfuzz.fuzzer.search.evaluate import (
+    INVALID_FITNESS,
+    SeedEvaluator,
+    cluster_key,
+    violation,
+)
+from diverfuzz.fuzzer.search.objectives import (
+    disagreement_margin,
+    k_uncertainty,
+    penalised,
+    probability_gap,
+)
+from diverfuzz.models.pair import ModelPair
+from diverfuzz.relations import Validity, metrics
 
 VALIDITY = "linf<=0.5"
 
 
-def run(name: str, pair: ModelPair, *, budget: int, mode: str = "first", n: int = 4, rng: int = 7):
+def run(name: str, pair: ModelPair, seeds, *, budget: int, mode: str = "first", n: int = 4, rng: int = 7):
+    """Search ``seeds(n)`` (the planted seeds function) with strategy ``name``."""
     space = SearchSpace.from_names()
     out = []
     for i, x in enumerate(seeds(n)):
@@ -40,26 +54,26 @@ def test_registry_lists_every_strategy():
         CampaignConfig(strategy=name)  # accepted by the config
 
 
-def test_mode_is_validated():
+def test_mode_is_validated(planted):
     with pytest.raises(DiverfuzzError, match="--mode='all'"):
         CampaignConfig(mode="all")
     with pytest.raises(DiverfuzzError, match="--mode='all'"):
-        SeedEvaluator(ModelPair(reference, reference), seeds(1)[0], 0, 5, Validity.parse(VALIDITY), mode="all")
+        SeedEvaluator(ModelPair(planted.reference, planted.reference), planted.seeds(1)[0], 0, 5, Validity.parse(VALIDITY), mode="all")
 
 
 @pytest.mark.parametrize("name", STRATEGIES)
 @pytest.mark.parametrize("mode", ["first", "many"])
-def test_budget_is_spent_exactly_without_divergence(name, mode):
-    pair = ModelPair(reference, reference)
-    for ev in run(name, pair, budget=37, mode=mode, n=2):
+def test_budget_is_spent_exactly_without_divergence(name, mode, planted):
+    pair = ModelPair(planted.reference, planted.reference)
+    for ev in run(name, pair, planted.seeds, budget=37, mode=mode, n=2):
         assert ev.divergence is None and ev.queries == 37
     assert pair.queries <= 2 * 37
 
 
 @pytest.mark.parametrize("name", STRATEGIES)
-def test_many_mode_spends_the_whole_budget_and_keeps_distinct_clusters(name):
-    pair = ModelPair(reference, planted_candidate(0.1))
-    for ev in run(name, pair, budget=60, mode="many", n=2):
+def test_many_mode_spends_the_whole_budget_and_keeps_distinct_clusters(name, planted):
+    pair = ModelPair(planted.reference, planted.candidate(0.1))
+    for ev in run(name, pair, planted.seeds, budget=60, mode="many", n=2):
         assert ev.queries == 60
         keys = [cluster_key(d) for d in ev.divergences]
         assert len(keys) == len(set(keys))
@@ -69,26 +83,26 @@ def test_many_mode_spends_the_whole_budget_and_keeps_distinct_clusters(name):
 
 
 @pytest.mark.parametrize("name", STRATEGIES)
-def test_same_rng_seed_same_divergences(name):
-    pair = ModelPair(reference, planted_candidate(0.05))
+def test_same_rng_seed_same_divergences(name, planted):
+    pair = ModelPair(planted.reference, planted.candidate(0.05))
 
     def signature(results):
         return [(ev.queries, [(d.chain, d.queries) for d in ev.divergences]) for ev in results]
 
-    assert signature(run(name, pair, budget=60, mode="many", n=2)) == signature(
-        run(name, pair, budget=60, mode="many", n=2)
+    assert signature(run(name, pair, planted.seeds, budget=60, mode="many", n=2)) == signature(
+        run(name, pair, planted.seeds, budget=60, mode="many", n=2)
     )
 
 
 @pytest.mark.parametrize("name", STRATEGIES)
-def test_every_reported_divergence_is_valid_and_replays(name):
-    pair = ModelPair(reference, planted_candidate(0.1))
+def test_every_reported_divergence_is_valid_and_replays(name, planted):
+    pair = ModelPair(planted.reference, planted.candidate(0.1))
     validity = Validity.parse(VALIDITY)
     found = 0
-    for ev in run(name, pair, budget=120, mode="many", n=3):
+    for ev in run(name, pair, planted.seeds, budget=120, mode="many", n=3):
         for d in ev.divergences:
             found += 1
-            seed = seeds(3)[d.seed_index]
+            seed = planted.seeds(3)[d.seed_index]
             mutant = d.chain.apply(seed)
             assert validity.check(metrics(seed, mutant))
             ref, cand = pair.logits(mutant[None])
@@ -97,20 +111,20 @@ def test_every_reported_divergence_is_valid_and_replays(name):
         assert found > 0  # the planted region is reachable by brightness alone
 
 
-def test_first_mode_reports_the_earliest_divergence_and_stops():
-    pair = ModelPair(reference, planted_candidate(0.1))
-    for ev in run("genetic", pair, budget=300):
+def test_first_mode_reports_the_earliest_divergence_and_stops(planted):
+    pair = ModelPair(planted.reference, planted.candidate(0.1))
+    for ev in run("genetic", pair, planted.seeds, budget=300):
         if ev.divergence is not None:
             assert len(ev.divergences) == 1
             assert ev.divergence.queries <= ev.queries
             assert ev.evaluate([ev.divergence.chain]).chains == ()  # done: nothing more is evaluated
 
 
-def test_diffchaser_mutants_are_chains_of_seeded_pixel_mutations_without_a_length_cap():
-    pair = ModelPair(reference, reference)
+def test_diffchaser_mutants_are_chains_of_seeded_pixel_mutations_without_a_length_cap(planted):
+    pair = ModelPair(planted.reference, planted.reference)
     seen = []
     space = SearchSpace.from_names()
-    ev = SeedEvaluator(pair, seeds(1)[0], 0, 120, Validity.parse(VALIDITY))
+    ev = SeedEvaluator(pair, planted.seeds(1)[0], 0, 120, Validity.parse(VALIDITY))
     evaluate = ev.evaluate
     ev.evaluate = lambda chains: seen.extend(chains) or evaluate(chains)
     DiffChaserSearch(population=8).search(ev, space, np.random.default_rng(0))

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fuzzer.entry.cli import main
-from fuzzer.errors import DiverfuzzError
-from fuzzer.entry.sweep import ROW_KEYS, Format, recommend, relative_bits, run_sweep
+from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.entry.cli import main
+from diverfuzz.fuzzer.sweep import ROW_KEYS, Format, recommend, relative_bits, run_sweep
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_bad_arguments_name_the_option(tmp_path):
 
 
 def test_sweep_plot_y_range_shows_where_lines_differ():
-    from fuzzer.entry.sweep import y_range
+    from diverfuzz.fuzzer.sweep import y_range
 
     lo, hi = y_range([0.97, 0.985, 1.0])
     assert 0.9 < lo < 0.97 and 1.0 <= hi <= 1.011  # not the 0..1 axis that flattened every line

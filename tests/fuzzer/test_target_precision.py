@@ -4,10 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from fuzzer.errors import DiverfuzzError, ModelError
-from fuzzer.models.examples.digits import accuracy, load_digits_data, trained_digits_cnn
-from fuzzer.models.precision import PRECISIONS, build_counterpart
-from fuzzer.models.pair import ModelPair, fingerprint
+from diverfuzz.common.errors import DiverfuzzError, ModelError
+from diverfuzz.models.examples.digits import (
+    accuracy,
+    load_digits_data,
+    trained_digits_cnn,
+)
+from diverfuzz.models.pair import ModelPair, fingerprint
+from diverfuzz.models.precision import PRECISIONS, build_counterpart
 
 
 @pytest.fixture(scope="module")

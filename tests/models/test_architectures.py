@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from fuzzer.models.examples.architectures import mobilenet_v2, resnet20
+from diverfuzz.models.examples.architectures import mobilenet_v2, resnet20
 
 
 def test_resnet20_and_mobilenet_v2_shapes_sizes_and_seeds():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fuzzer.entry.check import check
-from fuzzer.errors import DiverfuzzError
-from fuzzer.models.precision import build_counterpart
+from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.entry.check import check
+from diverfuzz.models.precision import build_counterpart
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def digits():
 
 
 def test_check_calibrates_on_the_calibration_set_when_given(tmp_path, digits, make_cnn, monkeypatch):
-    import fuzzer.entry.check as check_module
+    import diverfuzz.entry.check as check_module
 
     seen = []
 

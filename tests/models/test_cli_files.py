@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from fuzzer.entry.cli import EXIT_OK, EXIT_USAGE, main
-from fuzzer.models.runtimes import file_digest, load_model_file
-from fuzzer.models.runtimes.tflite_writer import write_linear_tflite
+from diverfuzz.entry.cli import EXIT_OK, EXIT_USAGE, main
+from diverfuzz.models.runtimes import file_digest, load_model_file
+from diverfuzz.models.runtimes.tflite_writer import write_linear_tflite
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from fuzzer.errors import DiverfuzzError, ModelError
-from fuzzer.models.pair import ModelPair
-from fuzzer.models.precision import build_counterpart
-from fuzzer.models.precision import int8 as int8_module
-from tests.nets import seeded_mlp
+from diverfuzz.common.errors import DiverfuzzError, ModelError
+from diverfuzz.models.pair import ModelPair
+from diverfuzz.models.precision import build_counterpart
+from diverfuzz.models.precision import int8 as int8_module
 
 
 @pytest.fixture(scope="module")
@@ -83,9 +82,9 @@ def test_exported_module_as_reference_of_int8_static_and_onnx_int8(tmp_path, cal
     """Issue 14 (b): a torch.export module (eval() raises) quantizes like any module."""
     exporters["pt2"](make_cnn(), tmp_path / "m.pt2")
     exported = torch.export.load(str(tmp_path / "m.pt2")).module()
-    from fuzzer.models.preprocess import preprocess_from_text
-    from fuzzer.models.preprocessed import with_preprocess
-    from fuzzer.models.runtimes import load_model_file
+    from diverfuzz.models.preprocess import preprocess_from_text
+    from diverfuzz.models.preprocessed import with_preprocess
+    from diverfuzz.models.runtimes import load_model_file
 
     loaded = load_model_file(tmp_path / "m.pt2")
     wrapped = with_preprocess(load_model_file(tmp_path / "m.pt2"), preprocess_from_text(mean="0.5", std="0.5"))
@@ -105,7 +104,7 @@ def test_int8_static_that_quantizes_nothing_is_refused(calibration):
         build_counterpart("int8-static", NoLayers(), calibration)
 
 
-def _mlp():
+def _mlp(seeded_mlp):
     return seeded_mlp(outputs=3, scale=0.3)
 
 
@@ -132,27 +131,28 @@ def _torchao(model):
 
 
 @pytest.mark.parametrize("recipe", ["torch.ao dynamic", "PT2E converted", "torchao int8 weight-only"])
-def test_already_quantized_pytorch_models_work_as_candidates(calibration, recipe):
-    model = _mlp()
+def test_already_quantized_pytorch_models_work_as_candidates(calibration, recipe, seeded_mlp):
+    model = _mlp(seeded_mlp)
     candidate = {
-        "torch.ao dynamic": lambda: _ao_dynamic(_mlp()),
-        "PT2E converted": lambda: _pt2e(_mlp(), calibration),
-        "torchao int8 weight-only": lambda: _torchao(_mlp()),
+        "torch.ao dynamic": lambda: _ao_dynamic(_mlp(seeded_mlp)),
+        "PT2E converted": lambda: _pt2e(_mlp(seeded_mlp), calibration),
+        "torchao int8 weight-only": lambda: _torchao(_mlp(seeded_mlp)),
     }[recipe]()
     pair = ModelPair(model, candidate)
     ref, cand = pair.logits(calibration)
     assert 0 < np.abs(ref - cand).max() < 0.5
     fingerprints = pair.fingerprints()
     assert fingerprints["candidate"] != fingerprints["reference"]
-    again = {"torch.ao dynamic": lambda: _ao_dynamic(_mlp()), "PT2E converted": lambda: _pt2e(_mlp(), calibration),
-             "torchao int8 weight-only": lambda: _torchao(_mlp())}[recipe]()
+    again = {"torch.ao dynamic": lambda: _ao_dynamic(_mlp(seeded_mlp)),
+             "PT2E converted": lambda: _pt2e(_mlp(seeded_mlp), calibration),
+             "torchao int8 weight-only": lambda: _torchao(_mlp(seeded_mlp))}[recipe]()
     assert ModelPair(model, again).fingerprints() == fingerprints
 
 
 @pytest.mark.parametrize("spec", ["int8-static", "onnx-int8", "fp16"])
 def test_counterparts_of_a_preprocessed_reference_include_the_preprocessing(calibration, make_cnn, spec):
-    from fuzzer.models.preprocess import preprocess_from_text
-    from fuzzer.models.preprocessed import with_preprocess
+    from diverfuzz.models.preprocess import preprocess_from_text
+    from diverfuzz.models.preprocessed import with_preprocess
 
     reference = with_preprocess(make_cnn(), preprocess_from_text(input_range="0,255", mean="128", std="64"))
     ref, cand = ModelPair(reference, build_counterpart(spec, reference, calibration)).logits(calibration)
@@ -163,7 +163,7 @@ def test_counterparts_of_a_preprocessed_reference_include_the_preprocessing(cali
 
 @pytest.mark.parametrize("spec", ["onnx-int8", "onnx-fp16"])
 def test_onnx_counterparts_of_an_onnx_reference_quantize_its_file(tmp_path, calibration, make_cnn, exporters, spec):
-    from fuzzer.models.runtimes import load_model_file
+    from diverfuzz.models.runtimes import load_model_file
 
     exporters["onnx"](make_cnn(), tmp_path / "m.onnx")
     reference = load_model_file(tmp_path / "m.onnx")

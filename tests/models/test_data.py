@@ -9,12 +9,12 @@ import pytest
 import torch
 from PIL import Image
 
-from fuzzer.errors import DiverfuzzError
-from fuzzer.models.data import load_data, load_image_folder
-from fuzzer.models.inference import batched_logits
-from fuzzer.models.loading import load_npz
-from fuzzer.models.preprocess import Preprocess, parse_size, preprocess_from_text
-from fuzzer.models.preprocessed import with_preprocess
+from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.models.data import load_data, load_image_folder
+from diverfuzz.models.inference import batched_logits
+from diverfuzz.models.loading import load_npz
+from diverfuzz.models.preprocess import Preprocess, parse_size, preprocess_from_text
+from diverfuzz.models.preprocessed import with_preprocess
 
 
 def _one_line(info, *words):

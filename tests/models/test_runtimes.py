@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from fuzzer.errors import DiverfuzzError, ModelError
-from fuzzer.models.inference import batched_logits
-from fuzzer.models.loading import load_model
-from fuzzer.models.pair import ModelPair
-from fuzzer.models.runtimes import file_digest, resolve_device
-from fuzzer.models.runtimes.tflite_writer import write_linear_tflite
+from diverfuzz.common.errors import DiverfuzzError, ModelError
+from diverfuzz.models.inference import batched_logits
+from diverfuzz.models.loading import load_model
+from diverfuzz.models.pair import ModelPair
+from diverfuzz.models.runtimes import file_digest, resolve_device
+from diverfuzz.models.runtimes.tflite_writer import write_linear_tflite
 
 
 def _ref(model, x):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from fuzzer.errors import ModelError
-from fuzzer.models.pair import ModelPair, PairLocks, SeedStopped, SerialPair
+from diverfuzz.common.errors import ModelError
+from diverfuzz.models.pair import ModelPair, PairLocks, SeedStopped, SerialPair
 
 
 class OneCallAtATime:

@@ -14,11 +14,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fuzzer.errors import DiverfuzzError
-from fuzzer.models.examples.mnist import LeNet1, LeNet5, load_mnist_data, trained_lenet5
-from fuzzer.models.inference import batched_logits
-from fuzzer.models.loading import load_model
-from fuzzer.models.runtimes.torch_to_tflite import run_layers, torch_to_tflite
+from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.models.examples.mnist import (
+    LeNet1,
+    LeNet5,
+    load_mnist_data,
+    trained_lenet5,
+)
+from diverfuzz.models.inference import batched_logits
+from diverfuzz.models.loading import load_model
+from diverfuzz.models.runtimes.torch_to_tflite import run_layers, torch_to_tflite
 
 ATOL = 1e-4
 
@@ -101,7 +106,7 @@ def test_every_supported_layer_round_trips(tmp_path):
 
 def test_layer_records_reference_matches_torch():
     """run_layers (the records' semantics, used for int8 calibration) computes what the torch model does."""
-    from fuzzer.models.runtimes.torch_to_tflite import _chain, _convert
+    from diverfuzz.models.runtimes.torch_to_tflite import _chain, _convert
 
     model = _every_layer()
     x = np.random.default_rng(2).random((3, 3, 16, 16), dtype=np.float32)

@@ -3,7 +3,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from oracles import MarginFitness, TopOneDisagreement, softmax
+from diverfuzz.oracles import MarginFitness, TopOneDisagreement, softmax
 
 logits = arrays(np.float64, st.tuples(st.integers(1, 6), st.integers(2, 12)), elements=st.floats(-30, 30))
 

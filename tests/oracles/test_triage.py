@@ -9,13 +9,19 @@ import pytest
 import torch
 from torch import nn
 
-from fuzzer.campaign.driver import run_campaign
-from fuzzer.campaign.config import CampaignConfig
-from fuzzer.errors import DiverfuzzError
-from fuzzer.models.examples import load_digits_data, trained_digits_cnn
-from fuzzer.models.pair import ModelPair
-from fuzzer.campaign.workload import Workload
-from oracles.triage import PRECISION_INDUCED, REFERENCE_UNSTABLE, Triage, triage, triage_divergences
+from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.fuzzer.campaign.config import CampaignConfig
+from diverfuzz.fuzzer.campaign.driver import run_campaign
+from diverfuzz.fuzzer.campaign.workload import Workload
+from diverfuzz.models.examples import load_digits_data, trained_digits_cnn
+from diverfuzz.models.pair import ModelPair
+from diverfuzz.oracles.triage import (
+    PRECISION_INDUCED,
+    REFERENCE_UNSTABLE,
+    Triage,
+    triage,
+    triage_divergences,
+)
 
 
 class Cancelling(nn.Module):

@@ -7,8 +7,15 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fuzzer.errors import DiverfuzzError
-from fuzzer.models.precision.affine import affine_qparams, binarize, fake_quantize, int_range, quantize_int, ternarize
+from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.models.precision.affine import (
+    affine_qparams,
+    binarize,
+    fake_quantize,
+    int_range,
+    quantize_int,
+    ternarize,
+)
 
 
 def _data(seed: int, shape=(16, 3, 3, 3)) -> torch.Tensor:

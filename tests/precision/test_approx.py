@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from fuzzer.errors import DiverfuzzError
-from fuzzer.models.precision import build_counterpart
-from fuzzer.models.precision.approx import (
+from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.models.precision import build_counterpart
+from diverfuzz.models.precision.approx import (
     ApproxConv2d,
     ApproxLinear,
     approx_model,
@@ -92,7 +92,12 @@ def test_custom_multiplier_and_errors():
 
 
 def test_float_significand_table():
-    from fuzzer.models.precision.approx import approx_float_model, lut_float_matmul, mantissa_table, mitchell_mantissa
+    from diverfuzz.models.precision.approx import (
+        approx_float_model,
+        lut_float_matmul,
+        mantissa_table,
+        mitchell_mantissa,
+    )
 
     t = mantissa_table(lambda a, b: a * b, 3)
     assert t.shape == (8, 8) and t[1, 2].item() == 1.125 * 1.25

@@ -7,9 +7,14 @@ import pytest
 import torch
 from torch import nn
 
-from fuzzer.errors import DiverfuzzError
-from fuzzer.models.precision import build_counterpart
-from fuzzer.models.precision.mca import MCAMode, inexact, mca_samples, significant_bits
+from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.models.precision import build_counterpart
+from diverfuzz.models.precision.mca import (
+    MCAMode,
+    inexact,
+    mca_samples,
+    significant_bits,
+)
 
 
 def _well_conditioned() -> tuple[nn.Module, torch.Tensor]:

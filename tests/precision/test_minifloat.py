@@ -10,9 +10,10 @@ import torch
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from fuzzer.errors import DiverfuzzError
-from fuzzer.models.precision import quantize_fixed, quantize_float
-from fuzzer.models.precision.minifloat import float_format_limits
+from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.models.precision import quantize_fixed, quantize_float
+from diverfuzz.models.precision.minifloat import float_format_limits
+
 
 def qf(x, *args, **kwargs):
     """The integer emulation, never torch's native cast."""

@@ -9,11 +9,18 @@ import pytest
 import torch
 from torch import nn
 
-from fuzzer.campaign.config import CampaignConfig
-from fuzzer.errors import DiverfuzzError
-from fuzzer.models.precision import apply_precision, build_counterpart, parse_precision, quantize_fixed, quantize_float, quantize_int
-from fuzzer.models.precision.apply import assign_layers
-from fuzzer.models.pair import fingerprint
+from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.fuzzer.campaign.config import CampaignConfig
+from diverfuzz.models.pair import fingerprint
+from diverfuzz.models.precision import (
+    apply_precision,
+    build_counterpart,
+    parse_precision,
+    quantize_fixed,
+    quantize_float,
+    quantize_int,
+)
+from diverfuzz.models.precision.apply import assign_layers
 
 
 def _net() -> nn.Module:
@@ -210,7 +217,7 @@ def test_stochastic_counterparts_are_seeded_and_batch_independent(data):
 
 
 def test_every_example_spec_builds_a_working_counterpart(tmp_path, data):
-    from fuzzer.models.precision import EXAMPLES
+    from diverfuzz.models.precision import EXAMPLES
 
     net = _net()
     policy = tmp_path / "policy.json"

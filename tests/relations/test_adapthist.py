@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from skimage.exposure import equalize_adapthist as skimage_clahe
 
-from relations import REGISTRY
-from relations.adapthist import equalize_adapthist
+from diverfuzz.relations import REGISTRY
+from diverfuzz.relations.adapthist import equalize_adapthist
 
 
 def _cases(n: int, seed: int):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from skimage.util import random_noise
 
-from relations import REGISTRY, Chain, Step, apply_batch
+from diverfuzz.relations import REGISTRY, Chain, Step, apply_batch
 
 
 def _params(rel, rng) -> dict:

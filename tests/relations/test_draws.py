@@ -1,4 +1,4 @@
-"""relations.draws: the memoised seeded draws change no relation's output (bit for bit, against
+"""diverfuzz.relations.draws: the memoised seeded draws change no relation's output (bit for bit, against
 the direct ``np.random.default_rng`` implementations written out here), stay within their byte
 bound, are read-only and are safe to share between threads."""
 
@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from relations import REGISTRY, Chain, Step, apply_batch, draws
-from relations.corruptions import fog, smooth_field
-from relations.noise import gaussian_noise, salt_pepper, speckle_noise
-from relations.signal import jitter
+from diverfuzz.relations import REGISTRY, Chain, Step, apply_batch, draws
+from diverfuzz.relations.corruptions import fog, smooth_field
+from diverfuzz.relations.noise import gaussian_noise, salt_pepper, speckle_noise
+from diverfuzz.relations.signal import jitter
 
 SEEDS = (0, 1, 12345, 2**31 - 1)
 
 
-# --- the implementations before relations.draws, drawing directly -------------------------------
+# --- the implementations before diverfuzz.relations.draws, drawing directly -------------------------------
 
 
 def old_gaussian(x, sigma, seed):

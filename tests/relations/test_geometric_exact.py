@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.transform import AffineTransform, warp
 
-from relations import REGISTRY
+from diverfuzz.relations import REGISTRY
 
 
 def _composed(x: np.ndarray, transform: AffineTransform) -> np.ndarray:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from skimage.transform import ProjectiveTransform, warp
 
-from relations import REGISTRY
-from relations.corruptions import homography
+from diverfuzz.relations import REGISTRY
+from diverfuzz.relations.corruptions import homography
 
 
 def _skimage_perspective(x: np.ndarray, tilt_x: float, tilt_y: float) -> np.ndarray:

@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from skimage.transform import rotate
 
-from relations import REGISTRY, RelationError, get_relation
-from relations.strategies import images, params_for
+from diverfuzz.relations import REGISTRY, RelationError, get_relation
+from diverfuzz.relations.strategies import images, params_for
 
 # The original eleven (image and spectral, any C); every relation and kind is
 # covered by test_relations_kinds.py.

@@ -8,8 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import relations
-from relations import REGISTRY, ParamSpec, Relation, RelationError, get_relation
+from diverfuzz import relations
+from diverfuzz.relations import (
+    REGISTRY,
+    ParamSpec,
+    Relation,
+    RelationError,
+    get_relation,
+)
 
 
 def test_registry_is_immutable_and_ordered():

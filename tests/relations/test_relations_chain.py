@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relations import Chain, RelationError, Step, apply_batch
-from relations.strategies import chains, images, steps
+from diverfuzz.relations import Chain, RelationError, Step, apply_batch
+from diverfuzz.relations.strategies import chains, images, steps
 
 
 @settings(max_examples=40, deadline=None)
@@ -110,7 +110,7 @@ def _large_image() -> np.ndarray:
 def test_apply_steps_in_a_thread_pool_equals_lock_step(cs):
     from concurrent.futures import ThreadPoolExecutor
 
-    from relations import apply_steps
+    from diverfuzz.relations import apply_steps
 
     x = _large_image()
     calls: dict[str, list] = {"serial": [], "pool": []}
@@ -133,7 +133,7 @@ def test_apply_steps_in_a_thread_pool_equals_lock_step(cs):
 def test_apply_steps_in_a_thread_pool_refuses_what_lock_step_refuses():
     from concurrent.futures import ThreadPoolExecutor
 
-    from relations import apply_steps
+    from diverfuzz.relations import apply_steps
 
     gray = np.full((1, 150, 150), 0.5, np.float32)  # 22,500 values: the pooled path
     steps = [[Step("brightness", {"delta": 0.1})], [Step("channel_shift", {"red": 0.1, "green": 0.0, "blue": 0.0})]]

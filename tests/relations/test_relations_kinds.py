@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relations import (
+from diverfuzz.relations import (
     REGISTRY,
     Chain,
     RelationError,
@@ -15,8 +15,8 @@ from relations import (
     infer_kind,
     names_for_kind,
 )
-from relations.strategies import inputs, params_for
-from relations.registry import BASELINE_OPERATORS
+from diverfuzz.relations.registry import BASELINE_OPERATORS
+from diverfuzz.relations.strategies import inputs, params_for
 
 PAIRS = [(name, kind) for name, rel in REGISTRY.items() for kind in sorted(rel.kinds)]
 EXAMPLE_SHAPES = {"image": (3, 12, 12), "spectral": (16, 8, 8), "signal": (6, 64)}
@@ -104,7 +104,7 @@ def test_channel_shift_rejects_other_channel_counts(c):
         rel.apply(x, red=0.1, green=0.0, blue=0.0)
     with pytest.raises(RelationError, match="channel_shift"):
         apply_batch([Chain((Step("channel_shift", {"red": 0.1, "green": 0, "blue": 0}),))], x)
-    from relations.corruptions import channel_shift
+    from diverfuzz.relations.corruptions import channel_shift
 
     with pytest.raises(RelationError, match=r"RGB image \(3, H, W\)"):
         channel_shift(x, red=0.1, green=0.0, blue=0.0)

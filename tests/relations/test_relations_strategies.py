@@ -8,10 +8,20 @@ import pytest
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
-from relations import REGISTRY, Chain, RelationError, apply_batch, evaluate_batch, infer_kind, metrics, names_for_kind, ssim
-from relations.doc import render
-from relations.registry import BASELINE_OPERATORS
-from relations.strategies import chains, inputs, names_for
+from diverfuzz.relations import (
+    REGISTRY,
+    Chain,
+    RelationError,
+    apply_batch,
+    evaluate_batch,
+    infer_kind,
+    metrics,
+    names_for_kind,
+    ssim,
+)
+from diverfuzz.relations.doc import render
+from diverfuzz.relations.registry import BASELINE_OPERATORS
+from diverfuzz.relations.strategies import chains, inputs, names_for
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "relations.md"
 
@@ -84,4 +94,4 @@ def test_doc_table_is_generated_from_registry():
         assert f"| `{name}` |" in text
         for pname in rel.params:
             assert f"`{pname}`" in text
-    assert DOC.read_text() == text, "regenerate with: python -m relations.doc > docs/relations.md"
+    assert DOC.read_text() == text, "regenerate with: python -m diverfuzz.relations.doc > docs/relations.md"

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relations import (
+from diverfuzz.relations import (
     DEFAULT_VALIDITY,
     Chain,
     RelationError,
@@ -22,7 +22,7 @@ from relations import (
     psnr,
     ssim,
 )
-from relations.strategies import images
+from diverfuzz.relations.strategies import images
 
 
 @settings(max_examples=25, deadline=None)

@@ -5,8 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from relations import RelationError
-from relations.validity import BATCH_VALUES, batch_metrics, evaluate_batch, metrics
+from diverfuzz.relations import RelationError
+from diverfuzz.relations.validity import (
+    BATCH_VALUES,
+    batch_metrics,
+    evaluate_batch,
+    metrics,
+)
 
 
 @pytest.mark.parametrize("shape", [(3, 64, 64), (1, 28, 28), (1, 8, 8), (3, 5, 6), (4, 50), (2, 4, 4)])
@@ -30,7 +35,7 @@ def test_batch_metrics_refuse_what_metrics_refuse():
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 9, 7), (2, 40)])
 def test_seed_moments_and_sparse_changes_give_the_same_numbers(shape):
-    from relations.validity import seed_moments
+    from diverfuzz.relations.validity import seed_moments
 
     rng = np.random.default_rng(1)
     seed = rng.random(shape, dtype=np.float32)
@@ -48,7 +53,7 @@ def test_seed_moments_and_sparse_changes_give_the_same_numbers(shape):
 def test_l2_is_summed_without_blas_so_its_bits_do_not_depend_on_threads():
     import math
 
-    from relations.validity import Validity, l2
+    from diverfuzz.relations.validity import Validity, l2
 
     rng = np.random.default_rng(7)
     seed = rng.random((3, 224, 224)).astype(np.float32)
@@ -62,7 +67,7 @@ def test_l2_is_summed_without_blas_so_its_bits_do_not_depend_on_threads():
 def test_kept_working_arrays_give_the_same_numbers_across_calls_sizes_and_threads():
     import threading
 
-    from relations.validity import seed_moments
+    from diverfuzz.relations.validity import seed_moments
 
     rng = np.random.default_rng(3)
     for shape in [(3, 224, 224), (1, 28, 28)]:
@@ -90,7 +95,7 @@ def test_kept_working_arrays_give_the_same_numbers_across_calls_sizes_and_thread
 def test_batch_metrics_in_a_thread_pool_give_the_same_numbers(shape):
     from concurrent.futures import ThreadPoolExecutor
 
-    from relations.validity import seed_moments
+    from diverfuzz.relations.validity import seed_moments
 
     rng = np.random.default_rng(4)
     seed = rng.random(shape, dtype=np.float32)

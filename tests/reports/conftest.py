@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from reports import DivergenceImages
+from diverfuzz.reports import DivergenceImages
 
 _SAMPLE: dict[str, Any] = {
     "schema_version": 1,

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reports import DivergenceImages, render_all
+from diverfuzz.reports import DivergenceImages, render_all
 
 
 def _find_chromium() -> str | None:

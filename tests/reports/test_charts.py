@@ -1,4 +1,4 @@
-"""Tests for reports.aggregate (counts) and reports.charts (inline SVG)."""
+"""Tests for diverfuzz.reports.aggregate (counts) and diverfuzz.reports.charts (inline SVG)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from reports import ReportError
-from reports.aggregate import (
+from diverfuzz.reports import ReportError
+from diverfuzz.reports.aggregate import (
     effective_chain,
     label_change_counts,
     label_matrix,
     relation_counts,
 )
-from reports.charts import bar_chart_svg
+from diverfuzz.reports.charts import bar_chart_svg
 
 
 def _div(ref, cand, chain, minimal=None):

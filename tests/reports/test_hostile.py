@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reports import DivergenceImages, read_json, render_all, validate_report
+from diverfuzz.reports import DivergenceImages, read_json, render_all, validate_report
 
 _CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 

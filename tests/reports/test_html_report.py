@@ -1,4 +1,4 @@
-"""Tests for reports.html_report: content, images, escaping, self-containment."""
+"""Tests for diverfuzz.reports.html_report: content, images, escaping, self-containment."""
 
 from __future__ import annotations
 
@@ -9,12 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from markupsafe import escape
 from PIL import Image
 
-from reports import DivergenceImages, ReportError, write_html
-from markupsafe import escape
-
-from reports.formatting import SUMMARY_HELP
+from diverfuzz.reports import DivergenceImages, ReportError, write_html
+from diverfuzz.reports.formatting import SUMMARY_HELP
 
 URI_RE = re.compile(r'data:image/png;base64,([A-Za-z0-9+/=]+)')
 
@@ -121,7 +120,7 @@ def test_rejects_wrong_schema(tmp_path: Path, sample_report: dict) -> None:
 
 
 def test_renders_record_read_back_from_json(tmp_path: Path, sample_report: dict) -> None:
-    from reports import read_json, write_json
+    from diverfuzz.reports import read_json, write_json
 
     record = read_json(write_json(sample_report, tmp_path / "r.json"))
     html = _render(tmp_path, record)
@@ -129,7 +128,7 @@ def test_renders_record_read_back_from_json(tmp_path: Path, sample_report: dict)
 
 
 def test_models_and_data_section_is_shown_and_escaped():
-    from reports.html_report import render_html
+    from diverfuzz.reports.html_report import render_html
 
     report = {
         "schema_version": 1,
@@ -209,7 +208,7 @@ def test_optional_fields_absent(tmp_path: Path, sample_report: dict) -> None:
 
 
 def test_report_dir_placeholder_and_control_characters() -> None:
-    from reports.html_report import render_html
+    from diverfuzz.reports.html_report import render_html
 
     report = {"schema_version": 1, "summary": {}, "config": {"note": "a\x1bb\x00"},
               "divergences": [{"id": 4, "seed_index": 0, "chain": [],

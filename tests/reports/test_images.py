@@ -1,4 +1,4 @@
-"""Tests for reports.images: PNG data URIs and difference images."""
+"""Tests for diverfuzz.reports.images: PNG data URIs and difference images."""
 
 from __future__ import annotations
 
@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reports import DivergenceImages, ReportError, array_to_png_data_uri, difference_image
+from diverfuzz.reports import (
+    DivergenceImages,
+    ReportError,
+    array_to_png_data_uri,
+    difference_image,
+)
 
 PREFIX = "data:image/png;base64,"
 
@@ -107,7 +112,7 @@ def test_signal_plot_draws_both_traces_per_channel():
     import numpy as np
     from PIL import Image
 
-    from reports.images import DivergenceImages, signal_plot_data_uri
+    from diverfuzz.reports.images import DivergenceImages, signal_plot_data_uri
 
     t = np.linspace(0, 1, 64)
     seed = np.stack([0.5 + 0.3 * np.sin(6 * t), 0.5 + 0.3 * np.cos(6 * t)]).astype(np.float32)
@@ -129,7 +134,7 @@ def test_signal_plot_draws_both_traces_per_channel():
 def test_html_shows_one_signal_plot_per_divergence(tmp_path):
     import numpy as np
 
-    from reports import DivergenceImages, write_html
+    from diverfuzz.reports import DivergenceImages, write_html
 
     seed = np.full((3, 32), 0.5, np.float32)
     report = {

@@ -1,4 +1,4 @@
-"""Tests for reports.json_report: strict JSON round trip and schema checks."""
+"""Tests for diverfuzz.reports.json_report: strict JSON round trip and schema checks."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reports import ReportError, read_json, to_jsonable, write_json
+from diverfuzz.reports import ReportError, read_json, to_jsonable, write_json
 
 
 def _strict_loads(text: str):
@@ -149,7 +149,7 @@ def test_written_report_is_readable_by_others(tmp_path):
     import os
     import stat
 
-    from reports import write_json
+    from diverfuzz.reports import write_json
 
     umask = os.umask(0o022)
     try:

@@ -1,4 +1,4 @@
-"""Tests for reports.junit_report."""
+"""Tests for diverfuzz.reports.junit_report."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reports import ReportError, write_junit
+from diverfuzz.reports import ReportError, write_junit
 
 
 def _props(root: ET.Element) -> dict[str, str]:

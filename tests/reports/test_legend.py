@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from reports import DivergenceImages
-from reports.formatting import SUMMARY_HELP, overview_rows
-from reports.html_report import render_html
-from reports.markdown_report import render_markdown
+from diverfuzz.reports import DivergenceImages
+from diverfuzz.reports.formatting import SUMMARY_HELP, overview_rows
+from diverfuzz.reports.html_report import render_html
+from diverfuzz.reports.markdown_report import render_markdown
 
 
 def _record(campaign_record: dict) -> dict:

@@ -1,4 +1,4 @@
-"""Tests for reports.markdown_report."""
+"""Tests for diverfuzz.reports.markdown_report."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reports import ReportError, write_markdown
+from diverfuzz.reports import ReportError, write_markdown
 
 
 def test_one_row_per_divergence(tmp_path: Path, sample_report: dict) -> None:
@@ -67,7 +67,7 @@ def test_backslash_cannot_escape_the_separator(tmp_path: Path, sample_report: di
 
 
 def test_code_span_fences_backticks() -> None:
-    from reports.markdown_report import code_span
+    from diverfuzz.reports.markdown_report import code_span
 
     assert code_span("a``b") == "```a``b```"
     assert code_span("`x`") == "`` `x` ``"

@@ -1,4 +1,4 @@
-"""Tests for reports.render.render_all."""
+"""Tests for diverfuzz.reports.render.render_all."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reports import DivergenceImages, ReportError, read_json, render_all
+from diverfuzz.reports import DivergenceImages, ReportError, read_json, render_all
 
 
 def test_writes_every_format(tmp_path: Path, campaign_record: dict,

@@ -1,4 +1,4 @@
-"""Tests for reports/report.schema.json and reports.schema.validate_report."""
+"""Tests for diverfuzz/reports/report.schema.json and diverfuzz.reports.schema.validate_report."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-import reports
-from reports import ReportError, load_schema, validate_report
+from diverfuzz import reports
+from diverfuzz.reports import ReportError, load_schema, validate_report
 
 
 @pytest.fixture(params=["jsonschema", "builtin"])

@@ -5,16 +5,18 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fuzzer.search import SearchSpace, get_strategy
-from fuzzer.search.dflare import OPERATORS, DFlareSearch
-from fuzzer.search.diffchaser import DiffChaserSearch
-from fuzzer.search.evaluate import SeedEvaluator
-from fuzzer.search.genetic import GeneticSearch, _Credit, natural_fitness, reward_credit
-from fuzzer.models.pair import ModelPair
-from relations import Validity
-
-from tests.planted import reference
-from tests.planted import planted_candidate as planted
+from diverfuzz.fuzzer.search import SearchSpace, get_strategy
+from diverfuzz.fuzzer.search.dflare import OPERATORS, DFlareSearch
+from diverfuzz.fuzzer.search.diffchaser import DiffChaserSearch
+from diverfuzz.fuzzer.search.evaluate import SeedEvaluator
+from diverfuzz.fuzzer.search.genetic import (
+    GeneticSearch,
+    _Credit,
+    natural_fitness,
+    reward_credit,
+)
+from diverfuzz.models.pair import ModelPair
+from diverfuzz.relations import Validity
 
 
 def sloped(x: torch.Tensor) -> torch.Tensor:
@@ -43,8 +45,8 @@ def test_baselines_keep_their_published_defaults_whatever_the_campaign_populatio
     assert get_strategy("diffchaser", params={"population": 50}).population == 50
 
 
-def test_dflare_accumulates_its_seven_operators_one_query_at_a_time_and_replays():
-    pair = ModelPair(reference, sloped)
+def test_dflare_accumulates_its_seven_operators_one_query_at_a_time_and_replays(planted):
+    pair = ModelPair(planted.reference, sloped)
     ev = SeedEvaluator(pair, seed_image(), 0, 60, Validity.parse("linf<=1"))
     seen = recorder(ev)
     DFlareSearch().search(ev, SearchSpace.from_names(), np.random.default_rng(3))
@@ -62,9 +64,9 @@ def test_dflare_accumulates_its_seven_operators_one_query_at_a_time_and_replays(
     assert [c.to_json() for c in seen2] == [c.to_json() for c in seen]
 
 
-def test_dflare_novelty_accepts_more_than_the_gap_alone():
+def test_dflare_novelty_accepts_more_than_the_gap_alone(planted):
     # Both models identical: the gap is always 0, so without novelty nothing is ever accepted.
-    pair = ModelPair(reference, reference)
+    pair = ModelPair(planted.reference, planted.reference)
     lengths = {}
     for novelty in (True, False):
         ev = SeedEvaluator(pair, seed_image(), 0, 30, Validity.parse("linf<=1"))
@@ -74,8 +76,8 @@ def test_dflare_novelty_accepts_more_than_the_gap_alone():
     assert lengths[False] == 1 and lengths[True] >= 1
 
 
-def test_dflare_and_diffchaser_find_a_planted_divergence():
-    pair = ModelPair(reference, planted(0.25))
+def test_dflare_and_diffchaser_find_a_planted_divergence(planted):
+    pair = ModelPair(planted.reference, planted.candidate(0.25))
     for strategy in (DFlareSearch(), DiffChaserSearch(population=10)):
         ev = SeedEvaluator(pair, seed_image(), 0, 400, Validity.parse("linf<=1"))
         strategy.search(ev, SearchSpace.from_names(), np.random.default_rng(1))
@@ -115,8 +117,8 @@ def test_natural_fitness_ranks_divergences_by_psnr_above_all_others():
     assert f[0] < 1 < f[1] < f[2] < f[3] <= 2
 
 
-def test_mode_natural_searches_to_the_budget_and_reports_the_most_natural_divergence():
-    pair = ModelPair(reference, planted(0.25))
+def test_mode_natural_searches_to_the_budget_and_reports_the_most_natural_divergence(planted):
+    pair = ModelPair(planted.reference, planted.candidate(0.25))
     first = SeedEvaluator(pair, seed_image(), 0, 300, Validity.parse("linf<=1"))
     GeneticSearch().search(first, SearchSpace.from_names(), np.random.default_rng(2))
     natural = SeedEvaluator(pair, seed_image(), 0, 300, Validity.parse("linf<=1"), mode="natural")
@@ -128,7 +130,7 @@ def test_mode_natural_searches_to_the_budget_and_reports_the_most_natural_diverg
     # It is the most natural of all divergent candidates the search evaluated.
     x = seed_image()
     ref, cand = pair.logits(np.stack([c.apply(x) for c in seen]))
-    from relations import psnr
+    from diverfuzz.relations import psnr
 
     best = max(psnr(x, c.apply(x)) for c, r, k in zip(seen, ref, cand) if r.argmax() != k.argmax())
     assert natural.divergence.validity["psnr"] == best

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from fuzzer.errors import DiverfuzzError
-from fuzzer.models.pair import ModelPair
-from fuzzer.search import SearchSpace, get_strategy
-from fuzzer.search.evaluate import SeedEvaluator
-from fuzzer.search.genetic import _individual, bisect_boundary, crossed_over
-from relations import Validity
+from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.fuzzer.search import SearchSpace, get_strategy
+from diverfuzz.fuzzer.search.evaluate import SeedEvaluator
+from diverfuzz.fuzzer.search.genetic import _individual, bisect_boundary, crossed_over
+from diverfuzz.models.pair import ModelPair
+from diverfuzz.relations import Validity
 
 REF_AT, CAND_AT = 0.55, 0.5501  # mean brightness at which each model switches to class 1
 
@@ -98,7 +98,7 @@ def test_negative_bisect_is_refused():
 
 
 def test_screening_probes_every_relation_alone_and_ranks_the_one_that_moves_the_models_first():
-    from fuzzer.search.genetic import GeneticSearch, _Credit
+    from diverfuzz.fuzzer.search.genetic import GeneticSearch, _Credit
 
     # Only brightness moves the mean-brightness models; blur and rotation keep the mean (nearly) as is.
     space = SearchSpace.from_names(["gaussian_blur", "brightness", "rotation"])

@@ -1,5 +1,5 @@
 """The genetic search's DEAP operators draw from Python's global ``random``
-(:func:`fuzzer.search.genetic._seeded_random`); seeds fuzzed in threads
+(:func:`diverfuzz.fuzzer.search.genetic._seeded_random`); seeds fuzzed in threads
 (``--backend local --workers N``) must not reseed it under each other."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from fuzzer.search.genetic import _seeded_random
+from diverfuzz.fuzzer.search.genetic import _seeded_random
 
 
 def _draws(seed: int) -> list[list[float]]:

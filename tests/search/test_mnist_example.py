@@ -5,9 +5,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fuzzer.models.examples import EXAMPLES
-from fuzzer.models.examples.mnist import LeNet1, LeNet5, load_mnist_data, trained_lenet1, trained_lenet5
-from fuzzer.models.training import accuracy, cache_dir
+from diverfuzz.models.examples import EXAMPLES
+from diverfuzz.models.examples.mnist import (
+    LeNet1,
+    LeNet5,
+    load_mnist_data,
+    trained_lenet1,
+    trained_lenet5,
+)
+from diverfuzz.models.training import accuracy, cache_dir
 
 
 def test_split_is_deterministic_stratified_and_scaled():

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from fuzzer.search.dflare import OPERATORS, operator_step
-from fuzzer.search.genetic import _chain, shrink
-from fuzzer.search.prefix_cache import PrefixCache
-from fuzzer.search.space import SearchSpace
-from relations import Chain, Step, Validity, apply_batch, evaluate_batch, names_for_kind
+from diverfuzz.fuzzer.search.dflare import OPERATORS, operator_step
+from diverfuzz.fuzzer.search.genetic import _chain, shrink
+from diverfuzz.fuzzer.search.prefix_cache import PrefixCache
+from diverfuzz.fuzzer.search.space import SearchSpace
+from diverfuzz.relations import (
+    Chain,
+    Step,
+    Validity,
+    apply_batch,
+    evaluate_batch,
+    names_for_kind,
+)
 
 
 def test_cached_mutants_equal_apply_batch_bit_for_bit():

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from fuzzer.models.pair import ModelPair
-from fuzzer.search import SearchSpace, get_strategy
-from fuzzer.search.evaluate import SeedEvaluator
-from fuzzer.search.genetic import _chain, _individual, repair, shrink, shrink_step
-from relations import Step, Validity, metrics
-from tests.planted import planted_candidate, reference, seeds
+from diverfuzz.fuzzer.search import SearchSpace, get_strategy
+from diverfuzz.fuzzer.search.evaluate import SeedEvaluator
+from diverfuzz.fuzzer.search.genetic import (
+    _chain,
+    _individual,
+    repair,
+    shrink,
+    shrink_step,
+)
+from diverfuzz.models.pair import ModelPair
+from diverfuzz.relations import Step, Validity, metrics
 
 STRICT = "psnr>=20"
 
@@ -33,21 +38,21 @@ def _blocks(space: SearchSpace) -> list:
     return out
 
 
-def test_shrink_step_scales_towards_identity_and_keeps_the_noise_seed():
+def test_shrink_step_scales_towards_identity_and_keeps_the_noise_seed(planted):
     step = Step("gaussian_noise", {"sigma": 0.2, "seed": 41})
     assert shrink_step(step, 1.0).params["sigma"] == step.params["sigma"]
     half = shrink_step(step, 0.5)
     assert half.params["seed"] == 41
     assert 0.0 < half.params["sigma"] < step.params["sigma"]
-    x = seeds(1)[0]
+    x = planted.seeds(1)[0]
     assert np.array_equal(shrink_step(step, 0.0).apply(x), x)
 
 
-def test_repair_makes_rejected_candidates_valid_at_the_boundary_without_queries():
+def test_repair_makes_rejected_candidates_valid_at_the_boundary_without_queries(planted):
     space = SearchSpace.from_names()
     blocks = _blocks(space)
-    pair = ModelPair(reference, planted_candidate(0.05))
-    x = seeds(1)[0]
+    pair = ModelPair(planted.reference, planted.candidate(0.05))
+    x = planted.seeds(1)[0]
     validity = Validity.parse(STRICT)
     ev = SeedEvaluator(pair, x, 0, 100, validity)
     pop = _population(space, 30)
@@ -79,19 +84,19 @@ def test_repair_makes_rejected_candidates_valid_at_the_boundary_without_queries(
     assert repaired > 0
 
 
-def _run(params: dict, rule: str, budget: int, n: int = 3, rng: int = 5):
-    pair = ModelPair(reference, planted_candidate(0.05))
+def _run(planted, params: dict, rule: str, budget: int, n: int = 3, rng: int = 5):
+    pair = ModelPair(planted.reference, planted.candidate(0.05))
     space = SearchSpace.from_names()
     out = []
-    for i, x in enumerate(seeds(n)):
+    for i, x in enumerate(planted.seeds(n)):
         ev = SeedEvaluator(pair, x, i, budget, Validity.parse(rule), mode="many")
         get_strategy("genetic", params=params).search(ev, space, np.random.default_rng([rng, i]))
         out.append(ev)
     return out
 
 
-def test_repair_is_reproducible_spends_the_budget_exactly_and_its_divergences_replay():
-    first, second = _run({"repair": 4}, STRICT, 80), _run({"repair": 4}, STRICT, 80)
+def test_repair_is_reproducible_spends_the_budget_exactly_and_its_divergences_replay(planted):
+    first, second = _run(planted, {"repair": 4}, STRICT, 80), _run(planted, {"repair": 4}, STRICT, 80)
     assert [(ev.queries, [(d.chain, d.queries) for d in ev.divergences]) for ev in first] == [
         (ev.queries, [(d.chain, d.queries) for d in ev.divergences]) for ev in second
     ]
@@ -99,19 +104,19 @@ def test_repair_is_reproducible_spends_the_budget_exactly_and_its_divergences_re
     for i, ev in enumerate(first):
         assert ev.queries == 80
         for d in ev.divergences:
-            mutant = d.chain.apply(seeds(3)[i])
-            assert validity.check(metrics(seeds(3)[i], mutant))
+            mutant = d.chain.apply(planted.seeds(3)[i])
+            assert validity.check(metrics(planted.seeds(3)[i], mutant))
 
 
-def test_repair_wastes_fewer_queries_on_rejected_candidates():
-    plain = sum(ev.rejected for ev in _run({"repair": 0}, STRICT, 100))
-    repaired = sum(ev.rejected for ev in _run({"repair": 5}, STRICT, 100))
+def test_repair_wastes_fewer_queries_on_rejected_candidates(planted):
+    plain = sum(ev.rejected for ev in _run(planted, {"repair": 0}, STRICT, 100))
+    repaired = sum(ev.rejected for ev in _run(planted, {"repair": 5}, STRICT, 100))
     assert repaired < plain / 2
 
 
 def test_log_objective_keeps_a_slope_where_probabilities_saturate_and_keeps_the_sign():
-    from fuzzer.search.genetic import log_disagreement_margin
-    from fuzzer.search.objectives import disagreement_margin
+    from diverfuzz.fuzzer.search.genetic import log_disagreement_margin
+    from diverfuzz.fuzzer.search.objectives import disagreement_margin
 
     def probs(gap):
         logits = np.array([[gap, 0.0, -5.0]])
@@ -130,7 +135,7 @@ def test_log_objective_keeps_a_slope_where_probabilities_saturate_and_keeps_the_
 def test_unknown_objective_and_negative_repair_are_refused():
     import pytest
 
-    from fuzzer.errors import DiverfuzzError
+    from diverfuzz.common.errors import DiverfuzzError
 
     with pytest.raises(DiverfuzzError, match="objective='gap'"):
         get_strategy("genetic", params={"objective": "gap"})

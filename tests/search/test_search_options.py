@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from fuzzer.campaign.config import CampaignConfig
-from fuzzer.errors import DiverfuzzError
-from fuzzer.search import get_strategy
+from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.fuzzer.campaign.config import CampaignConfig
+from diverfuzz.fuzzer.search import get_strategy
 
 
 def test_mode_natural_and_example_mnist_are_accepted():

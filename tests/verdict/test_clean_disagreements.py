@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from fuzzer.entry.check import CheckResult, check
+from diverfuzz.entry.check import CheckResult, check
 
 MARK = 0.123456  # pixel value that makes the candidate flip its answer
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fuzzer.campaign.config import CampaignConfig
-from fuzzer.campaign.workload import prepare
-from fuzzer.models.examples import EXAMPLES
+from diverfuzz.fuzzer.campaign.config import CampaignConfig
+from diverfuzz.fuzzer.campaign.workload import prepare
+from diverfuzz.models.examples import EXAMPLES
 
 
 def test_bundled_data_size_comes_from_the_data() -> None:

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from fuzzer.campaign.workload import Workload, label_warnings, select_seeds
-from fuzzer.entry.check import check
-from fuzzer.errors import DiverfuzzError
-from fuzzer.models.pair import ModelPair
+from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.entry.check import check
+from diverfuzz.fuzzer.campaign.workload import Workload, label_warnings, select_seeds
+from diverfuzz.models.pair import ModelPair
 
 
 def three_classes(x: torch.Tensor) -> torch.Tensor:

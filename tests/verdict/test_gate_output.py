@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from fuzzer.models.training import cache_dir
+from diverfuzz.models.training import cache_dir
 
 #: The weights cache as this session sees it. Read at import: pytester points
 #: HOME at a temporary folder, which would send the child pytest to an empty
@@ -24,7 +24,7 @@ GATE = textwrap.dedent(
     '''
     import pytest
 
-    from fuzzer.models.examples.digits import load_digits_data, trained_digits_cnn
+    from diverfuzz.models.examples.digits import load_digits_data, trained_digits_cnn
 
 
     @pytest.mark.diverfuzz(budget=60)
@@ -38,7 +38,7 @@ GATE = textwrap.dedent(
 
 @pytest.mark.slow  # one int8 campaign on 10 seeds in a child pytest, about 15 s
 def test_failing_gate_prints_no_torch_debug_lines(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    from fuzzer.models.examples.digits import trained_digits_cnn
+    from diverfuzz.models.examples.digits import trained_digits_cnn
 
     monkeypatch.setenv("DIVERFUZZ_CACHE", CACHE)
     trained_digits_cnn(0)  # cached here (trained once if the cache is empty), so the child only loads it

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fuzzer.campaign.summary import correct_side
-from fuzzer.entry.check import check
-from reports.html_report import render_html
-from reports.markdown_report import render_markdown
+from diverfuzz.entry.check import check
+from diverfuzz.fuzzer.campaign.summary import correct_side
+from diverfuzz.reports.html_report import render_html
+from diverfuzz.reports.markdown_report import render_markdown
 
 TARGET = 0.65
 

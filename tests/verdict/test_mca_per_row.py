@@ -13,8 +13,8 @@ import pytest
 import torch
 from torch import nn
 
-from fuzzer.models.precision import build_counterpart
-from fuzzer.models.precision.mca import mca_samples
+from diverfuzz.models.precision import build_counterpart
+from diverfuzz.models.precision.mca import mca_samples
 
 
 def _net() -> nn.Module:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fuzzer.entry.check import check
+from diverfuzz.entry.check import check
 
 #: Rows each model saw (module-level: MCA triage runs deep copies of the reference).
 SEEN = {"reference": 0, "candidate": 0}
@@ -54,7 +54,7 @@ def test_total_model_evaluations_counts_every_forward_pass(tmp_path: Path) -> No
 def test_check_with_seed_threads_gives_the_same_verdict_and_counts(tmp_path: Path) -> None:
     import pytest
 
-    from fuzzer.errors import DiverfuzzError
+    from diverfuzz.common.errors import DiverfuzzError
 
     reference = Reference().eval()
 

@@ -10,9 +10,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fuzzer.search.shrink import shrink
-from relations import Chain, Step
-from relations.strategies import chains
+from diverfuzz.fuzzer.search.shrink import shrink
+from diverfuzz.relations import Chain, Step
+from diverfuzz.relations.strategies import chains
 
 
 def _drops(chain: Chain) -> list[Chain]:

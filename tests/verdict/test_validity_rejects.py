@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from fuzzer.entry.check import check
-from fuzzer.errors import DiverfuzzError
+from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.entry.check import check
 
 
 def _model(x: torch.Tensor) -> torch.Tensor:

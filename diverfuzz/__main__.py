@@ -1,0 +1,5 @@
+import sys
+
+from diverfuzz.entry.cli import main
+
+sys.exit(main())

@@ -1,0 +1,387 @@
+"""Check a model pair from Python (and from the pytest fixture): one call, one verdict.
+
+:func:`check` replays the pair's regression corpus first (divergences found
+by earlier runs, stored as plain JSON the user commits, like Hypothesis's
+example database), then runs a fresh campaign, stores any new divergences
+in the regression corpus, and returns a :class:`CheckResult`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.fuzzer.campaign.config import CampaignConfig
+from diverfuzz.fuzzer.campaign.driver import run_campaign
+from diverfuzz.fuzzer.campaign.replay import replay_stored
+from diverfuzz.fuzzer.campaign.storage.corpus import CORPUS_FILE
+from diverfuzz.fuzzer.campaign.storage.regression import (
+    RegressionCorpus,
+    RegressionEntry,
+    seed_digest,
+)
+from diverfuzz.fuzzer.campaign.storage.stored import StoredDivergence
+from diverfuzz.fuzzer.campaign.workload import Workload, probe_models
+from diverfuzz.models.loading import normalize_inputs, validate_inputs
+from diverfuzz.models.pair import ModelPair, torch_threads
+from diverfuzz.models.precision.build import build_counterpart
+from diverfuzz.models.runtimes import is_model_file, load_model_file
+from diverfuzz.relations import DEFAULT_VALIDITY
+from diverfuzz.reports import render_all
+
+REGRESSION_VERSION = 1
+
+
+def _describe(chain: Sequence[dict]) -> str:
+    if not chain:
+        return "(no transformation)"
+    return " -> ".join(
+        f"{step['relation']}(" + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                        for k, v in step["params"].items()) + ")"
+        for step in chain
+    )
+
+
+@dataclass
+class CheckResult:
+    """What :func:`check` found for one pair."""
+
+    name: str
+    report: dict
+    report_dir: Path
+    replayed: int = 0
+    still_diverging: list[StoredDivergence] = field(default_factory=list)
+    include_unstable: bool = False
+
+    @property
+    def divergences(self) -> list[dict]:
+        """Divergences found by this run's campaign (``report.json``'s list)."""
+        return self.report["divergences"]
+
+    @property
+    def counted(self) -> list[dict]:
+        """Divergences that fail a check: by default only those whose triage does not
+        say ``reference-unstable`` (the full-precision model itself is unsure there)."""
+        if self.include_unstable:
+            return self.divergences
+        return [d for d in self.divergences if (d.get("triage") or {}).get("label") != "reference-unstable"]
+
+    @property
+    def seeds(self) -> int:
+        """Seeds fuzzed (the models agreed on them unmodified)."""
+        return self.report["summary"]["seeds"]
+
+    @property
+    def clean_disagreements(self) -> list[int]:
+        """Seeds (indexes into the seeds given) the two models already label differently, unmodified.
+
+        They are not fuzzed (they are divergences without any transformation)
+        but they count in :attr:`divergence_rate` and fail
+        :meth:`assert_max_success_rate` like any divergence.
+        """
+        return [int(i) for i in self.report["summary"].get("clean_disagreements") or []]
+
+    def _fuzzed(self) -> set[int] | None:
+        rows = self.report.get("seed_results")
+        return None if rows is None else {int(r["seed_index"]) for r in rows}
+
+    @property
+    def diverging_seeds(self) -> set[int]:
+        """Seeds that diverge: unmodified (clean disagreements), after fuzzing (counted
+        campaign divergences), or in a regression-corpus entry that still diverges."""
+        return (
+            {d["seed_index"] for d in self.counted}
+            | set(self.clean_disagreements)
+            | {e.seed_index for e in self.still_diverging}
+        )
+
+    @property
+    def seeds_checked(self) -> int:
+        """Seeds a divergence was looked for on: fuzzed seeds, clean disagreements and
+        the seeds of regression entries that still diverge (each counted once)."""
+        still = {e.seed_index for e in self.still_diverging}
+        clean = set(self.clean_disagreements)
+        fuzzed = self._fuzzed()
+        if fuzzed is not None:
+            return len(fuzzed | clean | still)
+        counted = {d["seed_index"] for d in self.counted}
+        return self.seeds + len(clean) + len(still - counted - clean)
+
+    @property
+    def divergence_rate(self) -> float:
+        """Share of the seeds checked that diverge, clean or after fuzzing, in [0, 1]."""
+        checked = self.seeds_checked
+        return len(self.diverging_seeds) / checked if checked else 0.0
+
+    @property
+    def success_rate(self) -> float:
+        """Search success: share of fuzzed seeds with a counted divergence (from this
+        campaign or a regression entry that still diverges), in [0, 1]."""
+        if not self.seeds:
+            return 0.0
+        found = {d["seed_index"] for d in self.counted} | {e.seed_index for e in self.still_diverging}
+        fuzzed = self._fuzzed()
+        return len(found & fuzzed if fuzzed is not None else {d["seed_index"] for d in self.counted}) / self.seeds
+
+    @property
+    def warnings(self) -> list[str]:
+        """Why the run may say little (``summary.warnings``): validity rejecting nearly
+        everything, labels outside the models' outputs, identical logits, ..."""
+        return list(self.report["summary"].get("warnings") or [])
+
+    @property
+    def queries(self) -> int:
+        return self.report["summary"]["queries"]
+
+    def worst(self) -> dict | None:
+        """The most natural divergence: the highest SSIM to its seed (ties: fewest steps)."""
+        if not self.counted:
+            return None
+
+        def key(d: dict) -> tuple:
+            ssim = (d.get("validity") or {}).get("ssim")
+            chain = d.get("minimal_chain") or d["chain"]
+            return (-(ssim if isinstance(ssim, (int, float)) else -1.0), len(chain), d["seed_index"])
+
+        return min(self.counted, key=key)
+
+    def summary_line(self) -> str:
+        clean = len(self.clean_disagreements)
+        return (
+            f"{self.name}: {len(self.diverging_seeds)}/{self.seeds_checked} seeds diverged "
+            f"({100 * self.divergence_rate:.1f}%; {clean} before any transformation), "
+            f"{self.queries} queries, "
+            f"{self.replayed} replayed from the regression corpus ({len(self.still_diverging)} still diverge); "
+            f"report: {self.report_dir / 'report.html'}"
+        )
+
+    def assert_max_success_rate(self, rate: float) -> None:
+        """Raise ``AssertionError`` when more than ``rate`` of the seeds checked diverge.
+
+        A seed counts when the models disagree on it unmodified
+        (:attr:`clean_disagreements`), after fuzzing, or in a regression
+        entry that still diverges; the rate is :attr:`divergence_rate`.
+        """
+        if not 0.0 <= rate <= 1.0:
+            raise DiverfuzzError(f"rate={rate!r} must lie in [0, 1]")
+        if self.divergence_rate <= rate:
+            return
+        clean = self.clean_disagreements
+        lines = [
+            f"{len(self.diverging_seeds)} of {self.seeds_checked} seeds diverged: divergence rate "
+            f"{100 * self.divergence_rate:.1f}% > allowed {100 * rate:.1f}% ({self.name})"
+        ]
+        if clean:
+            shown = ", ".join(map(str, clean[:10])) + (", ..." if len(clean) > 10 else "")
+            lines.append(f"{len(clean)} seeds disagree before any transformation (seeds {shown})")
+        worst = self.worst()
+        if worst is not None:
+            chain = worst.get("minimal_chain") or worst["chain"]
+            lines.append(
+                f"most natural divergence: seed {worst['seed_index']}, {_describe(chain)}: "
+                f"reference says {worst['reference_label']}, candidate says {worst['candidate_label']}"
+            )
+        if self.still_diverging:
+            lines.append(f"{len(self.still_diverging)} divergences from the regression corpus still diverge")
+        lines.append(f"report: {self.report_dir / 'report.html'}")
+        raise AssertionError("\n".join(lines))
+
+
+def check(
+    reference: Any,
+    candidate: Any,
+    seeds: np.ndarray,
+    *,
+    labels: np.ndarray | None = None,
+    budget: int = 200,
+    strategy: str = "genetic",
+    validity: str | None = None,
+    rng_seed: int = 0,
+    name: str = "pair",
+    report_dir: str | Path | None = None,
+    corpus_dir: str | Path | None = None,
+    population: int = 10,
+    include_unstable: bool = False,
+    normalize: bool = False,
+    calibration: np.ndarray | None = None,
+    strategy_params: str | None = None,
+    workers: int = 1,
+    threads: int = 1,
+) -> CheckResult:
+    """Fuzz ``reference`` against ``candidate`` on ``seeds`` and return the verdict.
+
+    Parameters
+    ----------
+    reference : torch.nn.Module, callable or str
+        The full-precision model (batch -> logits), or the path of a model file.
+    candidate : torch.nn.Module, callable or str
+        The counterpart, or a precision spec (``"int8-static"``, ``"fp16"``,
+        ...) to build it from ``reference``, calibrated on ``calibration``
+        (default: on ``seeds``), or the path of a model file (``.onnx``,
+        ``.tflite``, ``.pt2``, TorchScript ``.pt``).
+    seeds : ndarray, float32, ``(N, C, H, W)`` or ``(N, C, T)``, values in [0, 1]
+        Seed inputs; those the two models already disagree on (or, with
+        ``labels``, misclassify) are not fuzzed.
+    labels : ndarray of int, optional
+        Labels of ``seeds``.
+    budget : int, optional
+        Model-pair queries per seed (default 200).
+    strategy : str, optional
+        Search strategy (default ``"genetic"``).
+    validity : str, optional
+        Validity constraint (default ``diverfuzz.relations.DEFAULT_VALIDITY``).
+    rng_seed : int, optional
+        Seed of every random choice (default 0).
+    name : str, optional
+        Names the pair in messages, the report folder and the regression corpus file.
+    report_dir : path-like, optional
+        Where ``report.html``/``.md``/``.json`` and ``junit.xml`` go (default: a new temp folder).
+        A previous run's corpus there is replaced.
+    corpus_dir : path-like, optional
+        Regression corpus folder: replayed first, then updated with new divergences.
+    include_unstable : bool, optional
+        Count divergences triaged ``reference-unstable`` too (default False:
+        only those the reduced precision causes fail a check).
+    normalize : bool, optional
+        Min-max scale ``seeds`` into [0, 1] (one min and max over the whole
+        array) instead of refusing values outside it (default False).
+    calibration : ndarray, float32, optional
+        Inputs, shaped like ``seeds`` with values in [0, 1], that calibrate a
+        counterpart built from a spec (``int8-static``, ``onnx-int8``, ...);
+        default: the seeds themselves. Calibrating on held-out data, as a
+        deployment would, keeps the seeds out of the quantization ranges.
+    strategy_params : str, optional
+        Strategy field overrides, ``"NAME=VALUE,..."`` (``--strategy-params``;
+        e.g. ``"bisect=16,screen=4"`` for the genetic search under a strict
+        ``validity``). Default None: the strategy's defaults.
+    workers : int, optional
+        Seeds fuzzed at once, in threads of this process over the same
+        models (``--workers``; each model takes one call at a time). Default 1.
+        Nothing found depends on it.
+    threads : int, optional
+        Intra-op threads of torch and ONNX Runtime, and threads applying
+        relations and validity metrics on inputs of more than 16,384 values
+        (``--threads``). Default 1.
+    """
+    if normalize:
+        seeds = normalize_inputs(seeds, name="seeds")
+    x, y = validate_inputs(seeds, labels, name="seeds", normalize_hint="pass normalize=True to min-max scale them")
+    out = _fresh_report_dir(report_dir)
+    reference, candidate, spec, description = _resolve_models(reference, candidate, x, calibration)
+    config = CampaignConfig(
+        # Recorded for the report; the models themselves come in the workload.
+        candidate=None if spec is not None else f"{type(candidate).__name__} given to check()",
+        precision=spec or "int8-static",
+        seeds=len(x),
+        budget=budget,
+        strategy=strategy,
+        rng_seed=rng_seed,
+        validity=validity or DEFAULT_VALIDITY,
+        population=population,
+        strategy_params=strategy_params,
+        workers=workers,
+        threads=threads,
+    )
+    pair = ModelPair(reference, candidate, labels=(f"{name} reference", f"{name} candidate"))
+    workload = Workload(pair, x, y, description)
+    probe_models(workload)  # batch-dependent models run one input at a time, replays too
+    regression = RegressionCorpus(corpus_dir, name) if corpus_dir is not None else None
+    replayed, still = 0, []
+    if regression is not None:
+        replayed, still = _replay_regression(regression, pair, x, config, include_unstable)
+    result = run_campaign(config, out, workload=workload)
+    _render_extra(result.report, out)
+    _refuse_if_all_rejected(result.report["summary"], config.validity, out)
+    if regression is not None:
+        _store_divergences(regression, x, result.report["divergences"])
+    return CheckResult(name, result.report, out, replayed, still, include_unstable)
+
+
+def _fresh_report_dir(report_dir: str | Path | None) -> Path:
+    """``report_dir`` rid of a previous run's corpus, or a new temp folder."""
+    out = Path(report_dir) if report_dir is not None else Path(tempfile.mkdtemp(prefix="diverfuzz-"))
+    if (out / CORPUS_FILE).exists():
+        for stale in out.glob(f"{CORPUS_FILE}*"):
+            stale.unlink()
+    return out
+
+
+def _resolve_models(
+    reference: Any, candidate: Any, x: np.ndarray, calibration: np.ndarray | None
+) -> tuple[Any, Any, str | None, dict]:
+    """``(reference, candidate, spec, description)``: model files loaded, a spec's counterpart built.
+
+    ``spec`` is the precision spec the candidate was built from (None for a
+    given model); ``description`` the workload's description of the pair.
+    """
+    description = {"model": getattr(reference, "__class__", type(reference)).__name__, "data": f"{len(x)} seeds given to check()"}
+    if isinstance(reference, str) and is_model_file(reference):
+        reference = load_model_file(reference, option="reference")
+    if isinstance(candidate, str) and is_model_file(candidate):
+        candidate = load_model_file(candidate, option="candidate")
+    spec = candidate if isinstance(candidate, str) else None
+    if calibration is not None:
+        calibration = validate_inputs(calibration, name="calibration")[0]
+        if calibration.shape[1:] != x.shape[1:]:
+            raise DiverfuzzError(
+                f"calibration: inputs of shape {calibration.shape[1:]} but seeds of shape {x.shape[1:]}; give the same shape"
+            )
+    if spec is not None:
+        candidate = build_counterpart(spec, reference, x if calibration is None else calibration)
+        description["candidate"] = f"{spec} counterpart of the reference"
+    else:
+        description["candidate"] = type(candidate).__name__
+    return reference, candidate, spec, description
+
+
+def _replay_regression(
+    regression: RegressionCorpus, pair: ModelPair, x: np.ndarray, config: CampaignConfig, include_unstable: bool
+) -> tuple[int, list[StoredDivergence]]:
+    """``(entries replayed, stored divergences that still diverge)`` of the regression corpus.
+
+    The same replay as `diverfuzz replay`: label pair, validity, and triage
+    of the stored chain; unstable references count only on request.
+    """
+    with torch_threads(config.threads):
+        outcomes = replay_stored(pair, x, regression.stored(x), config.validity)
+    return len(outcomes), [o.stored for o in outcomes if o.reproduced and (include_unstable or o.precision_induced)]
+
+
+def _refuse_if_all_rejected(summary: dict, validity: str, out: Path) -> None:
+    """Raise when the validity rule rejected every candidate: nothing was tested."""
+    if summary["queries"] and summary.get("rejected") == summary["queries"]:
+        raise DiverfuzzError(
+            f"check(validity={validity!r}): the validity rule rejected all {summary['queries']} "
+            "candidate inputs, so nothing was tested; loosen it (ssim lies in [0, 1], psnr in dB); "
+            f"report: {out / 'report.html'}"
+        )
+
+
+def _store_divergences(regression: RegressionCorpus, x: np.ndarray, divergences: list[dict]) -> None:
+    """Add this run's divergences (their minimal chains) to the regression corpus and save it."""
+    regression.add(
+        [
+            RegressionEntry(
+                d["seed_index"],
+                seed_digest(x[d["seed_index"]]),
+                d.get("minimal_chain") or d["chain"],
+                d["reference_label"],
+                d["candidate_label"],
+            )
+            for d in divergences
+        ]
+    )
+    regression.save()
+
+
+def _render_extra(report: dict, out: Path) -> None:
+    """``report.md`` and ``junit.xml`` beside the campaign's HTML and JSON."""
+    render_all(report, out, formats=("md", "junit"))
+
+
+__all__ = ["CheckResult", "RegressionCorpus", "RegressionEntry", "check"]

@@ -1,0 +1,251 @@
+"""A campaign: every seed x one strategy x a per-seed budget, recorded as it goes."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from diverfuzz import __version__
+from diverfuzz.common.errors import DiverfuzzError, ModelError
+from diverfuzz.fuzzer.campaign import summary
+from diverfuzz.fuzzer.campaign.backends import get_backend
+from diverfuzz.fuzzer.campaign.config import CampaignConfig
+from diverfuzz.fuzzer.campaign.seed import SeedOutcome, search_setup
+from diverfuzz.fuzzer.campaign.storage.corpus import CORPUS_FILE, Corpus
+from diverfuzz.fuzzer.campaign.summary import record_seed, record_selection
+from diverfuzz.fuzzer.campaign.workload import Workload, prepare, select_seeds
+from diverfuzz.models.pair import torch_threads
+from diverfuzz.reports import DivergenceImages, render_all
+
+REPORT_JSON = "report.json"
+REPORT_HTML = "report.html"
+
+#: Called after each seed with (seeds done, seeds total, divergences so far,
+#: search queries so far).
+ProgressFn = Callable[[int, int, int, int], None]
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of everything that can change a campaign's numbers."""
+    out = {"python": platform.python_version(), "diverfuzz": __version__}
+    for dist in ("torch", "torchao", "numpy", "deap", "scikit-image", "scikit-learn"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+@dataclass
+class CampaignResult:
+    report: dict
+    out: Path
+    interrupted: bool
+
+
+def _check_writable(out: Path) -> None:
+    """Fail before any work when ``out`` cannot hold the corpus and reports."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".diverfuzz-write-probe-{os.getpid()}"
+        probe.write_bytes(b"\0" * 65536)  # a corpus page or two must fit
+        probe.unlink()
+    except OSError as exc:
+        raise DiverfuzzError(
+            f"--out={str(out)!r} is not writable ({exc.strerror or exc}); choose another folder or free some space"
+        ) from exc
+
+
+def _open_corpus(config: CampaignConfig, out: Path, resume: bool, force: bool = False) -> Corpus:
+    if resume and force:
+        raise DiverfuzzError("--resume and --force exclude each other: continue the campaign in --out, or replace it")
+    _check_writable(out)
+    if force:
+        _remove_campaign(out)
+    corpus = Corpus.in_folder(out)
+    stored = corpus.get_meta("config")
+    if stored is None:
+        # The config is stored once the workload is built (see run_campaign),
+        # so a run that fails on a bad model or data blocks no corrected rerun.
+        return corpus
+    if not resume:
+        corpus.close()
+        raise DiverfuzzError(
+            f"--out={str(out)!r} already holds a campaign; pass --resume to continue it, "
+            "--force to replace it, or choose another --out"
+        )
+    previous = CampaignConfig.from_dict(stored)
+    if previous.resume_key() != config.resume_key():
+        diff = {
+            k: (previous.resume_key().get(k), v)
+            for k, v in config.resume_key().items()
+            if previous.resume_key().get(k) != v
+        }
+        corpus.close()
+        raise DiverfuzzError(
+            f"--resume: the campaign in {str(out)!r} was run with other settings "
+            f"(stored vs given: {diff}); rerun with the same settings or another --out"
+        )
+    return corpus
+
+
+def _remove_campaign(out: Path) -> None:
+    """Delete the campaign files in ``out`` (corpus and reports), nothing else."""
+    for pattern in (f"{CORPUS_FILE}*", "report.*", "junit.xml", "supervisors.json"):
+        for path in out.glob(pattern):
+            if path.is_file():
+                path.unlink()
+
+
+def run_campaign(
+    config: CampaignConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    workload: Workload | None = None,
+    progress: ProgressFn | None = None,
+) -> CampaignResult:
+    """Fuzz ``config.seeds`` seeds and write the corpus and reports to ``out``.
+
+    Parameters
+    ----------
+    config : CampaignConfig
+        What to fuzz and how.
+    out : path-like
+        Output folder: ``corpus.sqlite``, ``report.json``, ``report.html``.
+    resume : bool, optional
+        Continue the campaign already in ``out``, skipping finished seeds.
+    force : bool, optional
+        Replace a campaign already in ``out`` (its corpus and reports are
+        deleted first). Excludes ``resume``.
+    workload : Workload, optional
+        Models and data already built (default: built from ``config``).
+    progress : callable, optional
+        Called after each seed as ``progress(done, total, divergences, queries)``.
+
+    Returns
+    -------
+    CampaignResult
+        The report dict (``report.json``'s content) and whether the run was
+        interrupted (Ctrl-C). Everything found before an interruption is
+        stored and reported.
+    """
+    with torch_threads(config.threads):
+        return _run(config, Path(out), resume, workload, progress, force)
+
+
+def _run(
+    config: CampaignConfig,
+    out: Path,
+    resume: bool,
+    workload: Workload | None,
+    progress: ProgressFn | None,
+    force: bool = False,
+) -> CampaignResult:
+    started = time.perf_counter()
+    # Checked before anything is written: a missing Ray or an in-memory
+    # workload a worker cannot rebuild fails at once.
+    backend = get_backend(config, workload_given=workload is not None)
+    corpus = _open_corpus(config, out, resume, force)
+    interrupted = False
+    try:
+        workload = workload or prepare(config)
+        fingerprints = workload.pair.fingerprints()
+        stored = corpus.get_meta("fingerprints")
+        if stored is not None and stored != fingerprints:
+            raise DiverfuzzError(
+                f"--resume: the models differ from those the campaign in {str(out)!r} ran with "
+                f"(fingerprints {stored} vs {fingerprints})"
+            )
+        corpus.set_meta("fingerprints", fingerprints)
+        corpus.set_meta("config", config.to_dict())
+        corpus.set_meta("versions", library_versions())
+        corpus.set_meta("workload", workload.description)
+
+        selection = select_seeds(workload, config.seeds)
+        record_selection(corpus, selection)
+        search_setup(config, workload)  # a bad relation set fails here, before any worker starts
+        finished = corpus.finished_seeds()
+        found = sum(1 for _ in corpus.divergences())
+        total = len(selection.indices)
+        done = sum(1 for i in selection.indices if int(i) in finished)
+        queries = sum(r.queries for r in corpus.seed_records())
+        if progress:
+            progress(done, total, found, queries)
+        pending = [int(i) for i in selection.indices if int(i) not in finished]
+
+        def store(outcome: SeedOutcome) -> None:
+            # The driver alone writes the corpus, one seed per transaction, as
+            # outcomes arrive (in any order: each seed's results depend on its
+            # index only).
+            record_seed(corpus, outcome)  # first: a seed re-run after a crash overwrites its counters
+            nonlocal done, found, queries
+            corpus.finish_seed(outcome.record, outcome.divergences)
+            if outcome.error is not None:
+                raise (ModelError if outcome.model_error else DiverfuzzError)(outcome.error)
+            done += 1
+            found += len(outcome.divergences)
+            queries += outcome.record.queries
+            if progress:
+                progress(done, total, found, queries)
+
+        try:
+            backend.run(config, workload, pending, store)
+        except KeyboardInterrupt:
+            interrupted = True
+        except DiverfuzzError as failure:
+            # A model that raises mid-campaign: report what was found, then fail
+            # with the original error (even if the reports cannot be written,
+            # e.g. on a full disk: the corpus already holds every result).
+            try:
+                _finish(corpus, workload, out, started, interrupted=True)
+            except Exception as report_error:  # noqa: BLE001 - the first failure is the one to show
+                raise failure from report_error
+            raise
+        report = _finish(corpus, workload, out, started, interrupted=interrupted)
+        return CampaignResult(report, out, interrupted)
+    finally:
+        corpus.close()
+
+
+def _finish(corpus: Corpus, workload: Workload, out: Path, started: float, *, interrupted: bool) -> dict:
+    wall = float(corpus.get_meta("wall_seconds") or 0.0) + time.perf_counter() - started
+    corpus.set_meta("wall_seconds", wall)
+    corpus.set_meta("interrupted", interrupted)
+    report = build_report(corpus, interrupted=interrupted)
+    write_reports(report, corpus, workload.x, out)
+    return report
+
+
+def build_report(corpus: Corpus, *, interrupted: bool | None = None) -> dict:
+    """The campaign record (``report.json``, schema version 1) from a corpus.
+
+    ``interrupted`` defaults to what the last run stored. See
+    :func:`diverfuzz.fuzzer.campaign.summary.build_report`.
+    """
+    return summary.build_report(corpus, interrupted=interrupted)
+
+
+def write_reports(
+    report: dict, corpus: Corpus, seeds: np.ndarray | None, out: Path, formats: tuple[str, ...] = ("json", "html")
+) -> dict[str, Path]:
+    """Write the report ``formats`` (json, html, md, junit) to ``out``; returns the files by format.
+
+    ``seeds`` is the campaign's seed data: HTML shows each divergence's seed,
+    mutant (rebuilt from the chain) and their difference (not needed without html).
+    """
+    images = {}
+    if "html" in formats:
+        for div_id, d in corpus.divergences():
+            seed = np.ascontiguousarray(seeds[d.seed_index], dtype=np.float32)
+            kind = "signal" if seed.ndim == 2 else "image"
+            images[div_id] = DivergenceImages(seed=seed, mutant=d.chain.apply(seed), kind=kind)
+    return render_all(report, out, images, formats)

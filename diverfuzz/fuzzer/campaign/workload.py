@@ -1,0 +1,389 @@
+"""Turn a campaign config into models and seed data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.defenses import defended_reference
+from diverfuzz.fuzzer.campaign.config import CampaignConfig
+from diverfuzz.models.data import load_data
+from diverfuzz.models.examples import EXAMPLES
+from diverfuzz.models.loading import load_model, validate_inputs
+from diverfuzz.models.pair import ModelPair
+from diverfuzz.models.precision import build_counterpart
+from diverfuzz.models.preprocess import parse_size, preprocess_from_text
+from diverfuzz.models.preprocessed import with_preprocess
+from diverfuzz.models.runtimes import resolve_device
+from diverfuzz.models.runtimes.litert import TfliteModel
+from diverfuzz.models.runtimes.onnx import OnnxModel
+from diverfuzz.relations import REGISTRY, infer_kind, names_for_kind
+
+#: Inputs used to calibrate static quantization when the user supplies data.
+CALIBRATION_SIZE = 512
+
+
+@dataclass
+class Workload:
+    """The model pair and the data a campaign draws its seeds from."""
+
+    pair: ModelPair
+    x: np.ndarray
+    y: np.ndarray | None
+    description: dict
+    kind: str = "image"
+    relations: tuple[str, ...] = ()
+    probe: "ModelProbe | None" = None
+
+
+@dataclass
+class SeedData:
+    """The seed inputs a config names, their labels, and the calibration set."""
+
+    x: np.ndarray
+    y: np.ndarray | None
+    calibration: np.ndarray
+    description: str
+    bundled: object | None = None  # the example's ExampleData when one was loaded
+
+
+def load_seeds(config: CampaignConfig) -> SeedData:
+    """The seeds of ``config``: ``--data``, or the bundled example's test split.
+
+    Static quantization is calibrated on the example's training split, or
+    on the first :data:`CALIBRATION_SIZE` inputs of ``--data``.
+    """
+    example = EXAMPLES[config.example]
+    bundled = example.load_data() if config.data is None or config.model is None else None
+    if config.data is None:
+        x, y = bundled.x_test, bundled.y_test
+        return SeedData(x, y, bundled.x_train, f"{example.data_description}, {len(x)} inputs", bundled)
+    x, y = _load(config)
+    return SeedData(x, y, x[:CALIBRATION_SIZE], config.data, bundled)
+
+
+def load_reference(config: CampaignConfig, seeds: SeedData) -> tuple[object, str]:
+    """The reference ``config`` names (``--model``, a defended or the bundled
+    example model), wrapped in the preprocessing it expects, and its description."""
+    example = EXAMPLES[config.example]
+    device = resolve_device(config.device)
+    preprocess = preprocess_from_text(config.input_range, config.mean, config.std, config.layout)
+    preprocess.check_channels(int(seeds.x.shape[1]))
+    if config.defense is not None:
+        reference = defended_reference(config.defense, seeds.bundled, seed=0)
+        description = f"{example.model_description}, defended by {config.defense}"
+    elif config.model is None:
+        reference = example.load_model(0, seeds.bundled)
+        description = example.model_description
+    else:
+        reference = load_model(config.model, option="--model", device=device, threads=config.threads)
+        description = config.model
+    # Relations act on [0, 1] channel-first inputs; the wrapper gives the model what it expects.
+    return with_preprocess(reference, preprocess), description
+
+
+def prepare(config: CampaignConfig) -> Workload:
+    """Build the model pair and load the seed data that ``config`` names.
+
+    Seeds and calibration come from :func:`load_seeds`, the reference from
+    :func:`load_reference`; the counterpart is ``--candidate`` or built with
+    ``--precision``. The relation set is ``config.relations``, or every
+    relation of the input kind (``config.kind``, or inferred from the input shape).
+    """
+    seeds = load_seeds(config)
+    x, y, calibration = seeds.x, seeds.y, seeds.calibration
+    device = resolve_device(config.device)
+    preprocess = preprocess_from_text(config.input_range, config.mean, config.std, config.layout)
+    reference, model_description = load_reference(config, seeds)
+    description: dict = {"data": seeds.description, "model": model_description}
+    if config.candidate is not None:
+        candidate = load_model(config.candidate, option="--candidate", device=device, threads=config.threads)
+        candidate = with_preprocess(candidate, preprocess)
+        description["candidate"] = config.candidate
+    else:
+        if not _is_torch(reference) and not (
+            config.precision.startswith("onnx-") and isinstance(getattr(reference, "model", reference), OnnxModel)
+        ):
+            raise DiverfuzzError(
+                f"--precision={config.precision!r} builds the counterpart from a PyTorch reference, but "
+                f"--model={config.model!r} runs in {type(getattr(reference, 'model', reference)).__name__}; "
+                "export the counterpart yourself and pass it as --candidate (an .onnx reference takes onnx-int8 or onnx-fp16)"
+            )
+        candidate = build_counterpart(config.precision, reference, calibration, device=device, threads=config.threads)
+        description["candidate"] = f"{config.precision} counterpart of the reference"
+    kind, relation_names = search_relations(config, x.shape[1:])
+    description["kind"] = kind if config.kind else f"{kind} (inferred from shape {tuple(x.shape[1:])})"
+    description["relations"] = ", ".join(relation_names)
+    pair = ModelPair(
+        reference, candidate, batch_size=batch_rows(x.shape[1:]),
+        labels=(description["model"], description["candidate"]), device=device,
+    )
+    workload = Workload(pair, x, y, description, kind, relation_names)
+    # Every path that builds models from a config (campaign, workers, replay)
+    # finds batch-dependent models here and runs them one input at a time.
+    probe_models(workload)
+    return workload
+
+
+#: Input values (floats) per model batch: 2**22 keeps a 224x224 RGB batch at 27 inputs.
+BATCH_VALUES = 1 << 22
+
+
+def batch_rows(input_shape: tuple[int, ...]) -> int:
+    """Inputs per model batch: at most 1024, fewer for large inputs so screening
+    a large data set does not hold a thousand 224x224 activations at once."""
+    return int(max(1, min(1024, BATCH_VALUES // max(1, int(np.prod(input_shape))))))
+
+
+def _load(config: CampaignConfig) -> tuple[np.ndarray, np.ndarray | None]:
+    """``--data`` (``.npz``, ``.npy`` or an image folder, resized to ``--size``)."""
+    size = parse_size(config.size) if config.size is not None else None
+    return load_data(config.data, normalize=config.normalize, size=size)
+
+
+def _is_torch(reference: object) -> bool:
+    """Whether precision builders can take the reference (not an ONNX or LiteRT file model)."""
+    return not isinstance(getattr(reference, "model", reference), (OnnxModel, TfliteModel))
+
+
+def seed_data(config: CampaignConfig) -> np.ndarray:
+    """The seed inputs ``config`` names, without building any model."""
+    if config.data is not None:
+        return _load(config)[0]
+    return EXAMPLES[config.example].load_data().x_test
+
+
+def search_relations(config: CampaignConfig, input_shape: tuple[int, ...]) -> tuple[str, tuple[str, ...]]:
+    """The input kind and the relations a campaign searches over.
+
+    ``config.kind`` or the kind inferred from one input's shape; then
+    ``config.relations``, or every relation that declares that kind.
+    """
+    kind = config.kind or infer_kind(tuple(input_shape))
+    channels = int(input_shape[0])
+    names = tuple(config.relations or names_for_kind(kind, channels=channels))
+    if not names:
+        raise DiverfuzzError(f"--kind={kind!r}: no relation applies to this kind of input")
+    for name in names:
+        relation = REGISTRY[name]
+        if kind not in relation.kinds or not relation.accepts_channels(channels):
+            raise DiverfuzzError(
+                f"--relations: {name!r} does not apply to {kind} inputs of shape {tuple(input_shape)} "
+                f"(it takes {', '.join(sorted(relation.kinds))}"
+                + (f" with C in {list(relation.channels)}" if relation.channels else "")
+                + f"); relations for this input: {', '.join(names_for_kind(kind, channels=channels))}"
+            )
+    return kind, names
+
+
+#: Inputs run twice to check that both models answer the same batch the same way.
+DETERMINISM_PROBE = 64
+#: Inputs run beside two different sets of companions to detect batch dependence.
+BATCH_PROBE = 8
+
+
+@dataclass(frozen=True)
+class ModelProbe:
+    """What probing the pair found before any seed is fuzzed.
+
+    Attributes
+    ----------
+    batch_dependent : tuple of str
+        Roles whose output for an input changed with the other inputs of
+        its batch (same batch size); they are run one input at a time.
+    queries : int
+        Model-pair evaluations (one input through both models) the probe spent.
+    warnings : tuple of str
+        Sentences for ``summary.warnings``.
+    """
+
+    batch_dependent: tuple[str, ...] = ()
+    queries: int = 0
+    warnings: tuple[str, ...] = ()
+
+
+def probe_models(workload: Workload) -> ModelProbe:
+    """Refuse non-deterministic models; run batch-dependent ones one input at a time.
+
+    Two questions, asked apart (issue 14 item 4). *Non-determinism*: the
+    first :data:`DETERMINISM_PROBE` inputs are run twice as the same batch;
+    any difference is refused (a divergence on such a model may be noise and
+    cannot be replayed). *Batch dependence*: the first :data:`BATCH_PROBE`
+    inputs are run beside two different sets of companions in batches of the
+    same size (so kernels that block by batch size cannot differ); a model
+    whose rows then differ (e.g. ``torch.ao.quantization.quantize_dynamic``,
+    whose activation scales come from the whole batch) is accepted, and
+    ``workload.pair`` runs it one input at a time from then on, so every
+    result is a function of its input alone and replays exactly.
+    Sets ``workload.probe`` and returns it; a second call returns it again.
+    """
+    if workload.probe is not None:
+        return workload.probe
+    pair = workload.pair
+    before = pair.queries
+    x = np.ascontiguousarray(workload.x, dtype=np.float32)
+    probe = x[:DETERMINISM_PROBE]
+    first, second = pair.logits(probe), pair.logits(probe)
+    for role, a, b in zip(("reference", "candidate"), first, second):
+        if not np.array_equal(a, b):
+            delta = float(np.abs(a - b).max())
+            raise DiverfuzzError(
+                f"the {role} model is not deterministic: the same inputs gave logits differing by up to "
+                f"{delta:.3g} on a second run; seed its randomness (dropout in eval mode, fixed noise seeds) "
+                "so divergences can be replayed"
+            )
+    rows = probe[:BATCH_PROBE]
+    # Same batch size, other companions: only a model whose rows read the rest of the batch changes.
+    alone, mixed = pair.logits(np.concatenate([rows, rows])), pair.logits(np.concatenate([rows, 1.0 - rows]))
+    dependent = tuple(
+        role
+        for role, a, b in zip(("reference", "candidate"), alone, mixed)
+        if len(rows) and not np.array_equal(a[: len(rows)], b[: len(rows)])
+    )
+    warnings = ()
+    if dependent:
+        pair.batch_dependent = tuple(sorted(set(pair.batch_dependent) | set(dependent)))
+        who = " and ".join(f"the {role} model" for role in dependent)
+        warnings = (
+            f"{who} gives an input different outputs depending on the other inputs in its batch "
+            "(e.g. dynamic quantization computes activation scales per batch); it is run one input "
+            "at a time so every divergence replays exactly, which makes this run slower",
+        )
+    workload.probe = ModelProbe(dependent, pair.queries - before, warnings)
+    return workload.probe
+
+
+@dataclass(frozen=True)
+class SeedSelection:
+    """Seeds to fuzz: inputs both models label identically (and correctly, when labels exist).
+
+    Attributes
+    ----------
+    indices : ndarray of int
+        The seeds to fuzz, in data order.
+    disagreeing_initially : int
+        ``len(clean_disagreements)``.
+    screened : int
+        Inputs screened (all of the data).
+    clean_disagreements : tuple of int
+        Inputs the two models already label differently, among the first
+        ``checked`` inputs: divergences without any transformation.
+    checked : int
+        Inputs examined to pick ``indices``: up to the last one chosen (all
+        inputs when fewer seeds than asked were eligible).
+    screening_queries : int
+        Model-pair evaluations spent probing and screening.
+    batch_dependent : tuple of str
+        See :class:`ModelProbe`.
+    warnings : tuple of str
+        Degenerate-run warnings (labels outside the models' outputs,
+        identical logits, batch dependence).
+    labels : dict of int to int
+        True label of every chosen seed and clean disagreement (empty
+        without labels).
+    """
+
+    indices: np.ndarray
+    disagreeing_initially: int
+    screened: int
+    clean_disagreements: tuple[int, ...] = ()
+    checked: int = 0
+    screening_queries: int = 0
+    batch_dependent: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    labels: dict = field(default_factory=dict)
+
+
+def label_warnings(y: np.ndarray | None, classes: int) -> list[str]:
+    """Why labels ``y`` cannot be judged against models with ``classes`` outputs (empty when they can)."""
+    out = []
+    if classes == 1:
+        out.append("the models return a single output: their top-1 labels can never differ")
+    if y is None or len(y) == 0:
+        return out
+    y = np.asarray(y)
+    outside = (y < 0) | (y >= classes)
+    if outside.any():
+        values = ", ".join(str(int(v)) for v in np.unique(y[outside])[:5])
+        out.append(
+            f"{int(outside.sum())} of {len(y)} labels lie outside the models' output range 0..{classes - 1} "
+            f"(values {values}{', ...' if len(np.unique(y[outside])) > 5 else ''}): those inputs are never "
+            "fuzzed and no model can be right on them; check that the labels match the models"
+        )
+    distinct = len(np.unique(y))
+    if classes < distinct:
+        out.append(
+            f"the models have {classes} outputs, fewer than the {distinct} distinct labels in the data: "
+            "they cannot predict every class; check that --data matches the models"
+        )
+    return out
+
+
+def select_seeds(workload: Workload, count: int) -> SeedSelection:
+    """Probe the models, screen every input once and keep the first ``count`` eligible ones.
+
+    Inputs the two models already disagree on are not fuzzed: they are
+    divergences without any transformation, returned as
+    ``clean_disagreements`` (among the inputs examined) so that verdicts
+    count them. With labels, inputs both models get wrong alike are skipped.
+    """
+    pair = workload.pair
+    before = pair.queries
+    probe = probe_models(workload)
+    ref, cand = pair.logits(workload.x)
+    classes = int(ref.shape[1])
+    warnings = list(probe.warnings) + label_warnings(workload.y, classes)
+    if len(ref) and np.array_equal(ref, cand):
+        warnings.append(
+            f"the reference and candidate gave identical logits on all {len(ref)} screened inputs: "
+            "the candidate may be the reference itself (was the precision spec applied?), and "
+            "divergences are unlikely to exist"
+        )
+    ref_label, cand_label = ref.argmax(axis=1), cand.argmax(axis=1)
+    agree = ref_label == cand_label
+    eligible = agree if workload.y is None else agree & (ref_label == workload.y)
+    indices = np.flatnonzero(eligible)[:count]
+    if len(indices) == 0:
+        raise DiverfuzzError(_no_seeds_message(workload.y, agree, ref_label, classes))
+    checked = len(workload.x) if len(indices) < count else int(indices[-1]) + 1
+    clean = tuple(int(i) for i in np.flatnonzero(~agree[:checked]))
+    labels = {}
+    if workload.y is not None:
+        labels = {int(i): int(workload.y[i]) for i in (*indices.tolist(), *clean)}
+    return SeedSelection(
+        indices,
+        len(clean),
+        len(workload.x),
+        clean,
+        checked,
+        probe.queries + pair.queries - before,
+        probe.batch_dependent,
+        tuple(warnings),
+        labels,
+    )
+
+
+def _no_seeds_message(y: np.ndarray | None, agree: np.ndarray, ref_label: np.ndarray, classes: int) -> str:
+    n = len(agree)
+    head = f"no eligible seeds: the models agree on {int(agree.sum())} of {n} inputs"
+    if y is None:
+        return head + "; check that --data matches the models"
+    outside = int(((y < 0) | (y >= classes)).sum())
+    if outside == n:
+        return (
+            f"no eligible seeds: every label lies outside the models' output range 0..{classes - 1} "
+            f"(labels span {int(y.min())}..{int(y.max())}); check that the labels match the models"
+        )
+    right = int((agree & (ref_label == y)).sum())
+    return (
+        head + f", and the reference is right on {right} of those (agreeing and right is required)"
+        + (f"; {outside} labels lie outside the models' output range 0..{classes - 1}" if outside else "")
+        + "; check that --data and its labels match the models"
+    )
+
+
+def seed_input(workload: Workload, index: int) -> np.ndarray:
+    x, _ = validate_inputs(workload.x[index : index + 1])
+    return x[0]

@@ -1,0 +1,176 @@
+"""Reuse the images of chain prefixes: a step already applied to the same input is not applied again.
+
+Searches apply many chains that share their first steps: DFlare's
+trajectory and DiffChaser's chromosomes grow one step per iteration, the
+genetic search's offspring keep most of their parents' steps, validity
+repair and :meth:`~diverfuzz.fuzzer.search.evaluate.SeedEvaluator.check` compute the
+very chains that are then evaluated, and shrinking tries chains that
+differ from the divergence in one step. :class:`PrefixCache` keeps the
+image after every step of the chains it applied, keyed by the *values* of
+the steps so far (:attr:`diverfuzz.relations.Step.key`), and applies a chain from
+the longest prefix it holds. Relations are pure and deterministic and
+:func:`diverfuzz.relations.apply_steps` applies steps one after the other as
+:meth:`diverfuzz.relations.Chain.apply` does, so the result is bit for bit the same.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from diverfuzz.relations import (
+    Chain,
+    Validity,
+    apply_steps,
+    check_input,
+    evaluate_batch,
+)
+from diverfuzz.relations.validity import SeedMoments, seed_moments
+
+#: Metric dicts kept for :meth:`PrefixCache.judge` (about 0.5 kB each).
+METRICS_KEPT = 8192
+
+#: Default memory for cached images: 64 MiB (about 21,000 images of 1x28x28,
+#: 110 of 3x224x224).
+CACHE_BYTES = 64 * 2**20
+
+
+@dataclass
+class PrefixCache:
+    """Images of the chain prefixes applied to one seed, least recently used evicted first.
+
+    Parameters
+    ----------
+    max_bytes : int, optional
+        Memory for cached images (default :data:`CACHE_BYTES`); 0 caches
+        nothing.
+    pool : concurrent.futures.Executor, optional
+        Threads that apply chains and compute validity metrics on large
+        inputs (:func:`diverfuzz.relations.apply_steps`,
+        :func:`diverfuzz.relations.evaluate_batch`). Default None: this thread. The
+        results are the same.
+
+    Notes
+    -----
+    Entries form a trie: ``(parent node, step key) -> (node, image)``, the
+    root node 0 being the seed. A new seed (another array object) empties
+    the cache.
+    """
+
+    max_bytes: int = CACHE_BYTES
+    pool: Executor | None = None
+    _nodes: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    _next: int = field(default=1, repr=False)
+    _bytes: int = field(default=0, repr=False)
+    _seed: np.ndarray | None = field(default=None, repr=False)
+    _seed32: np.ndarray | None = field(default=None, repr=False)
+    _checked: set = field(default_factory=set, repr=False)
+    _metrics: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    _moments: SeedMoments | None = field(default=None, repr=False)
+
+    def _start(self, seed: np.ndarray) -> np.ndarray:
+        """The validated float32 seed; forgets every entry when ``seed`` is a new array."""
+        if seed is not self._seed:
+            self._seed32 = check_input(seed)
+            self._seed = seed
+            self._nodes.clear()
+            self._bytes = 0
+            self._checked.clear()
+            self._metrics.clear()
+            self._moments = None
+        return self._seed32
+
+    def _walk(self, chain: Chain) -> tuple[int, int, np.ndarray | None]:
+        """``(node, depth, image)`` of the longest cached prefix of ``chain`` (``(0, 0, None)``: none)."""
+        node, depth, image = 0, 0, None
+        for step in chain.steps:
+            entry = self._nodes.get((node, step.key))
+            if entry is None:
+                break
+            self._nodes.move_to_end((node, step.key))
+            node, image = entry
+            depth += 1
+        return node, depth, image
+
+    def _store(self, parent: int, key: tuple, image: np.ndarray) -> int:
+        """Cache ``image`` (copied) as the child of ``parent`` by the step ``key``; returns its node."""
+        entry = self._nodes.get((parent, key))
+        if entry is not None:
+            return entry[0]
+        node = self._next
+        self._next += 1
+        self._nodes[(parent, key)] = (node, image.copy())
+        self._bytes += image.nbytes
+        return node
+
+    def _evict(self) -> None:
+        while self._bytes > self.max_bytes and self._nodes:
+            _, (_, image) = self._nodes.popitem(last=False)
+            self._bytes -= image.nbytes
+
+    def apply(self, chains: Sequence[Chain], seed: np.ndarray) -> np.ndarray:
+        """``apply_batch(chains, seed)``, from the longest cached prefix of each chain; caches every step.
+
+        Returns
+        -------
+        np.ndarray
+            ``(N,) + seed.shape`` float32, bit for bit equal to
+            :func:`diverfuzz.relations.apply_batch`.
+        """
+        return self._run(chains, seed)[0]
+
+    def judge(
+        self, validity: Validity, chains: Sequence[Chain], seed: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, list[dict[str, float]]]:
+        """``(mutants, valid, metrics)``: :meth:`apply`, then :func:`diverfuzz.relations.evaluate_batch`.
+
+        The metrics of a chain judged before (same step values, still
+        cached) are reused: they depend on the mutant and the seed only,
+        and :func:`diverfuzz.relations.validity.batch_metrics` computes each row alone,
+        so the numbers are bit for bit the same. Each call returns fresh
+        metric dicts.
+        """
+        mutants, nodes = self._run(chains, seed)
+        found: list = [None if node is None else self._metrics.get(node) for node in nodes]
+        missing = [i for i, m in enumerate(found) if m is None]
+        if missing:
+            if self._moments is None:
+                self._moments = seed_moments(seed)
+            _, fresh = evaluate_batch(validity, seed, mutants[missing], moments=self._moments, pool=self.pool)
+            for i, m in zip(missing, fresh):
+                found[i] = m
+                if nodes[i] is not None:
+                    self._metrics[nodes[i]] = m
+        for node in nodes:
+            if node is not None:
+                self._metrics.move_to_end(node)
+        while len(self._metrics) > METRICS_KEPT:
+            self._metrics.popitem(last=False)
+        valid = np.array([validity.check(m) for m in found], dtype=bool)
+        return mutants, valid, [dict(m) for m in found]
+
+    def _run(self, chains: Sequence[Chain], seed: np.ndarray) -> tuple[np.ndarray, list]:
+        """The mutants of ``chains`` and the node of each (0: the empty chain; None: not cached)."""
+        seed32 = self._start(seed)
+        out = np.empty((len(chains),) + seed32.shape, dtype=np.float32)
+        nodes, rest = [], []
+        for i, chain in enumerate(chains):
+            node, depth, image = self._walk(chain)
+            out[i] = seed32 if image is None else image
+            nodes.append(node)
+            rest.append(chain.steps[depth:])
+
+        def record(i: int, k: int, image: np.ndarray) -> None:
+            nodes[i] = self._store(nodes[i], rest[i][k].key, image)
+
+        if self.max_bytes > 0:
+            apply_steps(out, rest, on_step=record, checked=self._checked, pool=self.pool)
+        else:
+            apply_steps(out, rest, pool=self.pool)
+            nodes = [None] * len(chains)
+        self._evict()
+        return out, nodes

