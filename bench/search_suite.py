@@ -63,7 +63,7 @@ from diverfuzz.models.pair import torch_threads  # noqa: E402
 from diverfuzz.relations import DEFAULT_VALIDITY, Validity  # noqa: E402
 
 ROOT = _HERE.parent
-MNIST = str(ROOT / "fuzzer" / "models" / "examples" / "mnist.py")
+MNIST = str(ROOT / "diverfuzz" / "models" / "examples" / "mnist.py")
 NEEDLE = str(_HERE / "needle.py")
 
 #: name -> CampaignConfig keyword arguments.

@@ -201,6 +201,7 @@ def check(
     budget: int = 200,
     strategy: str = "genetic",
     validity: str | None = None,
+    min_margin: float = 0.0,
     rng_seed: int = 0,
     name: str = "pair",
     report_dir: str | Path | None = None,
@@ -234,7 +235,11 @@ def check(
     strategy : str, optional
         Search strategy (default ``"genetic"``).
     validity : str, optional
-        Validity constraint (default ``diverfuzz.relations.DEFAULT_VALIDITY``).
+        Validity constraint (default ``diverfuzz.relations.DEFAULT_VALIDITY``, ``"natural"``).
+    min_margin : float, optional
+        Count only decisive divergences, where the reference's top-1 minus top-2
+        probability on the input is at least this (``--min-margin``, in ``[0, 1)``;
+        default 0: every disagreement counts).
     rng_seed : int, optional
         Seed of every random choice (default 0).
     name : str, optional
@@ -282,6 +287,7 @@ def check(
         strategy=strategy,
         rng_seed=rng_seed,
         validity=validity or DEFAULT_VALIDITY,
+        min_margin=min_margin,
         population=population,
         strategy_params=strategy_params,
         workers=workers,

@@ -22,8 +22,10 @@ SETTINGS: tuple[tuple[str, str, type, Any, str], ...] = (
     ("report", "diverfuzz_report", str, None, "folder for each checked pair's report.html/.md/.json and junit.xml"),
     ("corpus", "diverfuzz_corpus", str, ".diverfuzz-corpus", "regression corpus folder (commit it), relative to rootdir"),
     ("workers", "diverfuzz_workers", int, 1, "seeds fuzzed at once, in threads sharing the models"),
+    ("min-margin", "diverfuzz_min_margin", float, 0.0,
+     "count only divergences where the reference's top-1 minus top-2 probability is at least this"),
 )
-MARKER_KEYS = frozenset({"budget", "strategy", "validity", "rng_seed", "name", "workers"})
+MARKER_KEYS = frozenset({"budget", "strategy", "validity", "rng_seed", "name", "workers", "min_margin"})
 _RESULTS = pytest.StashKey[list]()
 
 
@@ -42,7 +44,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "diverfuzz(budget=None, strategy=None, validity=None, rng_seed=None, name=None, workers=None): "
+        "diverfuzz(budget=None, strategy=None, validity=None, rng_seed=None, name=None, workers=None, "
+        "min_margin=None): "
         "settings for the diverfuzz fixture in this test",
     )
     config.stash[_RESULTS] = []
@@ -92,6 +95,7 @@ class DiverfuzzFixture:
         rng_seed: int | None = None,
         name: str | None = None,
         workers: int | None = None,
+        min_margin: float | None = None,
     ):
         """Fuzz ``reference`` against ``candidate`` (a model, a callable or a precision spec).
 
@@ -132,6 +136,7 @@ class DiverfuzzFixture:
             report_dir=report_dir,
             corpus_dir=corpus,
             workers=pick(workers, "workers", setting(config, "diverfuzz_workers")),
+            min_margin=pick(min_margin, "min_margin", setting(config, "diverfuzz_min_margin")),
         )
         node = self._request.node
         prefix = "diverfuzz" if self._calls == 1 else f"diverfuzz_{self._calls}"

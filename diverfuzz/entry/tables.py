@@ -45,6 +45,20 @@ def campaign_table(report: dict) -> Table:
         ),
         ("wall time", f"{s['wall_seconds']:.1f} s"),
     ]
+    decisive = s.get("decisive_counts")
+    if isinstance(decisive, dict) and decisive:
+        keys = list(decisive)
+        rows.append((
+            "decisive divergences (reference margin " + " / ".join(k.replace(">=", ">= ") for k in keys) + ")",
+            " / ".join(str(decisive[k]) for k in keys) + " seeds",
+        ))
+    margins = s.get("reference_margins")
+    if isinstance(margins, dict) and margins.get("median") is not None:
+        quartiles = (f" (q25 {margins['q25']:.3g}, q75 {margins['q75']:.3g})"
+                     if margins.get("q25") is not None and margins.get("q75") is not None else "")
+        rows.append(("reference margin of divergences (median)", f"{margins['median']:.3g}{quartiles}"))
+    if s.get("min_margin"):
+        rows.append(("counted only at reference margin >=", f"{s['min_margin']:g}"))
     if s.get("batch_dependent"):
         rows.append(("run one input at a time (batch-dependent)", ", ".join(s["batch_dependent"])))
     rows += [("[bold red]WARNING[/]", w) for w in s.get("warnings") or []]

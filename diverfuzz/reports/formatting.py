@@ -30,7 +30,19 @@ __all__ = [
     "SUMMARY_HELP",
     "warning_lines",
     "correct_text",
+    "NEAR_TIE",
+    "format_geometry",
+    "margin_text",
+    "is_near_tie",
+    "decisive_text",
+    "margin_quartiles_text",
+    "severity_text",
 ]
+
+#: A divergence whose reference margin (top-1 minus top-2 probability of the
+#: reference on the mutant) is below this is a near-tie: the reference itself
+#: is nearly undecided there.
+NEAR_TIE = 0.05
 
 #: Shown where a value is absent or ``None`` (e.g. a non-finite float
 #: stored as JSON ``null``).
@@ -174,6 +186,9 @@ SUMMARY_HELP: dict[str, str] = {
     "Total model evaluations": "Every single-model forward pass of one input, all phases included.",
     "Batch-dependent models": "Models whose output for an input depends on the rest of its batch; run one input at a time.",
     "Median queries to first divergence": "Median, over seeds with a divergence, of the search queries until the first one.",
+    "Seeds with a decisive divergence": "Seeds with a divergence at a reference margin (top-1 minus top-2 probability of the reference on the mutant) of at least 0.05 / 0.1: disagreements where the reference is sure, not near-ties.",
+    "Reference margin of divergences": "Median and quartiles (q25, q75) of the reference margins of the divergences; near 0 the reference itself is nearly undecided.",
+    "Minimum reference margin": "The campaign's --min-margin: only divergences at a reference margin of at least this were counted (0: all).",
     "Wall seconds": "Wall-clock duration of the campaign.",
     "Interrupted": "yes when the campaign stopped early; the record holds what was found until then.",
 }
@@ -223,6 +238,12 @@ def summary_rows(summary: Mapping[str, Any] | None) -> list[tuple[str, str]]:
             rows.append((label, format_number(s.get(key))))
     if s.get("batch_dependent"):
         rows.append(("Batch-dependent models", ", ".join(format_value(v) for v in s["batch_dependent"])))
+    if s.get("decisive_counts") is not None:
+        rows.append(("Seeds with a decisive divergence", decisive_text(s.get("decisive_counts"))))
+    if "reference_margins" in s:
+        rows.append(("Reference margin of divergences", margin_quartiles_text(s.get("reference_margins"))))
+    if s.get("min_margin") is not None:
+        rows.append(("Minimum reference margin", format_number(s.get("min_margin"), digits=3)))
     rows += [
         ("Median queries to first divergence",
          format_number(s.get("median_queries_to_first_divergence"))),
@@ -330,3 +351,127 @@ def replay_command(report_dir: str | os.PathLike[str] | None, div_id: Any = None
     if div_id is not None:
         command += f" --id {shlex.quote(clean_text(format_value(div_id)))}"
     return command
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def is_near_tie(margin: Any) -> bool:
+    """Whether a reference margin is a near-tie (below :data:`NEAR_TIE`); False when unknown."""
+    return _finite(margin) and margin < NEAR_TIE
+
+
+def margin_text(margin: Any, *, flag: bool = False) -> str:
+    """A top-1 minus top-2 probability margin, 3 significant digits; ``—`` if unknown.
+
+    With `flag`, a near-tie (:func:`is_near_tie`) says so.
+
+    Examples
+    --------
+    >>> margin_text(0.7123), margin_text(0.0016, flag=True), margin_text(None)
+    ('0.712', '0.0016 (near-tie: the reference is itself nearly undecided)', '—')
+    """
+    if not _finite(margin):
+        return format_number(margin)
+    text = format_number(float(margin), digits=3)
+    if flag and is_near_tie(margin):
+        text += " (near-tie: the reference is itself nearly undecided)"
+    return text
+
+
+def _unit_text(value: Any, unit: Any) -> str:
+    number = format_number(float(value), digits=3) if _finite(value) else format_number(value)
+    if unit is None or unit == "":
+        return number
+    unit = str(unit)
+    if unit in ("scale factor", "factor", "scale", "x", "×"):
+        return f"×{number}"
+    return f"{number} {unit}"
+
+
+def format_geometry(geometry: Any) -> str | None:
+    """The geometric steps of a chain in their units, e.g. ``rotation 7.2 degrees``.
+
+    `geometry` is a divergence's ``geometry`` field: a list of
+    ``{"relation", "values", "units"}``. A step with one value shows it after
+    the relation's name; a step with several names each
+    (``translation dx 1.4 pixels dy -0.7 pixels``). Scale factors are shown
+    as ``×1.08``. ``None`` (or anything but a list) gives ``None``; an empty
+    list ``"none"``.
+
+    Examples
+    --------
+    >>> format_geometry([{"relation": "rotation", "values": {"angle": 7.2}, "units": {"angle": "degrees"}},
+    ...                  {"relation": "translation", "values": {"dx": 1.4, "dy": -0.7},
+    ...                   "units": {"dx": "pixels", "dy": "pixels"}}])
+    'rotation 7.2 degrees, translation dx 1.4 pixels dy -0.7 pixels'
+    >>> format_geometry([]), format_geometry(None)
+    ('none', None)
+    """
+    if not isinstance(geometry, (list, tuple)):
+        return None
+    if not geometry:
+        return "none"
+    parts = []
+    for step in geometry:
+        if not isinstance(step, Mapping):
+            parts.append(format_value(step))
+            continue
+        name = format_value(step.get("relation", "?"))
+        values = step.get("values") if isinstance(step.get("values"), Mapping) else {}
+        units = step.get("units") if isinstance(step.get("units"), Mapping) else {}
+        if len(values) == 1:
+            (param, value), = values.items()
+            parts.append(f"{name} {_unit_text(value, units.get(param))}")
+        elif values:
+            parts.append(name + " " + " ".join(
+                f"{param} {_unit_text(value, units.get(param))}" for param, value in values.items()))
+        else:
+            parts.append(name)
+    return ", ".join(parts)
+
+
+def decisive_text(counts: Any) -> str:
+    """``summary.decisive_counts`` as ``≥0.05: 12 · ≥0.1: 9`` (seeds); ``—`` if unknown.
+
+    Examples
+    --------
+    >>> decisive_text({">=0.05": 12, ">=0.1": 9})
+    '≥0.05: 12 · ≥0.1: 9'
+    """
+    if not isinstance(counts, Mapping) or not counts:
+        return MISSING
+    parts = []
+    for key, value in counts.items():
+        key = str(key)
+        label = "≥" + key[2:] if key.startswith(">=") else key
+        parts.append(f"{label}: {format_number(value)}")
+    return " · ".join(parts)
+
+
+def margin_quartiles_text(quartiles: Any) -> str:
+    """``summary.reference_margins`` as ``median 0.31 (q25 0.12, q75 0.55)``; ``—`` if unknown.
+
+    Examples
+    --------
+    >>> margin_quartiles_text({"q25": 0.12, "median": 0.31, "q75": 0.55})
+    'median 0.31 (q25 0.12, q75 0.55)'
+    """
+    if not isinstance(quartiles, Mapping):
+        return MISSING
+    median = margin_text(quartiles.get("median"))
+    return f"median {median} (q25 {margin_text(quartiles.get('q25'))}, q75 {margin_text(quartiles.get('q75'))})"
+
+
+def severity_text(severity: Any) -> str:
+    """A divergence's natural severity (0-5); ``None`` (a step beyond every range) as ``beyond 5``.
+
+    Call it only for a record that has the field: older records lack it.
+
+    Examples
+    --------
+    >>> severity_text(3), severity_text(None)
+    ('3', 'beyond 5')
+    """
+    return "beyond 5" if severity is None else format_number(severity)

@@ -35,10 +35,14 @@ from .formatting import (
     clean_text,
     correct_text,
     format_chain,
+    format_geometry,
     format_number,
     format_value,
+    is_near_tie,
+    margin_text,
     overview_rows,
     replay_command,
+    severity_text,
     top_probabilities,
     top_probability,
     warning_lines,
@@ -77,6 +81,14 @@ METRIC_HELP: dict[str, str] = {
     "reference significant bits": "Mean significant bits of the reference's logits under MCA (at most 24).",
     "reference label stability": "Share of MCA runs in which the reference keeps its label, in [0, 1].",
     "found at": "When the divergence was found (UTC).",
+    "severity": "Smallest natural severity (1-5) whose ranges admit every step of the chain; 0: no-op chain; — beyond severity 5.",
+    "reference margin": "Top-1 minus top-2 probability of the reference on the mutant: near 0 (below 0.05) the reference is itself nearly undecided, a near-tie; near 1 it is sure and the candidate disagrees.",
+    "candidate margin": "Top-1 minus top-2 probability of the candidate on the mutant.",
+    "ssim after geometry": "SSIM of the mutant against the seed moved by the chain's geometric steps alone: the value changes the natural rule judged.",
+    "psnr after geometry": "PSNR (dB) of the mutant against the seed moved by the chain's geometric steps alone: the value changes the natural rule judged.",
+    "l0 after geometry": "Share of input values the value changes altered, against the moved seed.",
+    "l2 after geometry": "Euclidean distance between mutant and moved seed.",
+    "linf after geometry": "Largest change of any single input value, against the moved seed.",
 }
 
 
@@ -110,34 +122,87 @@ def _environment() -> jinja2.Environment:
 
 
 def _figures(div_id: Any, images: DivergenceImages) -> list[_Figure]:
+    moved = images.moved
     if images.kind == "signal":
         channels = images.seed.shape[0]
+        caption = ("seed (grey), moved seed (blue) and mutant (red)" if moved is not None
+                   else "seed (grey) and mutant (red)")
         return [
-            _Figure(signal_plot_data_uri(images.seed, images.mutant),
-                    "seed (grey) and mutant (red), one panel per channel, range [0, 1]",
+            _Figure(signal_plot_data_uri(images.seed, images.mutant, moved=moved),
+                    f"{caption}, one panel per channel, range [0, 1]",
                     f"seed and mutant signals of divergence {div_id}", 384, 56 * channels),
         ]
     shape = images.seed.shape
     height, width = shape[-2], shape[-1]
     scale = max(1, _TARGET_PIXELS // max(height, width))
     w, h = width * scale, height * scale
-    peak = float(max_abs_difference(images.seed, images.mutant).max())
-    return [
+    base = images.base
+    base_name = "seed" if moved is None else "moved seed"
+    peak = float(max_abs_difference(base, images.mutant).max())
+    figures = [
         _Figure(array_to_png_data_uri(images.seed), "seed",
                 f"seed input of divergence {div_id}", w, h),
+    ]
+    if moved is not None:
+        figures.append(_Figure(array_to_png_data_uri(moved), "moved seed (the chain's geometric steps alone)",
+                               f"seed moved by the geometric steps of divergence {div_id}", w, h))
+    figures += [
         _Figure(array_to_png_data_uri(images.mutant), "mutant",
                 f"mutant of divergence {div_id}", w, h),
-        _Figure(array_to_png_data_uri(difference_image(images.seed, images.mutant)),
-                f"|mutant − seed|, scaled to its max ({peak:.4g})",
-                f"absolute difference of divergence {div_id}", w, h),
+        _Figure(array_to_png_data_uri(difference_image(base, images.mutant)),
+                f"|mutant − {base_name}|, scaled to its max ({peak:.4g})",
+                f"absolute difference to the {base_name} of divergence {div_id}", w, h),
     ]
+    return figures
 
 
-def _validity_rows(validity: Mapping[str, Any] | None) -> list[tuple[str, str]]:
-    validity = validity or {}
+def _validity_rows(validity: Mapping[str, Any] | None, suffix: str = "") -> list[tuple[str, str]]:
+    validity = validity if isinstance(validity, Mapping) else {}
     keys = [k for k in _VALIDITY_ORDER if k in validity]
     keys += [k for k in validity if k not in _VALIDITY_ORDER]
-    return [(str(k), format_number(validity[k], digits=4)) for k in keys]
+    return [(f"{k}{suffix}", format_number(validity[k], digits=4)) for k in keys]
+
+
+def _natural_view(div: Mapping[str, Any]) -> dict[str, Any]:
+    """Severity, geometry, pixel metrics after the geometry and margins; each only when recorded."""
+    rows: list[tuple[str, str]] = []
+    if "severity" in div:
+        rows.append(("severity", severity_text(div.get("severity"))))
+    rows += _validity_rows(div.get("pixel_validity"), " after geometry")
+    if "reference_margin" in div:
+        rows.append(("reference margin", margin_text(div.get("reference_margin"))))
+    if "candidate_margin" in div:
+        rows.append(("candidate margin", margin_text(div.get("candidate_margin"))))
+    pixel = div.get("pixel_validity") if isinstance(div.get("pixel_validity"), Mapping) else None
+    validity = div.get("validity") if isinstance(div.get("validity"), Mapping) else {}
+    parts: list[str] = []
+    if "severity" in div:
+        parts.append(f"severity {severity_text(div.get('severity'))}")
+    geometry = format_geometry(div.get("geometry"))
+    if geometry is not None:
+        parts.append(f"geometry: {geometry}")
+    if pixel:
+        parts.append("after the geometry: " + ", ".join(
+            f"{k} {format_number(pixel[k], digits=4)}" for k in ("psnr", "ssim") if k in pixel))
+    if pixel is not None or geometry is not None:
+        shown = ", ".join(f"{k} {format_number(validity[k], digits=4)}" for k in ("psnr", "ssim") if k in validity)
+        if shown:
+            parts.append(f"against the seed: {shown}")
+    if "reference_margin" in div:
+        parts.append(f"reference margin {margin_text(div.get('reference_margin'))}")
+    if "candidate_margin" in div:
+        parts.append(f"candidate margin {margin_text(div.get('candidate_margin'))}")
+    near_tie = is_near_tie(div.get("reference_margin"))
+    return {
+        "rows": rows,
+        "line": " · ".join(parts) if parts else None,
+        "geometry": geometry,
+        "near_tie": (
+            f"Near-tie: the reference's top two probabilities differ by only "
+            f"{margin_text(div.get('reference_margin'))} (below 0.05); the reference is itself nearly "
+            "undecided on this mutant, so the disagreement may say little about the candidate."
+        ) if near_tie else None,
+    }
 
 
 def _divergence_view(
@@ -170,6 +235,7 @@ def _divergence_view(
             shrink.append(("reference significant bits", format_number(triage.get("significant_bits"), digits=3)))
         if triage.get("label_stability") is not None:
             shrink.append(("reference label stability", format_number(triage.get("label_stability"), digits=3)))
+    natural = _natural_view(div)
     return {
         "id": format_number(div_id),
         "seed_index": format_number(div.get("seed_index")),
@@ -187,6 +253,7 @@ def _divergence_view(
                 ("fitness", format_number(div.get("fitness"), digits=4)),
                 ("queries", format_number(div.get("queries"))),
                 *_validity_rows(div.get("validity")),
+                *natural["rows"],
                 *shrink,
                 ("found at", format_value(div.get("found_at"))),
             ]
@@ -199,6 +266,8 @@ def _divergence_view(
         "candidate_top3": top_probabilities(div.get("candidate_probs")),
         "validity": _validity_rows(div.get("validity")),
         "figures": figures,
+        "natural": natural["line"],
+        "near_tie": natural["near_tie"],
         "replay": replay_command(report_dir, div_id),
     }
 
@@ -339,8 +408,9 @@ def write_html(
         Destination file; written atomically, parent folders created.
     images : Mapping[int, DivergenceImages], optional
         Seed and mutant arrays keyed by divergence ``id``.  Divergences with
-        an entry show the seed, the mutant and their difference side by
-        side; the others show text only.  Default: no images.
+        an entry show the seed, the moved seed (when the entry has one), the
+        mutant and their difference side by side; the others show text only.
+        Default: no images.
     max_divergences : int, optional
         Show at most this many divergences (in record order); the page says
         how many were omitted.  Must be >= 0.  Default 200.
@@ -365,7 +435,10 @@ def write_html(
     (``width`` / ``height`` attributes) and drawn with
     ``image-rendering: pixelated`` so each input pixel stays a sharp square.
     The difference image is ``|mutant - seed|`` (maximum over channels)
-    divided by its maximum; the caption states that maximum.
+    divided by its maximum; the caption states that maximum.  When the
+    entry has a moved seed (the seed moved by the chain's geometric steps
+    alone), the difference is ``|mutant - moved seed|``: the value changes
+    the natural validity rule judged.
 
     The page opens with the summary (pair, precision spec, budget, success
     rate, queries), then two charts counting every divergence in the record
@@ -375,7 +448,13 @@ def write_html(
     (plus a count matrix when at most 12 labels occur on each side).  Each
     divergence then shows its labels, both models' top-3 probabilities, the
     minimal chain (and the chain the search found), validity metrics, images
-    and a ``diverfuzz replay DIR --id N`` command.  The page ends with the
+    and a ``diverfuzz replay DIR --id N`` command.  Records of the natural
+    rule add, per divergence, a line with the severity, the geometry in its
+    units, the metrics after the geometry and against the seed, and both
+    models' margins (a near-tie, reference margin below 0.05, is called out),
+    and in the summary the seeds with a decisive divergence, the quartiles of
+    the reference margins and the campaign's minimum margin.  Each is shown
+    only when the record has it.  The page ends with the
     configuration and the environment: model fingerprints and library
     versions.
     """

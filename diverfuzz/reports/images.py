@@ -20,7 +20,7 @@ __all__ = ["DivergenceImages", "array_to_png_data_uri", "difference_image"]
 
 @dataclass(frozen=True)
 class DivergenceImages:
-    """The seed input and the mutant of one divergence, for display.
+    """The seed input, the mutant (and the moved seed) of one divergence, for display.
 
     Parameters
     ----------
@@ -31,6 +31,11 @@ class DivergenceImages:
     kind : {"image", "signal"}, optional
         ``"signal"`` draws a ``(C, T)`` seed and mutant as line plots (one
         panel per channel) instead of as a grey image. Default ``"image"``.
+    moved : numpy.ndarray, optional
+        The seed moved by the chain's geometric steps alone (rotation,
+        translation, zoom, ...), same shape as `seed`: what the natural
+        validity rule compares the mutant with. Default None: the chain has
+        no geometric step, and the mutant is compared with the seed.
 
     Raises
     ------
@@ -41,6 +46,7 @@ class DivergenceImages:
     seed: np.ndarray
     mutant: np.ndarray
     kind: str = "image"
+    moved: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("image", "signal"):
@@ -58,6 +64,16 @@ class DivergenceImages:
                 f"mutant.shape={mutant_shape} differs from seed.shape={seed_shape}; "
                 "pass the seed and its mutant at the same resolution"
             )
+        if self.moved is not None and np.shape(self.moved) != seed_shape:
+            raise ReportError(
+                f"moved.shape={np.shape(self.moved)} differs from seed.shape={seed_shape}; "
+                "pass the seed moved by the chain's geometric steps at the seed's resolution"
+            )
+
+    @property
+    def base(self) -> np.ndarray:
+        """What the mutant's value changes are measured against: the moved seed, else the seed."""
+        return self.seed if self.moved is None else self.moved
 
 
 def _as_chw(x: np.ndarray, name: str) -> np.ndarray:
@@ -174,13 +190,19 @@ def difference_image(seed: np.ndarray, mutant: np.ndarray) -> np.ndarray:
     return scaled[np.newaxis].astype(np.float32)
 
 
-#: Colours of the seed and mutant traces in signal plots.
+#: Colours of the seed, moved seed and mutant traces in signal plots.
 _SEED_RGB = (120, 120, 120)
+_MOVED_RGB = (40, 90, 200)
 _MUTANT_RGB = (200, 60, 30)
 
 
-def signal_plot_data_uri(seed: np.ndarray, mutant: np.ndarray, *, width: int = 384, panel: int = 56) -> str:
+def signal_plot_data_uri(
+    seed: np.ndarray, mutant: np.ndarray, *, moved: np.ndarray | None = None, width: int = 384, panel: int = 56,
+) -> str:
     """A PNG data URI drawing a ``(C, T)`` seed (grey) and mutant (red), one panel per channel.
+
+    With `moved` (the seed moved by the chain's geometric steps), it is drawn
+    in blue between the two.
 
     Values are plotted on the fixed range [0, 1] (NaN drawn as 0), so panels
     of different divergences compare directly. Drawn with PIL, which the
@@ -189,6 +211,10 @@ def signal_plot_data_uri(seed: np.ndarray, mutant: np.ndarray, *, width: int = 3
     """
     seed = np.nan_to_num(np.clip(np.asarray(seed, dtype=np.float64), 0.0, 1.0))
     mutant = np.nan_to_num(np.clip(np.asarray(mutant, dtype=np.float64), 0.0, 1.0))
+    traces = [(seed, _SEED_RGB)]
+    if moved is not None:
+        traces.append((np.nan_to_num(np.clip(np.asarray(moved, dtype=np.float64), 0.0, 1.0)), _MOVED_RGB))
+    traces.append((mutant, _MUTANT_RGB))
     channels, length = seed.shape
     image = Image.new("RGB", (width, panel * channels), "white")
     draw = ImageDraw.Draw(image)
@@ -196,7 +222,8 @@ def signal_plot_data_uri(seed: np.ndarray, mutant: np.ndarray, *, width: int = 3
     for c in range(channels):
         top = c * panel
         draw.rectangle([0, top, width - 1, top + panel - 1], outline=(210, 210, 210))
-        for values, rgb in ((seed[c], _SEED_RGB), (mutant[c], _MUTANT_RGB)):
+        for trace, rgb in traces:
+            values = trace[c]
             ys = top + 2 + (1.0 - values) * (panel - 5)
             points = list(zip(xs.tolist(), ys.tolist()))
             if len(points) > 1:

@@ -43,6 +43,21 @@ def _element(tag: str, attrs: Mapping[str, Any] | None = None) -> ET.Element:
     return ET.Element(tag, {k: clean_text(v) for k, v in (attrs or {}).items()})
 
 
+def _margin_properties(summary: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """``decisive_seeds_margin_0.05`` ..., ``reference_margin_median``, ``min_margin``: when recorded."""
+    out: list[tuple[str, Any]] = []
+    counts = summary.get("decisive_counts")
+    if isinstance(counts, Mapping):
+        for key, value in counts.items():
+            out.append((f"decisive_seeds_margin_{str(key).removeprefix('>=')}", value))
+    quartiles = summary.get("reference_margins")
+    if isinstance(quartiles, Mapping):
+        out += [(f"reference_margin_{q}", quartiles.get(q)) for q in ("q25", "median", "q75")]
+    if summary.get("min_margin") is not None:
+        out.append(("min_margin", summary.get("min_margin")))
+    return out
+
+
 def render_junit(report: Mapping[str, Any], *, name: str = "diverfuzz") -> str:
     """Render `report` as JUnit XML text; see :func:`write_junit`."""
     check_report(report)
@@ -65,6 +80,7 @@ def render_junit(report: Mapping[str, Any], *, name: str = "diverfuzz") -> str:
         ("seeds", summary.get("seeds")),
         ("seeds_with_divergence", summary.get("seeds_with_divergence")),
         ("precision", (report.get("config") or {}).get("precision")),
+        *_margin_properties(summary),
     ):
         prop = _element("property", {"name": key, "value": format_number(value)})
         properties.append(prop)
@@ -125,7 +141,10 @@ def write_junit(
     -----
     The suite has ``<properties>``: ``divergences`` (count),
     ``success_rate`` (fraction), ``queries``, ``seeds``,
-    ``seeds_with_divergence`` and ``precision``.  Its single ``<testcase>`` is
+    ``seeds_with_divergence`` and ``precision``, and when the record has them
+    ``decisive_seeds_margin_0.05`` / ``decisive_seeds_margin_0.1`` (seeds
+    with a divergence at a reference margin of at least that),
+    ``reference_margin_q25`` / ``_median`` / ``_q75`` and ``min_margin``.  Its single ``<testcase>`` is
     named after the pair (``reference / candidate``); when divergences exist
     it holds a ``<failure>`` whose ``message`` gives their count and the
     success rate, and whose text lists each divergence (id, seed, labels,

@@ -15,10 +15,13 @@ from .formatting import (
     clean_text,
     correct_text,
     format_chain,
+    format_geometry,
     format_number,
     format_value,
+    margin_text,
     overview_rows,
     replay_command,
+    severity_text,
     warning_lines,
 )
 from .schema import check_report
@@ -139,6 +142,18 @@ def render_markdown(
     if not divergences:
         lines.append("No divergences found.")
     else:
+        # Columns of the natural rule, shown when any divergence records them
+        # (records written before it lack them).
+        natural = [
+            (key, header, cell) for key, header, cell in (
+                ("severity", "Severity", lambda d: severity_text(d.get("severity")) if "severity" in d else format_value(None)),
+                ("geometry", "Geometry", lambda d: format_geometry(d.get("geometry")) or format_value(None)),
+                ("reference_margin", "Reference margin",
+                 lambda d: margin_text(d.get("reference_margin"), flag=True) if "reference_margin" in d
+                 else format_value(None)),
+            )
+            if any(key in d for d in divergences)
+        ]
         rows = [
             [
                 format_number(d.get("id")),
@@ -147,6 +162,7 @@ def render_markdown(
                 format_value(d.get("candidate_label")),
                 correct_text(d),
                 format_chain(effective_chain(d)),
+                *(cell(d) for _, _, cell in natural),
                 format_number(d.get("queries")),
             ]
             for d in divergences
@@ -154,10 +170,16 @@ def render_markdown(
         if any(d.get("minimal_chain") is not None for d in divergences):
             lines += ["Chains are the shrunk minimal chains where the campaign "
                       "recorded one.", ""]
-        lines += _table(["ID", "Seed", "Reference", "Candidate", "True label", "Chain", "Queries"], rows)
+        lines += _table(["ID", "Seed", "Reference", "Candidate", "True label", "Chain",
+                         *(header for _, header, _ in natural), "Queries"], rows)
         lines += ["", "Reference / Candidate: the label each model gives the mutant; True label: the "
                   "seed's label and which model gives it (— without labels); Queries: search "
                   "queries spent on the seed when the divergence was found."]
+        if natural:
+            lines += ["", "Severity: the smallest natural severity (1-5) admitting the chain; Geometry: "
+                      "the chain's geometric steps in their units; Reference margin: top-1 minus top-2 "
+                      "probability of the reference on the mutant (a near-tie below 0.05: the reference "
+                      "is itself nearly undecided)."]
     lines += _supervisor_lines(report.get("supervisors"))
     config = report.get("config") or {}
     if config:
@@ -198,10 +220,12 @@ def write_markdown(
     Notes
     -----
     The file has a summary table (pair, precision spec, budget, then the
-    campaign summary), a replay command, the most frequent reference →
+    campaign summary, with the seeds with a decisive divergence and the
+    reference-margin quartiles when recorded), a replay command, the most frequent reference →
     candidate label changes and relations (top 10 each), one row per
     divergence (id, seed index, both labels, the minimal chain when recorded
-    else the chain, queries) or "No divergences found.", then the
+    else the chain, severity, geometry and reference margin when recorded,
+    queries) or "No divergences found.", then the
     configuration and the environment (model fingerprints, versions).
     Cells are escaped with :func:`escape_cell`.
     """

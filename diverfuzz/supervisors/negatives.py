@@ -37,10 +37,9 @@ from diverfuzz.fuzzer.campaign.config import CampaignConfig
 from diverfuzz.fuzzer.campaign.seed import search_setup, seed_rng
 from diverfuzz.fuzzer.campaign.workload import Workload, seed_input
 from diverfuzz.fuzzer.search.evaluate import BatchResult, Divergence, SeedEvaluator
-from diverfuzz.relations import Chain, apply_batch
+from diverfuzz.relations import Chain, apply_batch, natural
 from diverfuzz.relations.chain import Step
 from diverfuzz.relations.registry import get_relation
-from diverfuzz.relations.validity import evaluate_batch
 
 #: Chain-resampled candidates drawn per divergence.
 CHAIN_DRAWS = 40
@@ -81,6 +80,9 @@ class MatchedNegatives:
         Stored divergences the re-run search found again (a check that the
         replay is the campaign's search; all of them, for a deterministic
         model pair).
+    chains : tuple of Chain
+        The chain of each negative (row ``i`` is ``chains[i]`` applied to its seed):
+        every one meets the campaign's validity rule, the natural model included.
     """
 
     x: np.ndarray
@@ -89,6 +91,7 @@ class MatchedNegatives:
     l2: np.ndarray
     replayed_seeds: int
     reproduced: int
+    chains: tuple[Chain, ...] = ()
 
     def summary(self, divergent_l2: np.ndarray) -> dict:
         """JSON-ready counts and the median L2 of negatives next to the divergences'."""
@@ -169,7 +172,7 @@ def matched_negatives(
     by_seed: dict[int, list[Divergence]] = {}
     for d in divergences:
         by_seed.setdefault(d.seed_index, []).append(d)
-    xs, seeds, sources, dists = [], [], [], []
+    xs, seeds, sources, dists, chains = [], [], [], [], []
     reproduced = 0
     for index, divs in sorted(by_seed.items()):
         seed = seed_input(workload, index)
@@ -183,7 +186,7 @@ def matched_negatives(
         drawn = [resample_chain(d.chain, rng) for d in divs for _ in range(chain_draws)]
         if drawn:
             mutants = apply_batch(drawn, seed)
-            ok, _ = evaluate_batch(validity, seed, mutants)
+            ok, _, _ = natural.judge(validity, seed, drawn, mutants)
             ok = np.asarray(ok, dtype=bool)
             keep = np.flatnonzero(ok)
             agree = _agreeing(workload, mutants[keep])
@@ -204,6 +207,7 @@ def matched_negatives(
         xs.append(pool[chosen])
         seeds.extend([index] * len(chosen))
         sources.extend(pool_source[j] for j in chosen)
+        chains.extend(pool_chains[j] for j in chosen)
         dists.append(pool_l2[chosen])
     shape = workload.x.shape[1:]
     return MatchedNegatives(
@@ -213,6 +217,7 @@ def matched_negatives(
         np.concatenate(dists) if dists else np.zeros(0),
         len(by_seed),
         reproduced,
+        tuple(chains),
     )
 
 

@@ -19,6 +19,7 @@ from diverfuzz.relations import (
     l2,
     linf,
     metrics,
+    natural,
     psnr,
     ssim,
 )
@@ -73,7 +74,8 @@ def test_metric_errors():
         ("", "none"),
         ("none", "none"),
         ("  None ", "none"),
-        (DEFAULT_VALIDITY, "ssim>=0.6"),
+        (DEFAULT_VALIDITY, "natural and psnr>=20.0"),
+        ("natural:2 and ssim>=0.9", "natural:2 and ssim>=0.9"),
     ],
 )
 def test_parse_str_round_trip(text, canonical):
@@ -150,5 +152,9 @@ def test_default_validity_on_digits():
     v = Validity.parse(DEFAULT_VALIDITY)
     mild = Chain((Step("rotation", {"angle": 10.0}), Step("gaussian_noise", {"sigma": 0.05, "seed": 0})))
     heavy = Chain((Step("gaussian_blur", {"sigma": 2.0}),))
-    assert all(v.check(metrics(d, mild.apply(d))) for d in digits)
-    assert not any(v.check(metrics(d, heavy.apply(d))) for d in digits)
+    for chain, expected in ((mild, True), (heavy, False)):
+        mutants = np.stack([chain.apply(d) for d in digits])
+        valid = [bool(natural.judge(v, d, [chain], m[None])[0][0]) for d, m in zip(digits, mutants)]
+        assert valid == [expected] * len(digits), chain
+    # The old single-metric default judged the rotated digits against the unmoved seed.
+    assert not all(Validity.parse("psnr>=20").check(metrics(d, mild.apply(d))) for d in digits)

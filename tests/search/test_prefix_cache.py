@@ -85,7 +85,7 @@ def test_judge_equals_evaluate_batch_also_from_cached_metrics():
     chains.append(Chain(()))
     cache = PrefixCache()
     for batch in (chains[:4], chains, chains[::-1]):  # fresh, then partly and wholly cached
-        mutants, valid, found = cache.judge(validity, batch, seed)
+        mutants, valid, found, _ = cache.judge(validity, batch, seed)
         want_valid, want = evaluate_batch(validity, seed, apply_batch(batch, seed))
         assert np.array_equal(mutants, apply_batch(batch, seed))
         assert np.array_equal(valid, want_valid) and found == want
@@ -99,7 +99,7 @@ def test_cache_of_zero_bytes_keeps_nothing_and_still_judges_exactly():
     chains = [Chain((operator_step(OPERATORS[i % len(OPERATORS)], rng),)) for i in range(4)]
     cache = PrefixCache(max_bytes=0)
     for _ in range(2):
-        mutants, valid, found = cache.judge(Validity.parse("ssim>=0.6"), chains, seed)
+        mutants, valid, found, _ = cache.judge(Validity.parse("ssim>=0.6"), chains, seed)
         assert np.array_equal(mutants, apply_batch(chains, seed))
         assert found == evaluate_batch("ssim>=0.6", seed, mutants)[1]
     assert not cache._nodes and not cache._metrics

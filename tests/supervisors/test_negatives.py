@@ -35,7 +35,7 @@ def test_matched_negatives_of_a_bundled_campaign(tmp_path):
     from diverfuzz.fuzzer.campaign.workload import prepare, seed_input
     from diverfuzz.relations import Validity
 
-    config = CampaignConfig(seeds=4, budget=120, rng_seed=3)
+    config = CampaignConfig(seeds=6, budget=300, rng_seed=3)  # the default rule: natural
     run_campaign(config, tmp_path)
     with Corpus.in_folder(tmp_path) as corpus:
         divergences = [d for _, d in corpus.divergences()]
@@ -50,9 +50,14 @@ def test_matched_negatives_of_a_bundled_campaign(tmp_path):
     ref, cand = workload.pair.logits(neg.x)
     assert np.array_equal(ref.argmax(axis=1), cand.argmax(axis=1))
     validity = Validity.parse(config.validity)
-    from diverfuzz.relations.validity import metrics
+    assert validity.natural
+    from diverfuzz.relations import natural
 
-    for x, s in zip(neg.x, neg.seed_index):
-        assert validity.check(metrics(seed_input(workload, int(s)), x))
+    assert len(neg.chains) == len(neg.x)
+    for x, s, chain in zip(neg.x, neg.seed_index, neg.chains):
+        seed = seed_input(workload, int(s))
+        assert np.array_equal(chain.apply(seed), x)
+        valid, _, _ = natural.judge(validity, seed, [chain], x[None])
+        assert valid.tolist() == [True], chain
     again = matched_negatives(config, workload, divergences, per_divergence=5, chain_draws=20)
     assert np.array_equal(again.x, neg.x)

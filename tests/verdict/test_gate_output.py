@@ -27,7 +27,7 @@ GATE = textwrap.dedent(
     from diverfuzz.models.examples.digits import load_digits_data, trained_digits_cnn
 
 
-    @pytest.mark.diverfuzz(budget=60)
+    @pytest.mark.diverfuzz(budget=60, validity="ssim>=0.6")  # finds one at this budget
     def test_int8_gate(diverfuzz):
         data = load_digits_data()
         result = diverfuzz.check(trained_digits_cnn(0), "int8-static", data.x_test[:10], labels=data.y_test[:10])

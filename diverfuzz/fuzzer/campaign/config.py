@@ -188,7 +188,13 @@ class CampaignConfig:
     rng_seed : int
         The one seed every random choice flows from (>= 0, default 0).
     validity : str
-        Validity constraint against the seed (default ``diverfuzz.relations.DEFAULT_VALIDITY``).
+        Validity constraint (default ``diverfuzz.relations.DEFAULT_VALIDITY``, ``"natural"``:
+        the natural distortion model; ``"natural:S"`` picks severity S in 1-5; metric
+        clauses such as ``"ssim>=0.6"`` judge the mutant against the seed).
+    min_margin : float
+        Count only divergences where the reference's top-1 minus top-2 probability on the
+        mutant is at least this, in ``[0, 1)`` (default 0: every disagreement); the
+        genetic search's fitness then pursues such decisive divergences.
     population : int
         GA population / random-search batch size (>= 2, default 10; measured best for genetic by bench/effectiveness.py).
     strategy_params : str or None
@@ -286,7 +292,16 @@ class CampaignConfig:
     budget: int = option(500, "int", minimum=1, metavar="Q", help="model-pair queries per seed")
     strategy: str = option("genetic", "str", choices=STRATEGIES, help="search strategy")
     rng_seed: int = option(0, "int", minimum=0, metavar="S", help="seed of every random choice")
-    validity: str = option(DEFAULT_VALIDITY, "str", metavar="EXPR", help="mutant constraint")
+    validity: str = option(
+        DEFAULT_VALIDITY, "str", metavar="EXPR",
+        help="mutant constraint: natural (default; natural:S for severity S in 1-5, e.g. 'natural:3 and ssim>=0.9'), "
+        "or metric clauses against the seed such as ssim>=0.6",
+    )
+    min_margin: float = option(
+        0.0, "float", minimum=0.0, metavar="M",
+        help="count only decisive divergences: the reference's top-1 minus top-2 probability on the input is >= M "
+        "(in [0, 1); default 0: every disagreement)",
+    )
     population: int = option(10, "int", minimum=2, metavar="P", help="GA population / random batch")
     strategy_params: str | None = option(
         None, "str", metavar="K=V[,K=V...]",
@@ -358,6 +373,8 @@ class CampaignConfig:
             Validity.parse(self.validity)
         except RelationError as exc:
             raise DiverfuzzError(f"--validity={self.validity!r}: {exc}") from exc
+        if not self.min_margin < 1.0:
+            raise DiverfuzzError(f"--min-margin={self.min_margin!r} must be in [0, 1), e.g. 0.05")
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -22,6 +22,8 @@ from diverfuzz.fuzzer.campaign.storage.corpus import CORPUS_FILE, Corpus
 from diverfuzz.fuzzer.campaign.summary import record_seed, record_selection
 from diverfuzz.fuzzer.campaign.workload import Workload, prepare, select_seeds
 from diverfuzz.models.pair import torch_threads
+from diverfuzz.relations.natural import geometric_steps
+from diverfuzz.relations.relation import RelationError
 from diverfuzz.reports import DivergenceImages, render_all
 
 REPORT_JSON = "report.json"
@@ -247,5 +249,22 @@ def write_reports(
         for div_id, d in corpus.divergences():
             seed = np.ascontiguousarray(seeds[d.seed_index], dtype=np.float32)
             kind = "signal" if seed.ndim == 2 else "image"
-            images[div_id] = DivergenceImages(seed=seed, mutant=d.chain.apply(seed), kind=kind)
+            images[div_id] = DivergenceImages(seed=seed, mutant=d.chain.apply(seed), kind=kind,
+                                              moved=_moved_seed(d, seed))
     return render_all(report, out, images, formats)
+
+
+def _moved_seed(d, seed: np.ndarray) -> np.ndarray | None:
+    """The seed moved by the chain's geometric steps alone (what the natural rule compares the mutant with).
+
+    None under a metric rule (no ``pixel_validity``: the rule compared the mutant with the
+    seed itself), when the chain has no geometric step, or when a relation has no natural
+    range (a custom one).
+    """
+    if getattr(d, "pixel_validity", None) is None:
+        return None
+    try:
+        moved = geometric_steps(d.chain)
+    except RelationError:
+        return None
+    return moved.apply(seed) if moved.steps else None

@@ -33,7 +33,7 @@ from diverfuzz.fuzzer.campaign.storage.stored import StoredDivergence
 from diverfuzz.fuzzer.campaign.workload import Workload, prepare
 from diverfuzz.models.pair import ModelPair, torch_threads
 from diverfuzz.oracles import triage
-from diverfuzz.relations import Validity, evaluate_batch
+from diverfuzz.relations import Validity, natural
 
 
 def triage_mutants(reference: object, mutants: np.ndarray, seed_index: int) -> list[dict | None]:
@@ -125,7 +125,7 @@ def replay_stored(
         by_seed[s.seed_index].append(k)
     for seed_index, rows in by_seed.items():
         seed = np.ascontiguousarray(seeds[seed_index], np.float32)
-        ok, found = evaluate_batch(validity, seed, mutants[rows])
+        ok, found, _ = natural.judge(validity, seed, [stored[k].chain for k in rows], mutants[rows])
         # Triage per seed, as the campaign does, so the MCA streams match.
         judged = triage_mutants(pair.reference, mutants[rows], seed_index)
         for row, v, m, t in zip(rows, ok, found, judged):

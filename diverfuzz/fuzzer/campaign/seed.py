@@ -81,6 +81,8 @@ def search_setup(config: CampaignConfig, workload: Workload) -> tuple[Strategy, 
         config.strategy, population=config.population, params=parse_strategy_params(config.strategy_params)
     )
     names = workload.relations or search_relations(config, workload.x.shape[1:])[1]
+    if validity.natural:
+        return strategy, SearchSpace.natural(names, validity.severity_for(workload.x.shape[1:])), validity
     return strategy, SearchSpace.from_names(names), validity
 
 
@@ -116,7 +118,8 @@ def fuzz_seed(
         t0 = time.perf_counter()
         evaluations = workload.pair.queries
         evaluator = SeedEvaluator(
-            workload.pair, seed_input(workload, index), index, config.budget, validity, mode=config.mode, pool=pool
+            workload.pair, seed_input(workload, index), index, config.budget, validity, mode=config.mode, pool=pool,
+            min_margin=config.min_margin,
         )
         strategy.search(evaluator, space, seed_rng(config.rng_seed, index))
 

@@ -97,8 +97,11 @@ def build_report(corpus: Corpus, *, interrupted: bool | None = None) -> dict:
         "workload": corpus.get_meta("workload") or {},
         "fingerprints": corpus.get_meta("fingerprints") or {},
         "versions": corpus.get_meta("versions") or {},
-        "summary": _summary(corpus, seeds, selection, counters, labels, divergences, firsts,
-                            config.get("validity"), interrupted),
+        "summary": {
+            **_summary(corpus, seeds, selection, counters, labels, divergences, firsts, config.get("validity"),
+                       interrupted),
+            **_margin_summary(divergences, config.get("min_margin")),
+        },
         "seed_results": _seed_rows(seeds, counters, labels, firsts),
         "divergences": divergences,
         **({"supervisors": corpus.get_meta("supervisors")} if corpus.get_meta("supervisors") else {}),
@@ -161,6 +164,29 @@ def _rejection_warning(validity: Any, rejected: int, queries: int) -> str | None
         + ("no input at all" if rejected == queries else "almost no input")
         + "; loosen the rule (ssim lies in [0, 1], psnr in dB)"
     )
+
+
+#: Reference margins at which ``summary.decisive_counts`` counts seeds.
+DECISIVE_MARGINS = (0.05, 0.1)
+
+
+def _margin_summary(divergences: list[dict], min_margin: Any) -> dict:
+    """How sure the reference was where the models disagree: seeds with a decisive divergence, margin quartiles."""
+    best: dict[int, float] = {}
+    for d in divergences:
+        margin = d.get("reference_margin")
+        if margin is not None:
+            best[d["seed_index"]] = max(best.get(d["seed_index"], 0.0), float(margin))
+    margins = sorted(float(d["reference_margin"]) for d in divergences if d.get("reference_margin") is not None)
+    quartiles = None
+    if margins:
+        q25, median, q75 = statistics.quantiles(margins, n=4, method="inclusive") if len(margins) > 1 else margins * 3
+        quartiles = {"q25": q25, "median": median, "q75": q75}
+    return {
+        "min_margin": float(min_margin or 0.0),
+        "decisive_counts": {f">={m:g}": sum(1 for v in best.values() if v >= m) for m in DECISIVE_MARGINS},
+        "reference_margins": quartiles,
+    }
 
 
 def _summary(

@@ -160,7 +160,7 @@ class DFlareSearch:
                         break
                 op = int(order[k2])
             uses[op] += 1
-            candidate = Chain(chain + (operator_step(ops[op], rng),))
+            candidate = Chain(chain + (space.clamp(operator_step(ops[op], rng)),))
             result = evaluator.evaluate([candidate])
             if not len(result.chains) or not result.valid[0]:
                 continue

@@ -92,7 +92,7 @@ class DiffChaserSearch:
 
     def search(self, evaluator: SeedEvaluator, space: SearchSpace, rng: np.random.Generator) -> None:
         size = max(2, self.population)
-        pop, fit = self._score(evaluator, [[self._mutation(rng)] for _ in range(size)])
+        pop, fit = self._score(evaluator, [[space.clamp(self._mutation(rng))] for _ in range(size)])
         while not evaluator.done and pop:
             # Fitness-proportional (roulette-wheel) selection on fitness shifted to be positive.
             w = fit - fit.min() + 1e-3
@@ -101,7 +101,7 @@ class DiffChaserSearch:
             children = []
             for _ in range(size - 1):
                 a, b = (pop[int(i)] for i in rng.choice(len(pop), size=2, p=p))
-                children.append(uniform_crossover(a, b, rng) + [self._mutation(rng)])
+                children.append(uniform_crossover(a, b, rng) + [space.clamp(self._mutation(rng))])
             children, cfit = self._score(evaluator, children)
             pop = [pop[best]] + children
             fit = np.concatenate([[fit[best]], cfit])

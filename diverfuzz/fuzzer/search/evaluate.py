@@ -24,6 +24,7 @@ from diverfuzz.fuzzer.search.prefix_cache import PrefixCache
 from diverfuzz.models.pair import ModelPair
 from diverfuzz.oracles import MarginFitness, TopOneDisagreement, softmax
 from diverfuzz.relations import Chain
+from diverfuzz.relations.natural import chain_severity, geometry, within
 from diverfuzz.relations.validity import Validity
 
 #: Fitness given to candidates the validity constraint rejects: below any
@@ -59,6 +60,22 @@ def _naturalness(metrics: dict) -> tuple[float, float]:
     return (float(metrics["psnr"]), float(metrics["ssim"]))
 
 
+def reference_margins(probs: np.ndarray) -> np.ndarray:
+    """Top-1 minus top-2 probability per row, ``(N,)``."""
+    if probs.shape[1] < 2:
+        return np.zeros(len(probs))
+    top = np.partition(probs, -2, axis=1)[:, -2:]
+    return top[:, 1] - top[:, 0]
+
+
+def top_two_gap(probs: Sequence[float]) -> float:
+    """Top-1 minus top-2 of a probability vector (0 for a single class)."""
+    if len(probs) < 2:
+        return 0.0
+    first, second = np.partition(np.asarray(probs, dtype=np.float64), -2)[-2:][::-1]
+    return float(first - second)
+
+
 def cluster_key(d: "Divergence") -> tuple:
     """Divergences in one cluster share their label pair and their chain's relations."""
     return (d.reference_label, d.candidate_label, tuple(sorted({s.relation for s in d.chain.steps})))
@@ -83,6 +100,27 @@ class Divergence:
     shrink_queries: int = 0
     cluster_size: int = 1
     triage: dict | None = None
+    pixel_validity: dict[str, float] | None = None
+    geometry: list[dict] | None = None
+
+    @property
+    def reference_margin(self) -> float:
+        """Top-1 minus top-2 probability of the reference on the mutant, in ``[0, 1]``.
+
+        Near 0: the reference itself is nearly undecided (a near-tie, where any rounding
+        may flip the answer); near 1: the reference is sure and the counterpart disagrees.
+        """
+        return top_two_gap(self.reference_probs)
+
+    @property
+    def candidate_margin(self) -> float:
+        """Top-1 minus top-2 probability of the candidate on the mutant, in ``[0, 1]``."""
+        return top_two_gap(self.candidate_probs)
+
+    @property
+    def severity(self) -> int | None:
+        """The smallest natural severity (1-5) that admits the chain; None beyond severity 5."""
+        return chain_severity(self.chain)
 
     def to_dict(self) -> dict:
         return {
@@ -101,6 +139,11 @@ class Divergence:
             "shrink_queries": self.shrink_queries,
             "cluster_size": self.cluster_size,
             "triage": self.triage,
+            "reference_margin": self.reference_margin,
+            "candidate_margin": self.candidate_margin,
+            "severity": self.severity,
+            "geometry": self.geometry,
+            "pixel_validity": None if self.pixel_validity is None else dict(self.pixel_validity),
         }
 
 
@@ -116,6 +159,7 @@ class BatchResult:
     candidate_probs: np.ndarray | None = None  # (N, classes) float64; NaN where rejected
     violation: np.ndarray | None = None  # (N,) float64: 0 where valid, > 0 (see violation()) where rejected
     psnr: np.ndarray | None = None  # (N,) float64: PSNR (dB, data range 1) of each mutant to the seed; inf if equal
+    min_margin: float = 0.0  # the evaluator's: divergences count only at reference margin >= this
 
 
 @dataclass
@@ -146,6 +190,10 @@ class SeedEvaluator:
         Threads that apply relations and compute validity metrics on large
         inputs (more than 16,384 values, e.g. 3x224x224 images). Default
         None: this thread. Nothing found depends on it.
+    min_margin : float, optional
+        Count only *decisive* divergences: those where the reference's top-1 minus top-2
+        probability on the mutant is at least this (in ``[0, 1)``; default 0: every
+        disagreement counts). Near-ties below it are looked at but not recorded.
 
     Attributes
     ----------
@@ -165,6 +213,7 @@ class SeedEvaluator:
     fitness_fn: MarginFitness = field(default_factory=MarginFitness)
     mode: str = "first"
     pool: Executor | None = field(default=None, repr=False)
+    min_margin: float = 0.0
     queries: int = field(default=0, init=False)
     rejected: int = field(default=0, init=False)
     divergence: Divergence | None = field(default=None, init=False)
@@ -177,6 +226,8 @@ class SeedEvaluator:
         self._prefixes = PrefixCache(pool=self.pool)
         if self.mode not in MODES:
             raise DiverfuzzError(f"--mode={self.mode!r} is unknown; choose one of {', '.join(MODES)}")
+        if not 0.0 <= self.min_margin < 1.0:
+            raise DiverfuzzError(f"--min-margin={self.min_margin!r} must be in [0, 1), e.g. 0.05")
 
     @property
     def remaining(self) -> int:
@@ -200,9 +251,13 @@ class SeedEvaluator:
             return np.zeros(0, dtype=bool)
         return self.judge(chains)[1]
 
-    def judge(self, chains: Sequence[Chain]) -> tuple[np.ndarray, np.ndarray, list[dict[str, float]]]:
-        """``(mutants, valid, metrics)`` of ``chains`` against the seed; no query is counted.
+    def judge(
+        self, chains: Sequence[Chain]
+    ) -> tuple[np.ndarray, np.ndarray, list[dict[str, float]], list[dict[str, float]]]:
+        """``(mutants, valid, metrics, pixel_metrics)`` of ``chains``; no query is counted.
 
+        ``metrics`` compare each mutant with the seed; ``pixel_metrics`` with the seed
+        moved by the chain's geometric steps under a natural rule (the metrics otherwise).
         Mutants and metrics come from the evaluator's cache where the same
         chains (or prefixes) were applied before (:class:`PrefixCache`),
         bit for bit what applying them afresh gives.
@@ -223,8 +278,8 @@ class SeedEvaluator:
         if n == 0:
             empty = np.zeros((0, 0))
             return BatchResult(chains, fitness, np.zeros(0, dtype=bool), diverged, empty, empty, np.zeros(0))
-        mutants, valid, metrics = self.judge(chains)
-        miss = np.array([0.0 if ok else violation(self.validity, m) for ok, m in zip(valid, metrics)])
+        mutants, valid, metrics, pixel = self.judge(chains)
+        miss = np.array([0.0 if ok else self._violation(chain, m) for ok, chain, m in zip(valid, chains, pixel)])
         psnr = np.array([float(m["psnr"]) for m in metrics])
         start = self.queries
         self.queries += n
@@ -238,11 +293,14 @@ class SeedEvaluator:
             ref_probs[idx], cand_probs[idx] = softmax(ref), softmax(cand)
             fitness[idx] = self.fitness_fn(ref, cand)
             diverged[idx] = self.oracle(ref, cand)
+            if self.min_margin > 0:  # near-ties do not count
+                diverged[idx] &= reference_margins(ref_probs[idx]) >= self.min_margin
             self.best_fitness = max(self.best_fitness, float(fitness[idx].max()))
             for row in np.flatnonzero(diverged[idx]):  # in query order
                 i = int(idx[row])
                 if self.mode == "natural":
-                    if self.divergence is not None and _naturalness(self.divergence.validity) >= _naturalness(metrics[i]):
+                    known = self.divergence
+                    if known is not None and _naturalness(known.pixel_validity or known.validity) >= _naturalness(pixel[i]):
                         continue
                     self.divergence, self.divergences, self._clusters = None, [], {}
                 self._record(
@@ -257,11 +315,19 @@ class SeedEvaluator:
                         validity={k: float(v) for k, v in metrics[i].items()},
                         queries=start + i + 1,
                         found_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        pixel_validity={k: float(v) for k, v in pixel[i].items()} if self.validity.natural else None,
+                        geometry=geometry(chains[i], self.seed.shape),
                     )
                 )
                 if self.mode == "first":
                     break
-        return BatchResult(chains, fitness, valid, diverged, ref_probs, cand_probs, miss, psnr)
+        return BatchResult(chains, fitness, valid, diverged, ref_probs, cand_probs, miss, psnr, self.min_margin)
+
+    def _violation(self, chain: Chain, pixel_metrics: dict[str, float]) -> float:
+        """:func:`violation` of a rejected chain; 1.0 for a chain outside the natural severity."""
+        if self.validity.natural and not within(chain, self.validity.severity_for(self.seed.shape)):
+            return 1.0
+        return violation(self.validity, pixel_metrics)
 
     def _record(self, d: Divergence) -> None:
         key = cluster_key(d)

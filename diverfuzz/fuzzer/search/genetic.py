@@ -28,7 +28,12 @@ from diverfuzz.fuzzer.search.noise_steps import (
     one_point_crossover,
     replace_step,
 )
-from diverfuzz.fuzzer.search.objectives import disagreement_margin, penalised, score
+from diverfuzz.fuzzer.search.objectives import (
+    decisive,
+    disagreement_margin,
+    penalised,
+    score,
+)
 from diverfuzz.fuzzer.search.space import SearchSpace
 from diverfuzz.relations import REGISTRY, Chain, Step
 
@@ -436,7 +441,10 @@ class GeneticSearch:
             crossed = np.flatnonzero(crossed_over(result, seed_label))
             crossed = crossed[np.argsort(-result.psnr[crossed], kind="stable")][:BISECT_PER_BATCH]
             bisect_boundary(evaluator, space, [kept[i] for i in crossed], seed_label, self.bisect, self._blocks(space))
-        fit = penalised(score(result, OBJECTIVES[self.objective]), result.valid, result.violation)
+        base = OBJECTIVES[self.objective]
+        # --min-margin: pursue divergences where the reference is sure (unchanged at 0).
+        fit = score(result, lambda r, c: decisive(base(r, c), r, result.min_margin))
+        fit = penalised(fit, result.valid, result.violation)
         if evaluator.mode == "natural":
             fit = natural_fitness(fit, result.diverged, result.psnr)
         if evaluator.mode == "many":

@@ -14,7 +14,7 @@ from diverfuzz.fuzzer.search.evaluate import INVALID_FITNESS
 from diverfuzz.oracles.fitness import disagreement_margin
 
 #: Re-exported: the margin lives in :mod:`diverfuzz.oracles.fitness`, shared with the evaluator.
-__all__ = ["disagreement_margin", "k_uncertainty", "probability_gap", "penalised", "score"]
+__all__ = ["decisive", "disagreement_margin", "k_uncertainty", "probability_gap", "penalised", "score"]
 
 
 def k_uncertainty(reference_probs: np.ndarray, candidate_probs: np.ndarray, *, k: int = 2) -> np.ndarray:
@@ -55,6 +55,21 @@ def penalised(fitness: np.ndarray, valid: np.ndarray, violation: np.ndarray) -> 
     bad = ~np.asarray(valid, dtype=bool)
     out[bad] = np.maximum(INVALID_FITNESS, -1.0 - np.minimum(1.0, np.nan_to_num(violation[bad], nan=1.0, posinf=1.0)))
     return out
+
+
+def decisive(fitness: np.ndarray, reference_probs: np.ndarray, min_margin: float) -> np.ndarray:
+    """Fitness that pursues decisive divergences: ``min(fitness, m_r - min_margin)``.
+
+    ``m_r`` is the reference's top-1 minus top-2 probability. With ``min_margin`` 0 the
+    fitness is unchanged; otherwise a candidate scores positive only where the objective
+    does *and* the reference is at least ``min_margin`` sure, so the search is pulled away
+    from near-ties (where any rounding flips the answer) towards disagreements where the
+    reference is sure.
+    """
+    if min_margin <= 0:
+        return fitness
+    top = np.partition(reference_probs, -2, axis=1)[:, -2:]
+    return np.minimum(fitness, (top[:, 1] - top[:, 0]) - min_margin)
 
 
 def score(result, objective) -> np.ndarray:

@@ -29,6 +29,7 @@ from diverfuzz.relations import (
     check_input,
     evaluate_batch,
 )
+from diverfuzz.relations.natural import geometric_steps, within
 from diverfuzz.relations.validity import SeedMoments, seed_moments
 
 #: Metric dicts kept for :meth:`PrefixCache.judge` (about 0.5 kB each).
@@ -125,33 +126,62 @@ class PrefixCache:
 
     def judge(
         self, validity: Validity, chains: Sequence[Chain], seed: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, list[dict[str, float]]]:
-        """``(mutants, valid, metrics)``: :meth:`apply`, then :func:`diverfuzz.relations.evaluate_batch`.
+    ) -> tuple[np.ndarray, np.ndarray, list[dict[str, float]], list[dict[str, float]]]:
+        """``(mutants, valid, metrics, pixel_metrics)`` of ``chains`` against ``seed``.
 
-        The metrics of a chain judged before (same step values, still
-        cached) are reused: they depend on the mutant and the seed only,
-        and :func:`diverfuzz.relations.validity.batch_metrics` computes each row alone,
-        so the numbers are bit for bit the same. Each call returns fresh
-        metric dicts.
+        ``metrics`` compare each mutant with the seed. Under a natural rule
+        (``validity.natural``) a chain is valid when it lies within the rule's severity
+        (:func:`diverfuzz.relations.natural.within`) and ``pixel_metrics``, which compare the
+        mutant with the seed moved by the chain's geometric steps alone, meet the rule's
+        clauses; otherwise ``pixel_metrics`` are ``metrics`` and the clauses judge them.
+
+        The metrics of a mutant judged before (same step values, still cached) are
+        reused: they depend on the two images only, and
+        :func:`diverfuzz.relations.validity.batch_metrics` computes each row alone, so the
+        numbers are bit for bit the same. Each call returns fresh metric dicts.
         """
         mutants, nodes = self._run(chains, seed)
-        found: list = [None if node is None else self._metrics.get(node) for node in nodes]
+        if self._moments is None:
+            self._moments = seed_moments(seed)
+        found = self._metrics_against(self._moments, seed, mutants, nodes, key=None)
+        if not validity.natural:
+            valid = np.array([validity.check(m) for m in found], dtype=bool)
+            return mutants, valid, [dict(m) for m in found], [dict(m) for m in found]
+        severity = validity.severity_for(seed.shape)
+        inside = np.array([within(chain, severity) for chain in chains], dtype=bool)
+        moved_chains = [geometric_steps(chain) for chain in chains]
+        pixel: list = list(found)
+        groups: dict[tuple, list[int]] = {}
+        for i, moved in enumerate(moved_chains):
+            if moved.steps:
+                groups.setdefault(tuple(step.key for step in moved.steps), []).append(i)
+        for key, rows in groups.items():
+            moved_seed = self._run([moved_chains[rows[0]]], seed)[0][0]
+            moments = seed_moments(moved_seed)
+            for i, m in zip(rows, self._metrics_against(moments, moved_seed, mutants[rows],
+                                                       [nodes[i] for i in rows], key=key)):
+                pixel[i] = m
+        valid = inside & np.array([validity.check(m) for m in pixel], dtype=bool)
+        return mutants, valid, [dict(m) for m in found], [dict(m) for m in pixel]
+
+    def _metrics_against(
+        self, moments: SeedMoments, reference: np.ndarray, mutants: np.ndarray, nodes: list, *, key: tuple | None
+    ) -> list[dict[str, float]]:
+        """Metrics of ``mutants`` against ``reference`` (the seed, or a moved seed named by ``key``), cached by node."""
+        found: list = [None if node is None else self._metrics.get((key, node)) for node in nodes]
         missing = [i for i, m in enumerate(found) if m is None]
         if missing:
-            if self._moments is None:
-                self._moments = seed_moments(seed)
-            _, fresh = evaluate_batch(validity, seed, mutants[missing], moments=self._moments, pool=self.pool)
+            _, fresh = evaluate_batch(Validity(), reference, mutants[missing], moments=moments, pool=self.pool)
             for i, m in zip(missing, fresh):
                 found[i] = m
                 if nodes[i] is not None:
-                    self._metrics[nodes[i]] = m
+                    self._metrics[(key, nodes[i])] = m
         for node in nodes:
             if node is not None:
-                self._metrics.move_to_end(node)
+                self._metrics.move_to_end((key, node))
         while len(self._metrics) > METRICS_KEPT:
             self._metrics.popitem(last=False)
-        valid = np.array([validity.check(m) for m in found], dtype=bool)
-        return mutants, valid, [dict(m) for m in found]
+        return found
 
     def _run(self, chains: Sequence[Chain], seed: np.ndarray) -> tuple[np.ndarray, list]:
         """The mutants of ``chains`` and the node of each (0: the empty chain; None: not cached)."""

@@ -15,8 +15,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from diverfuzz.fuzzer.search.evaluate import Divergence, SeedEvaluator
+from diverfuzz.fuzzer.search.evaluate import (
+    Divergence,
+    SeedEvaluator,
+    reference_margins,
+)
 from diverfuzz.models.pair import ModelPair
+from diverfuzz.oracles import softmax
 from diverfuzz.relations import REGISTRY, Chain, Step, l2
 
 #: Parameters never moved towards identity (they select, not scale, the noise).
@@ -32,9 +37,10 @@ class ShrinkResult:
     queries: int
 
 
-def _probe(pair: ModelPair, judge: Callable, labels: tuple[int, int]):
-    """``(keeps, counter)`` for :func:`shrink`; ``judge(chains) -> (mutants, valid, metrics)``
-    (e.g. :meth:`SeedEvaluator.judge`)."""
+def _probe(pair: ModelPair, judge: Callable, labels: tuple[int, int], min_margin: float = 0.0):
+    """``(keeps, counter)`` for :func:`shrink`; ``judge(chains) -> (mutants, valid, ...)``
+    (e.g. :meth:`SeedEvaluator.judge`). With ``min_margin`` a kept chain also keeps the
+    reference's top-1 minus top-2 probability at least that (a decisive divergence stays decisive)."""
     counter = {"queries": 0}
 
     def keeps(chains: Sequence[Chain]) -> np.ndarray:
@@ -42,12 +48,14 @@ def _probe(pair: ModelPair, judge: Callable, labels: tuple[int, int]):
         out = np.zeros(len(chains), dtype=bool)
         if not chains:
             return out
-        mutants, valid, _ = judge(chains)
+        mutants, valid = judge(chains)[:2]
         counter["queries"] += len(chains)
         idx = np.flatnonzero(valid)
         if len(idx):
             ref, cand = pair.logits(mutants[idx])
             out[idx] = (ref.argmax(axis=1) == labels[0]) & (cand.argmax(axis=1) == labels[1])
+            if min_margin > 0:
+                out[idx] &= reference_margins(softmax(ref)) >= min_margin
         return out
 
     return keeps, counter
@@ -159,7 +167,9 @@ def shrink_divergence(divergence: Divergence, evaluator: SeedEvaluator, *, max_q
     Uses the evaluator's model pair, seed and validity but not its budget:
     shrinking queries are counted in ``shrink_queries`` only.
     """
-    keeps, _ = _probe(evaluator.pair, evaluator.judge, (divergence.reference_label, divergence.candidate_label))
+    keeps, _ = _probe(
+        evaluator.pair, evaluator.judge, (divergence.reference_label, divergence.candidate_label), evaluator.min_margin
+    )
     minimal, spent = shrink(divergence.chain, keeps, max_queries=max_queries)
     distance = l2(evaluator.seed, minimal.apply(evaluator.seed))
     return replace(divergence, minimal_chain=minimal, minimal_distance=float(distance), shrink_queries=spent)

@@ -17,6 +17,7 @@ import numpy as np
 
 from diverfuzz.common.errors import DiverfuzzError
 from diverfuzz.relations import REGISTRY, Chain, Relation, Step
+from diverfuzz.relations.natural import natural_order, natural_relation
 
 #: Relations searched by default, in chain order (photometric, then noise,
 #: then geometric, then occlusion).
@@ -47,9 +48,13 @@ class SearchSpace:
     ----------
     relations : sequence of str
         Relation names from :data:`diverfuzz.relations.REGISTRY`, in chain order.
+    severity : int or None
+        The natural severity the space's relations were narrowed to (:meth:`natural`);
+        None for the relations' full ranges.
     """
 
     relations: tuple[Relation, ...]
+    severity: int | None = None
 
     @classmethod
     def from_names(cls, names: Sequence[str] = DEFAULT_RELATIONS) -> "SearchSpace":
@@ -61,6 +66,33 @@ class SearchSpace:
         if not names:
             raise DiverfuzzError("relations=[] is empty; give at least one relation")
         return cls(tuple(REGISTRY[n] for n in names))
+
+    @classmethod
+    def natural(cls, names: Sequence[str] = DEFAULT_RELATIONS, severity: int = 5) -> "SearchSpace":
+        """The space of the natural distortion model at ``severity``.
+
+        Every relation's graded parameters span only their natural range at ``severity``
+        (:func:`diverfuzz.relations.natural.natural_relation`), and the geometric relations
+        come first (:func:`~diverfuzz.relations.natural.natural_order`), so every genome
+        decodes to a chain inside the model: mutation, crossover and repair never leave it,
+        and uniform genomes sample the natural space uniformly.
+        """
+        space = cls.from_names(names)
+        ordered = natural_order(r.name for r in space.relations)
+        return cls(tuple(natural_relation(REGISTRY[n], severity) for n in ordered), severity)
+
+    def clamp(self, step: Step) -> Step:
+        """``step`` with its graded parameters clipped into the space's natural severity.
+
+        For operators that build steps of their own (the DFlare and DiffChaser baselines'
+        pixel mutations): under a natural space they stay inside the model too. Without
+        a severity the step is returned unchanged.
+        """
+        if self.severity is None:
+            return step
+        relation = natural_relation(REGISTRY[step.relation], self.severity)
+        params = {k: min(max(v, relation.params[k].low), relation.params[k].high) for k, v in step.params.items()}
+        return step if params == dict(step.params) else Step(step.relation, params)
 
     @property
     def genome_length(self) -> int:

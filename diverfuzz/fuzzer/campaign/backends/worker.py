@@ -27,6 +27,7 @@ def to_wire(outcome: SeedOutcome) -> WireOutcome:
         row["chain"] = d.chain.to_json()
         row["minimal_chain"] = None if d.minimal_chain is None else d.minimal_chain.to_json()
         row["validity"] = dict(d.validity)
+        row["pixel_validity"] = None if d.pixel_validity is None else dict(d.pixel_validity)
         divergences.append(row)
     return {
         "record": asdict(outcome.record),

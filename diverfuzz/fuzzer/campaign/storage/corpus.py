@@ -54,6 +54,8 @@ _ADDED_COLUMNS = (
     ("shrink_queries", "INTEGER"),
     ("cluster_size", "INTEGER"),
     ("triage", "TEXT"),
+    ("pixel_validity", "TEXT"),
+    ("geometry", "TEXT"),
 )
 
 
@@ -166,8 +168,8 @@ class Corpus:
                 self._db.execute(
                     "INSERT INTO divergences (seed_index, chain, reference_label, candidate_label, "
                     "reference_probs, candidate_probs, fitness, validity, queries, found_at, "
-                    "minimal_chain, minimal_distance, shrink_queries, cluster_size, triage) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "minimal_chain, minimal_distance, shrink_queries, cluster_size, triage, pixel_validity, geometry) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         d.seed_index,
                         d.chain.to_json(),
@@ -184,6 +186,9 @@ class Corpus:
                         d.shrink_queries,
                         d.cluster_size,
                         None if d.triage is None else json.dumps(d.triage, sort_keys=True),
+                        None if d.pixel_validity is None
+                        else json.dumps({k: _json_safe(v) for k, v in d.pixel_validity.items()}),
+                        None if d.geometry is None else json.dumps(d.geometry),
                     ),
                 )
             self._db.execute(
@@ -220,7 +225,7 @@ class Corpus:
         rows = self._db.execute(
             "SELECT id, seed_index, chain, reference_label, candidate_label, reference_probs, "
             "candidate_probs, fitness, validity, queries, found_at, minimal_chain, minimal_distance, "
-            "shrink_queries, cluster_size, triage FROM divergences ORDER BY id"
+            "shrink_queries, cluster_size, triage, pixel_validity, geometry FROM divergences ORDER BY id"
         )
         for r in rows.fetchall():
             validity = {k: float(v) for k, v in json.loads(r[8]).items()}
@@ -240,6 +245,8 @@ class Corpus:
                 shrink_queries=r[13] or 0,
                 cluster_size=r[14] or 1,
                 triage=None if r[15] is None else json.loads(r[15]),
+                pixel_validity=None if r[16] is None else {k: float(v) for k, v in json.loads(r[16]).items()},
+                geometry=None if r[17] is None else json.loads(r[17]),
             )
 
     def is_empty(self) -> bool:
