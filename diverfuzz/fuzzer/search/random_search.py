@@ -16,7 +16,10 @@ class RandomSearch:
 
     Samples genomes exactly as the genetic strategy seeds its first
     population, so the two differ only by the guidance, with the same budget
-    accounting.
+    accounting. In a natural space (:meth:`SearchSpace.natural`) every active
+    relation's parameters are drawn uniformly over their natural ranges instead
+    (``uniform=True``): random search is then uniform sampling of the natural
+    distortion model, the honest baseline a guided search must beat there.
     """
 
     batch_size: int = 20
@@ -24,5 +27,5 @@ class RandomSearch:
 
     def search(self, evaluator: SeedEvaluator, space: SearchSpace, rng: np.random.Generator) -> None:
         while not evaluator.done:
-            genomes = space.sample(rng, min(self.batch_size, evaluator.remaining))
+            genomes = space.sample(rng, min(self.batch_size, evaluator.remaining), uniform=space.severity is not None)
             evaluator.evaluate([space.decode(g) for g in genomes])

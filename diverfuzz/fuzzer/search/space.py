@@ -120,7 +120,8 @@ class SearchSpace:
         return Chain(tuple(steps))
 
     def sample(
-        self, rng: np.random.Generator, n: int, *, p_active: float | None = None, scale: float = 1.0
+        self, rng: np.random.Generator, n: int, *, p_active: float | None = None, scale: float = 1.0,
+        uniform: bool = False,
     ) -> np.ndarray:
         """``n`` random genomes, shape ``(n, genome_length)``.
 
@@ -132,6 +133,8 @@ class SearchSpace:
         validity constraint. ``scale`` (in ``(0, 1]``, default 1) caps that
         fraction: 0.2 keeps every parameter within a fifth of its range
         from the identity (for strict naturalness bounds such as ``psnr>=20``).
+        ``uniform=True`` draws every parameter uniformly over its range instead
+        (``scale`` is then ignored): over a natural space, uniform sampling of the model.
         """
         if p_active is None:
             # About EXPECTED_ACTIVE relations per chain whatever the space's
@@ -139,7 +142,7 @@ class SearchSpace:
             p_active = min(0.5, EXPECTED_ACTIVE / len(self.relations))
         identity = self.identity_genome()
         target = rng.random((n, len(identity)))
-        strength = rng.random((n, 1)) * scale
+        strength = np.ones((n, 1)) if uniform else rng.random((n, 1)) * scale
         genomes = identity + (target - identity) * strength
         pos = 0
         for relation in self.relations:
