@@ -165,7 +165,6 @@ def run_pair(name: str, args, previous: dict | None = None) -> dict | None:
         print(f"skipping {name}: {exc}", flush=True)
         return None
     indices = [int(i) for i in select_seeds(workload, args.seeds).indices]
-    space = SearchSpace.from_names(workload.relations)
     shape = tuple(workload.x.shape[1:])
     out: dict = {"seeds": indices, "shape": list(shape), "levels": {}}
     if previous is not None and previous["seeds"] != indices:
@@ -175,6 +174,10 @@ def run_pair(name: str, args, previous: dict | None = None) -> dict | None:
     for level in args.levels:
         rule = level_rule(level, shape)
         validity = Validity.parse(rule)
+        if validity.natural:  # the natural model's space, as a campaign builds it
+            space = SearchSpace.natural(workload.relations, validity.severity_for(shape))
+        else:
+            space = SearchSpace.from_names(workload.relations)
         runs: dict = {} if previous is None else dict(previous["levels"].get(level, {}).get("runs", {}))
         for strategy, grid in GRID.items():
             if strategy not in args.strategies:

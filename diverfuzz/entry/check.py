@@ -8,16 +8,19 @@ in the regression corpus, and returns a :class:`CheckResult`.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from diverfuzz.common.errors import DiverfuzzError
-from diverfuzz.fuzzer.campaign.config import CampaignConfig
+from diverfuzz.fuzzer.campaign.config import CampaignConfig, config_options, flag
 from diverfuzz.fuzzer.campaign.driver import run_campaign
+from diverfuzz.fuzzer.campaign.rebuild import BY_CHECK, CHECK_SEEDS, CHECK_SEEDS_LIMIT
 from diverfuzz.fuzzer.campaign.replay import replay_stored
 from diverfuzz.fuzzer.campaign.storage.corpus import CORPUS_FILE
 from diverfuzz.fuzzer.campaign.storage.regression import (
@@ -26,7 +29,13 @@ from diverfuzz.fuzzer.campaign.storage.regression import (
     seed_digest,
 )
 from diverfuzz.fuzzer.campaign.storage.stored import StoredDivergence
-from diverfuzz.fuzzer.campaign.workload import Workload, probe_models
+from diverfuzz.fuzzer.campaign.summary import nearly_all_unchanged
+from diverfuzz.fuzzer.campaign.workload import (
+    FROM_CONFIG,
+    IN_MEMORY,
+    Workload,
+    probe_models,
+)
 from diverfuzz.models.loading import normalize_inputs, validate_inputs
 from diverfuzz.models.pair import ModelPair, torch_threads
 from diverfuzz.models.precision.build import build_counterpart
@@ -273,15 +282,70 @@ def check(
         relations and validity metrics on inputs of more than 16,384 values
         (``--threads``). Default 1.
     """
+    with python_spelling():
+        return _check(
+            reference, candidate, seeds, labels=labels, budget=budget, strategy=strategy, validity=validity,
+            min_margin=min_margin, rng_seed=rng_seed, name=name, report_dir=report_dir, corpus_dir=corpus_dir,
+            population=population, include_unstable=include_unstable, normalize=normalize, calibration=calibration,
+            strategy_params=strategy_params, workers=workers, threads=threads,
+        )
+
+
+#: Config fields whose Python argument has another name (the precision spec is ``candidate=``).
+_PYTHON_NAMES = {"precision": "candidate"}
+
+
+def python_name(message: str) -> str:
+    """``message`` with the command line's ``--flag=value`` spelled as Python's ``argument=value``.
+
+    The config's one-line errors name command-line flags (``--rng-seed=-1``);
+    raised from :func:`check`, they name its keyword arguments (``rng_seed=-1``).
+    """
+    for option, _, _ in config_options():
+        message = message.replace(f"{flag(option)}=", f"{_PYTHON_NAMES.get(option, option)}=")
+    return message.replace("--out=", "report_dir=")
+
+
+@contextlib.contextmanager
+def python_spelling() -> Iterator[None]:
+    """Re-raise a :class:`DiverfuzzError` from inside with :func:`python_name`'s spelling (same type, same traceback)."""
+    try:
+        yield
+    except DiverfuzzError as exc:
+        if exc.args and isinstance(exc.args[0], str):
+            exc.args = (python_name(exc.args[0]), *exc.args[1:])
+        raise
+
+
+def _check(
+    reference: Any, candidate: Any, seeds: np.ndarray, *, labels, budget, strategy, validity, min_margin, rng_seed,
+    name, report_dir, corpus_dir, population, include_unstable, normalize, calibration, strategy_params, workers,
+    threads,
+) -> CheckResult:
     if normalize:
         seeds = normalize_inputs(seeds, name="seeds")
     x, y = validate_inputs(seeds, labels, name="seeds", normalize_hint="pass normalize=True to min-max scale them")
     out = _fresh_report_dir(report_dir)
+    # How the models were given, recorded so that `diverfuzz replay DIR` rebuilds these
+    # models (files, spec) or refuses in one line (in-memory objects), never another pair.
+    reference_file, candidate_file = _model_file(reference), _model_file(candidate)
+    in_memory = {"reference": f"{type(reference).__name__} given to check()",
+                 "candidate": f"{type(candidate).__name__} given to check()"}
     reference, candidate, spec, description = _resolve_models(reference, candidate, x, calibration)
+    seeds_file = _store_seeds(out, x, y, calibration if spec is not None else None)
+    origin = {
+        "reference": FROM_CONFIG if reference_file else IN_MEMORY,
+        "candidate": FROM_CONFIG if candidate_file or spec is not None else IN_MEMORY,
+        "data": FROM_CONFIG if seeds_file else IN_MEMORY,
+        "by": BY_CHECK,
+    }
     config = CampaignConfig(
-        # Recorded for the report; the models themselves come in the workload.
-        candidate=None if spec is not None else f"{type(candidate).__name__} given to check()",
+        # The models themselves come in the workload; these say how to rebuild them.
+        model=reference_file or in_memory["reference"],
+        candidate=candidate_file or (None if spec is not None else in_memory["candidate"]),
         precision=spec or "int8-static",
+        data=seeds_file,
+        device="cpu",
         seeds=len(x),
         budget=budget,
         strategy=strategy,
@@ -294,7 +358,7 @@ def check(
         threads=threads,
     )
     pair = ModelPair(reference, candidate, labels=(f"{name} reference", f"{name} candidate"))
-    workload = Workload(pair, x, y, description)
+    workload = Workload(pair, x, y, description, origin=origin)
     probe_models(workload)  # batch-dependent models run one input at a time, replays too
     regression = RegressionCorpus(corpus_dir, name) if corpus_dir is not None else None
     replayed, still = 0, []
@@ -303,6 +367,7 @@ def check(
     result = run_campaign(config, out, workload=workload)
     _render_extra(result.report, out)
     _refuse_if_all_rejected(result.report["summary"], config.validity, out)
+    _refuse_if_only_seeds(result.report["summary"], config.validity, out)
     if regression is not None:
         _store_divergences(regression, x, result.report["divergences"])
     return CheckResult(name, result.report, out, replayed, still, include_unstable)
@@ -315,6 +380,32 @@ def _fresh_report_dir(report_dir: str | Path | None) -> Path:
         for stale in out.glob(f"{CORPUS_FILE}*"):
             stale.unlink()
     return out
+
+
+def _model_file(model: Any) -> str | None:
+    """The absolute path of a model file given as ``reference=``/``candidate=``, else None."""
+    return os.path.abspath(model) if isinstance(model, str) and is_model_file(model) else None
+
+
+def _store_seeds(out: Path, x: np.ndarray, y: np.ndarray | None, calibration: np.ndarray | None) -> str | None:
+    """Save the seeds (and the calibration set a spec's counterpart was built from) in ``out/seeds.npz``.
+
+    ``diverfuzz replay``, ``report`` and ``evaluate-supervisors`` read them
+    from there. Returns the file's absolute path, or None (and no file)
+    above :data:`~diverfuzz.fuzzer.campaign.rebuild.CHECK_SEEDS_LIMIT` bytes.
+    """
+    path = out / CHECK_SEEDS
+    arrays = {"x": x}
+    if y is not None:
+        arrays["y"] = y
+    if calibration is not None:
+        arrays["calibration"] = validate_inputs(calibration, name="calibration")[0]
+    if sum(a.nbytes for a in arrays.values()) > CHECK_SEEDS_LIMIT:
+        path.unlink(missing_ok=True)  # a previous run's seeds must not pass for these
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)
+    return os.path.abspath(path)
 
 
 def _resolve_models(
@@ -340,6 +431,10 @@ def _resolve_models(
     if spec is not None:
         candidate = build_counterpart(spec, reference, x if calibration is None else calibration)
         description["candidate"] = f"{spec} counterpart of the reference"
+        description["calibration"] = (
+            f"the {len(x)} seeds themselves (pass calibration= to calibrate on held-out inputs)"
+            if calibration is None else f"{len(calibration)} inputs given to check(calibration=)"
+        )
     else:
         description["candidate"] = type(candidate).__name__
     return reference, candidate, spec, description
@@ -365,6 +460,22 @@ def _refuse_if_all_rejected(summary: dict, validity: str, out: Path) -> None:
             f"check(validity={validity!r}): the validity rule rejected all {summary['queries']} "
             "candidate inputs, so nothing was tested; loosen it (ssim lies in [0, 1], psnr in dB); "
             f"report: {out / 'report.html'}"
+        )
+
+
+def _refuse_if_only_seeds(summary: dict, validity: str, out: Path) -> None:
+    """Raise when nearly every candidate the rule accepted was the seed itself: nothing new was tested.
+
+    The share is :data:`diverfuzz.fuzzer.campaign.summary.NEARLY_ALL_UNCHANGED` (the
+    summary warns at the same share); counting is the campaign's (``summary.unchanged``).
+    """
+    accepted = int(summary.get("queries") or 0) - int(summary.get("rejected") or 0)
+    unchanged = int(summary.get("unchanged") or 0)
+    if nearly_all_unchanged(unchanged, accepted):
+        raise DiverfuzzError(
+            f"check(validity={validity!r}): {unchanged} of the {accepted} candidate inputs the validity rule "
+            "accepted were the seeds themselves, unchanged, so nothing new was tested; loosen the rule so it "
+            f"admits changed inputs (ssim lies in [0, 1], psnr in dB); report: {out / 'report.html'}"
         )
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from diverfuzz import __version__
 from diverfuzz.common.errors import DiverfuzzError
@@ -21,6 +24,35 @@ EXIT_OK = 0
 EXIT_NOT_REPRODUCED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+#: Exit status after SIGTERM (a CI timeout, ``kill``): 128 + 15, as a shell reports it.
+EXIT_TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread as Ctrl-C raises ``KeyboardInterrupt``, so it is handled the same way:
+    what was found is stored and reported, and the run is marked interrupted."""
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[list[int]]:
+    """Within, SIGTERM raises :class:`Terminated` in the main thread; yields a list that gets the signal when it came.
+
+    Outside the main thread (where Python cannot install handlers) it changes nothing.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handler(signum, frame) -> None:
+        received.append(signum)
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def add_run_options(add_argument) -> None:
@@ -75,6 +107,19 @@ def add_sweep_options(add_argument) -> None:
     add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help, wrapped at spaces only: a spec such as ``onnx-int8:per-channel`` stays whole."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        import textwrap
+
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
+#: What the folder commands take as DIR.
+CAMPAIGN_DIR = "a campaign's output folder: the --out of diverfuzz run, or a check()/plugin report folder"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="diverfuzz",
@@ -85,24 +130,35 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run (or --resume) a fuzz campaign")
     add_run_options(run.add_argument)
     rep = sub.add_parser("replay", help="re-execute every divergence recorded in DIR")
-    rep.add_argument("dir", metavar="DIR")
+    rep.add_argument("dir", metavar="DIR", help=CAMPAIGN_DIR)
     rep.add_argument("--id", metavar="N[,N...]", help="replay only these divergence ids")
     sup = sub.add_parser(
         "evaluate-supervisors",
         help="score uncertainty supervisors on the divergence-inducing inputs of the campaign in DIR",
     )
-    sup.add_argument("dir", metavar="DIR")
+    sup.add_argument("dir", metavar="DIR", help=CAMPAIGN_DIR)
     sup.add_argument("--false-alarm", type=float, default=0.05, metavar="RATE", help="calibration false-alarm rate (default 0.05)")
     swp = sub.add_parser("sweep", help="sweep number formats: lowest precision that keeps the model's predictions")
     add_sweep_options(swp.add_argument)
     ren = sub.add_parser("report", help="re-render the reports of the campaign in DIR from its corpus")
-    ren.add_argument("dir", metavar="DIR")
+    ren.add_argument("dir", metavar="DIR", help=CAMPAIGN_DIR)
     ren.add_argument(
         "--format",
         default="html,json,md,junit",
         metavar="F[,F...]",
         help="formats to write: html, json, md, junit (default: all)",
     )
+    exp = sub.add_parser("export", help="write each divergence of the campaign in DIR as PNGs and one .npz of arrays")
+    exp.add_argument("dir", metavar="DIR", help=CAMPAIGN_DIR)
+    exp.add_argument("--format", default="png,npz", metavar="F[,F...]", help="png (seed, mutant, difference per "
+                     "divergence) and/or npz (divergences.npz: arrays, labels, chains as JSON) (default: both)")
+    exp.add_argument("--out", metavar="FOLDER", help="where the files go (default DIR/export)")
+    for command in sub.choices.values():
+        command.formatter_class = HelpFormatter
+        command.add_argument(
+            "--verbose", action="store_true",
+            help="also print library warnings and log lines on stderr (always written to diverfuzz.log in the output folder)",
+        )
     return parser
 
 
@@ -123,7 +179,32 @@ def _config_from_args(args: argparse.Namespace):
     given = {name: getattr(args, name) for name, _, _ in config_options() if hasattr(args, name)}
     if given.get("candidate") and given.get("precision"):
         raise DiverfuzzError("--candidate and --precision exclude each other; give one")
+    if getattr(args, "resume", False):
+        return _resume_config(args.out, given)
     return CampaignConfig(**given)
+
+
+def _resume_config(out: str, given: dict) -> CampaignConfig:
+    """The stored config of the campaign in ``out``, with the options ``given`` on the command line.
+
+    ``run --out DIR --resume`` alone continues the campaign as it was run;
+    given options that differ from the stored ones are refused by the driver
+    (:func:`diverfuzz.fuzzer.campaign.driver.run_campaign`), except ``--seeds``
+    and where seeds run (``--backend``, ``--workers``, ``--ray-address``).
+    Files not given again are found at their stored absolute paths, else
+    relative to ``out`` (a folder moved with them), which one line says.
+    """
+    from diverfuzz.fuzzer.campaign.driver import stored_for_resume
+    from diverfuzz.fuzzer.campaign.rebuild import locate, moved_line
+
+    stored, paths = stored_for_resume(out)
+    stored, moved = locate(stored, {k: v for k, v in (paths or {}).items() if k not in given}, out)
+    if moved:
+        print(moved_line(moved, out), file=sys.stderr)
+    merged = {**stored, **given}
+    if "precision" in given and "candidate" not in given:
+        merged["candidate"] = None  # a spec given now replaces a stored --candidate (and is refused as a change)
+    return CampaignConfig.from_dict(merged)
 
 
 class LogProgress:
@@ -157,7 +238,7 @@ class LogProgress:
         )
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def cmd_run(args: argparse.Namespace, terminated: Sequence[int] = ()) -> int:
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -167,13 +248,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         TimeElapsedColumn,
     )
 
-    from diverfuzz.entry.tables import campaign_table
+    from diverfuzz.entry.tables import campaign_table, console
     from diverfuzz.fuzzer.campaign.driver import REPORT_HTML, REPORT_JSON, run_campaign
 
     if args.config:
         _apply_config_file(args)
     config = _config_from_args(args)
-    out = Console()
+    out = console()  # without a terminal: wide, so the table is not squeezed to 80 columns
     err = Console(stderr=True)
     progress = Progress(
         TextColumn("fuzzing seeds"),
@@ -200,8 +281,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     out.print(campaign_table(result.report))
     out.print(f"report: {Path(args.out) / REPORT_HTML}  (JSON: {Path(args.out) / REPORT_JSON})")
     if result.interrupted:
-        err.print("interrupted: everything found so far is saved; continue with --resume")
-        return EXIT_INTERRUPTED
+        how = "terminated (SIGTERM)" if terminated else "interrupted"
+        err.print(f"{how}: everything found so far is saved; continue with --resume")
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     return EXIT_OK
 
 
@@ -215,20 +297,25 @@ def cmd_replay(args: argparse.Namespace) -> int:
         except ValueError:
             raise DiverfuzzError(f"--id={args.id!r}: expected divergence ids like 3 or 3,7") from None
     result = replay(args.dir, ids=ids)
+    for line in result.notes:
+        print(line, file=sys.stderr)
+    for line in result.changed:
+        print(f"changed: {line}")
     for line in result.failures:
         print(f"not reproduced: {line}")
-    print(f"{result.reproduced}/{result.total} divergences reproduce")
+    reason = "; the models changed since the campaign ran (see 'changed:' above)" if result.changed else ""
+    print(f"{result.reproduced}/{result.total} divergences reproduce{reason}")
     return EXIT_OK if result.ok else EXIT_NOT_REPRODUCED
 
 
 def cmd_evaluate_supervisors(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    from diverfuzz.entry.tables import supervisors_table
+    from diverfuzz.entry.tables import console, supervisors_table
     from diverfuzz.supervisors.campaign import SUPERVISORS_FILE, evaluate_campaign
 
     result = evaluate_campaign(args.dir, false_alarm=args.false_alarm)
-    Console().print(supervisors_table(result.scores))
+    for line in result.notes:
+        print(line, file=sys.stderr)
+    console().print(supervisors_table(result.scores))
     for line in result.absent:
         print(f"absent: {line}")
     print(f"written: {Path(args.dir) / SUPERVISORS_FILE}")
@@ -245,7 +332,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         TimeElapsedColumn,
     )
 
-    from diverfuzz.entry.tables import recommendation_text, sweep_tables
+    from diverfuzz.entry.tables import console, recommendation_text, sweep_tables
     from diverfuzz.fuzzer.sweep import run_sweep
 
     err = Console(stderr=True)
@@ -261,7 +348,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             normalize=args.normalize,
             progress=lambda done, total, what: progress.update(task, completed=done, total=total, what=what),
         )
-    out = Console()
+    out = console()
     for table in sweep_tables(result):
         out.print(table)
     out.print("recommendation (smallest format keeping agreement on clean and fuzzed inputs):")
@@ -271,6 +358,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from diverfuzz.fuzzer.campaign.driver import campaign_state
     from diverfuzz.fuzzer.campaign.rerender import FORMATS, rerender
 
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
@@ -279,6 +367,27 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise DiverfuzzError(f"--format={args.format!r}: choose from {', '.join(FORMATS)}")
     for path in rerender(args.dir, formats):
         print(path)
+    if campaign_state(args.dir) == "running":
+        print(
+            f"note: the campaign in {args.dir} has not finished (it is still running, or it was killed): "
+            f"the report says interrupted; continue it with diverfuzz run --out {args.dir} --resume",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from diverfuzz.fuzzer.campaign.export import FORMATS, export
+
+    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    if not formats or any(f not in FORMATS for f in formats):
+        raise DiverfuzzError(f"--format={args.format!r}: choose from {', '.join(FORMATS)}")
+    result = export(args.dir, formats, args.out)
+    pngs = sum(1 for path in result.files if path.suffix == ".png")
+    print(f"{result.divergences} divergences exported to {result.folder}" + (f": {pngs} PNGs" if "png" in formats else ""))
+    for path in result.files:
+        if path.suffix == ".npz":
+            print(path)
     return EXIT_OK
 
 
@@ -286,20 +395,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
+    from diverfuzz.entry.logs import library_log
+
+    # Library warnings go to diverfuzz.log in the command's folder (and stderr with --verbose).
+    folder = getattr(args, "dir", None) or getattr(args, "out", None)
+    with library_log(folder, verbose=args.verbose), sigterm_as_interrupt() as terminated:
+        return _dispatch(args, terminated)
+
+
+def _dispatch(args: argparse.Namespace, terminated: list[int]) -> int:
     try:
         if args.command == "run":
-            return cmd_run(args)
+            return cmd_run(args, terminated)
         if args.command == "report":
             return cmd_report(args)
         if args.command == "sweep":
             return cmd_sweep(args)
         if args.command == "evaluate-supervisors":
             return cmd_evaluate_supervisors(args)
+        if args.command == "export":
+            return cmd_export(args)
         return cmd_replay(args)
     except DiverfuzzError as exc:
         print(f"diverfuzz: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Terminated) or terminated:
+            print("diverfuzz: terminated (SIGTERM)", file=sys.stderr)
+            return EXIT_TERMINATED
         print("diverfuzz: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
 

@@ -1,5 +1,11 @@
 """pytest plugin: the ``diverfuzz`` fixture, options, marker and terminal summary.
 
+Precedence of a setting, first given wins: the ``--diverfuzz-*`` command-line
+option, then the argument of ``diverfuzz.check(...)`` in the test, then the
+``@pytest.mark.diverfuzz`` marker, then the ``diverfuzz_*`` ini key, then the
+default. The command line comes first so that ``pytest --diverfuzz-budget 10``
+makes a quick run of a suite whose tests pass ``budget=200``.
+
 Hooks and option definitions only; everything heavy (torch, the campaign
 engine) is imported when a test first uses the fixture, so the plugin costs
 nothing in test sessions that do not use it. Registered through the
@@ -26,6 +32,13 @@ SETTINGS: tuple[tuple[str, str, type, Any, str], ...] = (
      "count only divergences where the reference's top-1 minus top-2 probability is at least this"),
 )
 MARKER_KEYS = frozenset({"budget", "strategy", "validity", "rng_seed", "name", "workers", "min_margin"})
+#: check() argument -> (ini name, option suffix) of the settings the command line can give.
+ARGUMENT_SETTINGS = {
+    "budget": ("diverfuzz_budget", "budget"),
+    "rng_seed": ("diverfuzz_seed", "seed"),
+    "workers": ("diverfuzz_workers", "workers"),
+    "min_margin": ("diverfuzz_min_margin", "min-margin"),
+}
 _RESULTS = pytest.StashKey[list]()
 
 
@@ -99,18 +112,28 @@ class DiverfuzzFixture:
     ):
         """Fuzz ``reference`` against ``candidate`` (a model, a callable or a precision spec).
 
-        Settings come from the arguments, else the ``diverfuzz`` marker, else
-        ``--diverfuzz-*`` options, else ini settings. Returns a
+        Settings come from the ``--diverfuzz-*`` command-line options, else
+        the arguments, else the ``diverfuzz`` marker, else the ini settings,
+        else the defaults: ``pytest --diverfuzz-budget 10`` overrides
+        ``check(..., budget=200)``. Returns a
         :class:`diverfuzz.entry.check.CheckResult`; call ``assert_max_success_rate``
         on it to gate the test.
         """
         # Lazy: torch is a heavy dependency, and pytest loads this plugin in
         # every session, including those that never use the fixture.
+        from diverfuzz.common.errors import DiverfuzzError
         from diverfuzz.entry.check import check
 
         config = self._request.config
+        from_command_line: dict[str, str] = {}
 
         def pick(value: Any, key: str, fallback: Any) -> Any:
+            if key in ARGUMENT_SETTINGS:
+                ini, suffix = ARGUMENT_SETTINGS[key]
+                given = config.getoption(ini)
+                if given is not None:  # the command line overrides the test's code
+                    from_command_line[key] = f"--diverfuzz-{suffix}"
+                    return given
             return value if value is not None else self._marker.get(key, fallback)
 
         self._calls += 1
@@ -123,21 +146,27 @@ class DiverfuzzFixture:
         else:
             report_dir = self._request.getfixturevalue("tmp_path") / f"diverfuzz-{self._calls}"
         corpus = Path(config.rootpath) / setting(config, "diverfuzz_corpus")
-        result = check(
-            reference,
-            candidate,
-            seeds,
-            labels=labels,
+        settings = dict(
             budget=pick(budget, "budget", setting(config, "diverfuzz_budget")),
             strategy=pick(strategy, "strategy", "genetic"),
             validity=pick(validity, "validity", None),
             rng_seed=pick(rng_seed, "rng_seed", setting(config, "diverfuzz_seed")),
-            name=pair_name,
-            report_dir=report_dir,
-            corpus_dir=corpus,
             workers=pick(workers, "workers", setting(config, "diverfuzz_workers")),
             min_margin=pick(min_margin, "min_margin", setting(config, "diverfuzz_min_margin")),
         )
+        try:
+            result = check(
+                reference, candidate, seeds, labels=labels, name=pair_name, report_dir=report_dir, corpus_dir=corpus,
+                **settings,
+            )
+        except DiverfuzzError as exc:
+            # check() names its arguments (budget=0); a value from the command line is named as given there.
+            if from_command_line and exc.args and isinstance(exc.args[0], str):
+                message = exc.args[0]
+                for key, option in from_command_line.items():
+                    message = message.replace(f"{key}=", f"{option}=")
+                exc.args = (message, *exc.args[1:])
+            raise
         node = self._request.node
         prefix = "diverfuzz" if self._calls == 1 else f"diverfuzz_{self._calls}"
         node.user_properties.append((f"{prefix}_divergences", len(result.divergences)))

@@ -5,13 +5,36 @@ Formatting only: every number comes from the layer that computed it.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Sequence
 
+from rich.console import Console
 from rich.table import Table
+
+from diverfuzz.reports.formatting import triage_text
 
 if TYPE_CHECKING:  # the types only: printing a table loads no torch
     from diverfuzz.fuzzer.sweep import SweepResult
     from diverfuzz.supervisors.evaluation import SupervisorScore
+
+
+#: Columns of a console without a terminal (a CI log, a pipe): tables keep their natural width.
+LOG_WIDTH = 1000
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A rich console for the CLI's tables and text.
+
+    On a terminal, its width. Without one (a CI log, a pipe), rich would
+    assume 80 columns and squeeze wide tables ("monit…", "super…"); this
+    console is :data:`LOG_WIDTH` wide instead, so every table keeps its
+    natural width (tables are not padded to the console's width). A
+    ``COLUMNS`` variable still sets the width.
+    """
+    out = Console(stderr=stderr)
+    if out.is_terminal or os.environ.get("COLUMNS", "").isdigit():
+        return out
+    return Console(stderr=stderr, width=LOG_WIDTH)
 
 
 def campaign_table(report: dict) -> Table:
@@ -19,7 +42,6 @@ def campaign_table(report: dict) -> Table:
     s = report["summary"]
     table = Table(title="diverfuzz campaign", show_header=False)
     median = s["median_queries_to_first_divergence"]
-    triage = s.get("triage") or {}
     correct = s.get("correct_counts")
     rows = [
         ("validity rule", str(s.get("validity", "-"))),
@@ -35,13 +57,14 @@ def campaign_table(report: dict) -> Table:
         ),
         ("model-pair queries (budget)", str(s["queries"])),
         ("  rejected by the validity rule", str(s.get("rejected", "-"))),
+        ("  accepted but unchanged (the seed itself)", str(s.get("unchanged", "-"))),
         ("shrink queries / screening queries", f"{s.get('shrink_queries', '-')} / {s.get('screening_queries', '-')}"),
         ("triage evaluations / total model evaluations",
          f"{s.get('triage_evaluations', '-')} / {s.get('total_model_evaluations', '-')}"),
         ("median queries to first divergence", "-" if median is None else f"{median:g}"),
         (
             "triage: precision-induced / reference-unstable",
-            f"{triage.get('precision-induced', 0)} / {triage.get('reference-unstable', 0)}",
+            triage_text(s),
         ),
         ("wall time", f"{s['wall_seconds']:.1f} s"),
     ]

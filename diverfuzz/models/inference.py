@@ -34,7 +34,7 @@ def run_model(model: Model, x: torch.Tensor, *, name: str = "model") -> np.ndarr
     except Exception as exc:  # a user model may raise anything
         raise ModelError(
             f"the {name} model raised {type(exc).__name__}: {exc} "
-            f"(input batch shape {tuple(x.shape)}, dtype float32)"
+            f"(input batch shape {tuple(x.shape)}, dtype float32)" + channel_axis_hint(tuple(x.shape), str(exc))
         ) from exc
     if not isinstance(out, torch.Tensor):
         raise ModelError(f"the {name} model returned {type(out).__name__}, expected a logits tensor")
@@ -54,6 +54,21 @@ def run_model(model: Model, x: torch.Tensor, *, name: str = "model") -> np.ndarr
             "reduced-precision format?)"
         )
     return result
+
+
+def channel_axis_hint(shape: tuple[int, ...], message: str) -> str:
+    """A hint when inputs ``(N, H, W)`` lacking a channel axis made a convolution fail (else ``""``).
+
+    ``(N, 8, 8)`` grey images reach a ``Conv2d`` as one unbatched input of
+    ``N`` channels, and torch's error talks about channels, not the data.
+    """
+    text = message.lower()
+    if len(shape) != 3 or not ("conv" in text or "channels" in text or "3d" in text or "rank" in text):
+        return ""
+    return (
+        f"; the data's inputs have shape {shape[1:]} with no channel axis: for single-channel images "
+        "add one, x[:, None] (shape (N, 1, H, W)), before saving --data"
+    )
 
 
 def batched_logits(model: Model, x: np.ndarray, *, batch_size: int = 1024, name: str = "model") -> np.ndarray:

@@ -18,6 +18,28 @@ import torch
 
 from diverfuzz.common.errors import ModelError
 from diverfuzz.models.inference import Model, batched_logits
+from diverfuzz.models.runtimes.base import log_probabilities
+
+#: How far from 1 a row of probabilities may sum (:func:`is_probabilities`): a float32
+#: softmax sums to 1 within 1e-6, fp16 and bf16 counterparts within about 1e-3.
+PROBABILITY_TOLERANCE = 1e-2
+#: Floor of probabilities read as log-probabilities (a probability that underflowed to 0
+#: stays finite), as for float outputs of model files (:mod:`diverfuzz.models.runtimes`).
+PROBABILITY_FLOOR = 1e-30
+
+
+def is_probabilities(outputs: np.ndarray) -> bool:
+    """Whether ``outputs`` ``(N, classes)`` look like probabilities: two or more classes, and
+    every row non-negative and summing to 1 within :data:`PROBABILITY_TOLERANCE`.
+
+    Logits almost never do on more than a handful of inputs; a model ending in softmax
+    always does.
+    """
+    out = np.asarray(outputs, dtype=np.float64)
+    return bool(
+        out.ndim == 2 and len(out) > 0 and out.shape[1] >= 2 and np.isfinite(out).all() and (out >= 0).all()
+        and np.abs(out.sum(axis=1) - 1.0).max() <= PROBABILITY_TOLERANCE
+    )
 
 
 @contextmanager
@@ -123,6 +145,13 @@ class ModelPair:
         Where torch modules run (default ``cpu``): modules are moved there and
         batches sent there; outputs come back to the CPU. File runtimes
         (ONNX Runtime, LiteRT) pick their device when loaded.
+    probabilities : tuple of str, optional
+        Roles whose model returns probabilities (it ends in softmax; see
+        :func:`is_probabilities`): their outputs are returned as log-probabilities
+        (:func:`~diverfuzz.models.runtimes.base.log_probabilities`), so the softmax every
+        oracle applies gives back the model's own probabilities, not a second softmax of
+        them; argmax is unchanged. Default: none
+        (:func:`diverfuzz.fuzzer.campaign.workload.probe_models` sets it).
     """
 
     reference: Model
@@ -131,6 +160,7 @@ class ModelPair:
     labels: tuple[str, str] = ("reference", "candidate")
     device: str = "cpu"
     batch_dependent: tuple[str, ...] = ()
+    probabilities: tuple[str, ...] = ()
     queries: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -161,7 +191,8 @@ class ModelPair:
     def run(self, role: str, batch: np.ndarray) -> np.ndarray:
         """Logits of one model (``role``: ``"reference"`` or ``"candidate"``) on a float32 ``batch``; counts nothing."""
         model = self.reference if role == "reference" else self.candidate
-        return batched_logits(model, batch, batch_size=self._rows(role), name=self._named(role))
+        out = batched_logits(model, batch, batch_size=self._rows(role), name=self._named(role))
+        return log_probabilities(out, PROBABILITY_FLOOR) if role in self.probabilities else out
 
     def fingerprints(self) -> dict[str, str]:
         return {"reference": fingerprint(self.reference), "candidate": fingerprint(self.candidate)}

@@ -3,6 +3,12 @@
 torch.export, torch.onnx, onnxscript and torchao log progress lines, print to
 stdout and raise deprecation warnings that say nothing about the user's
 model; a one-line error or a clean summary must not drown in them.
+
+Warnings a :func:`quiet` block does not ignore (torchao's ~1,000-character
+"The input of maxpool2d is not quantized" UserWarning, say) are not printed
+either: they become records of the :data:`LIBRARY_LOGGER` logger, which the
+command line writes to ``DIR/diverfuzz.log`` (and to stderr with
+``--verbose``), and which Python callers see only if they configure logging.
 """
 
 from __future__ import annotations
@@ -15,6 +21,17 @@ from typing import Iterator, Sequence
 
 #: torch's structured-trace logger (``torch._logging``), silenced by every :func:`quiet` block.
 TRACE_LOGGER = "torch.__trace"
+#: Where warnings raised inside a :func:`quiet` block go (as WARNING records).
+LIBRARY_LOGGER = "diverfuzz.library"
+
+# A library's loggers get a NullHandler: without one, Python's last-resort
+# handler would print the records on stderr after all.
+logging.getLogger("diverfuzz").addHandler(logging.NullHandler())
+
+
+def log_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A :func:`warnings.showwarning` that logs the warning to :data:`LIBRARY_LOGGER` instead of printing it."""
+    logging.getLogger(LIBRARY_LOGGER).warning("%s:%s: %s: %s", filename, lineno, category.__name__, message)
 
 
 @contextlib.contextmanager
@@ -28,7 +45,8 @@ def quiet(loggers: Sequence[str], *, stdout: bool = False, categories: Sequence[
     stdout : bool, optional
         Also discard what is printed to stdout inside the block (default False).
     categories : sequence of Warning subclasses, optional
-        Warnings to ignore inside the block (default: all).
+        Warnings to ignore inside the block (default: all); any other warning
+        raised inside is logged to :data:`LIBRARY_LOGGER`, not printed.
     """
     # torch's structured-trace logger ("torch.__trace") emits empty DEBUG
     # records from torch.export and fake tensors; under a DEBUG log capture
@@ -40,6 +58,7 @@ def quiet(loggers: Sequence[str], *, stdout: bool = False, categories: Sequence[
         h.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings(), contextlib.ExitStack() as stack:
+            warnings.showwarning = log_warning  # restored by catch_warnings
             for category in categories:
                 warnings.simplefilter("ignore", category)
             if stdout:

@@ -12,6 +12,12 @@ for float32) and labels each input
     some samples change the reference's label: rounding noise at the
     reference's own precision already decides the answer, so the divergence
     says nothing about the counterpart.
+``not triaged``
+    MCA cannot reach the reference's own arithmetic (:func:`triage_obstacle`,
+    :class:`NotTriaged`): a model file run by ONNX Runtime or LiteRT, with or
+    without a torch preprocessing wrapper in front (MCA would perturb the
+    input scaling alone), a plain callable, a TorchScript module or a
+    ``torch.export`` program. The divergence stands, unjudged, with the reason.
 
 Notes
 -----
@@ -26,19 +32,83 @@ reduced-precision neural networks.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from diverfuzz.common.errors import DiverfuzzError
-from diverfuzz.models.precision.mca import mca_samples, significant_bits
+from diverfuzz.models.precision.mca import count_arithmetic, mca_samples, significant_bits
+from diverfuzz.models.preprocessed import Preprocessed
 from diverfuzz.relations import Chain
 
 PRECISION_INDUCED = "precision-induced"
 REFERENCE_UNSTABLE = "reference-unstable"
 LABELS = (PRECISION_INDUCED, REFERENCE_UNSTABLE)
+#: The label of a divergence whose reference MCA cannot instrument (with a ``reason``).
+NOT_TRIAGED = "not triaged"
+
+#: Runtimes of model files, by the class that runs them.
+_RUNTIMES = {"OnnxModel": "ONNX Runtime", "TfliteModel": "LiteRT"}
+
+
+class NotTriaged(DiverfuzzError):
+    """MCA cannot instrument the reference's own arithmetic; the message says why."""
+
+
+def _peel(reference: Any) -> tuple[Any, list]:
+    """``(model, preprocessing)``: the model inside any :class:`Preprocessed` wrappers, and their preprocessing, outermost first."""
+    steps = []
+    while isinstance(reference, Preprocessed):
+        steps.append(reference.preprocess)
+        reference = reference.model
+    return reference, steps
+
+
+def _what(model: Any) -> str:
+    """How a reason names ``model``: its runtime and file, or its type."""
+    path = getattr(model, "path", None)
+    name = Path(str(path)).name if path is not None else None
+    runtime = _RUNTIMES.get(type(model).__name__)
+    if runtime is not None:
+        return f"runs in {runtime}" + (f" ({name})" if name else "")
+    kind = getattr(model, "kind", None)
+    if kind == "torchscript":
+        return f"is a TorchScript module ({name}), run by the TorchScript interpreter"
+    if kind == "pt2":
+        return f"is a torch.export program ({name}), which calls aten operator overloads"
+    inner, device = getattr(model, "model", None), getattr(model, "device", None)
+    if isinstance(inner, nn.Module) and isinstance(device, str) and device != "cpu":
+        return f"runs on {device}, and MCA runs on the CPU"
+    if not isinstance(model, nn.Module):
+        return f"is a plain callable ({getattr(model, '__qualname__', type(model).__qualname__)}), not a torch.nn.Module"
+    return f"is a {type(model).__name__} whose forward calls no torch function MCA intercepts"
+
+
+def triage_obstacle(reference: Any) -> str | None:
+    """Why MCA cannot triage ``reference``, found without running it; None when it may.
+
+    MCA (:class:`~diverfuzz.models.precision.mca.MCAMode`) perturbs the torch functions a
+    ``torch.nn.Module`` calls. A reference that is no module, or a :class:`Preprocessed`
+    wrapper around one that is not (a model file behind ``--input-range``), offers it no
+    arithmetic of the model's: triaging it would perturb the input scaling alone and call
+    every divergence ``precision-induced``. Modules that call no perturbable function
+    (TorchScript, ``torch.export`` programs) are found by :func:`triage` on its first pass.
+    """
+    model, steps = _peel(reference)
+    if isinstance(model, nn.Module):
+        return None
+    reason = f"MCA instruments the arithmetic of torch modules, and the reference {_what(model)}"
+    if steps:
+        reason += "; the torch wrapper in front of it only preprocesses the input, and is all MCA could perturb"
+    return reason
+
+
+def not_triaged(reason: str) -> dict:
+    """The ``triage`` of a divergence MCA could not judge: ``{"label": "not triaged", "reason": reason}``."""
+    return {"label": NOT_TRIAGED, "reason": reason}
 
 
 @dataclass(frozen=True)
@@ -128,6 +198,13 @@ def triage(
     list of Triage
         One per input, in order.
 
+    Raises
+    ------
+    NotTriaged
+        When MCA cannot reach the reference's arithmetic (:func:`triage_obstacle`), or
+        when its plain pass over ``inputs`` called no function MCA perturbs (checked
+        on that pass, before any sample is drawn).
+
     Examples
     --------
     >>> net = nn.Linear(4, 3)
@@ -138,6 +215,8 @@ def triage(
         raise DiverfuzzError(
             f"reference={type(reference).__name__}: triage needs a torch.nn.Module (MCA runs a float64 copy)"
         )
+    if (obstacle := triage_obstacle(reference)) is not None:
+        raise NotTriaged(obstacle)
     if not 0.0 < min_stability <= 1.0:
         raise DiverfuzzError(f"min_stability={min_stability!r} must be in (0, 1]")
     x = np.ascontiguousarray(inputs, dtype=np.float32)
@@ -148,8 +227,15 @@ def triage(
     was_training = reference.training
     reference.eval()
     try:
+        model, steps = _peel(reference)
         with torch.no_grad():
-            unperturbed = reference(torch.from_numpy(x)).detach().float().cpu().numpy().astype(np.float64)
+            inner = torch.from_numpy(x)
+            for step in steps:  # outside the count: MCA perturbing the preprocessing alone triages nothing
+                inner = step(inner)
+            out, calls = count_arithmetic(model, inner)
+            unperturbed = out.detach().float().cpu().numpy().astype(np.float64)
+        if calls == 0:
+            raise NotTriaged(f"MCA intercepted none of the reference's arithmetic: it {_what(model)}")
         runs = mca_samples(reference, x, samples, t, seed, mode=mode).cpu().numpy()  # (n, N, classes)
     finally:
         reference.train(was_training)
@@ -222,4 +308,7 @@ def triage_divergences(reference: nn.Module, seeds: np.ndarray, divergences: Seq
     return [r.to_dict() for r in triage(reference, divergence_inputs(seeds, divergences), **kw)]
 
 
-__all__ = ["LABELS", "PRECISION_INDUCED", "REFERENCE_UNSTABLE", "Triage", "divergence_inputs", "triage", "triage_divergences"]
+__all__ = [
+    "LABELS", "NOT_TRIAGED", "NotTriaged", "PRECISION_INDUCED", "REFERENCE_UNSTABLE", "Triage", "divergence_inputs",
+    "not_triaged", "triage", "triage_divergences", "triage_obstacle",
+]

@@ -180,8 +180,10 @@ SUMMARY_HELP: dict[str, str] = {
     "Right on divergences": "With labels: on how many divergences the reference, the candidate or neither gives the true label.",
     "Queries": "Search queries: candidate inputs counted against the budgets, rejected ones included.",
     "Rejected by validity": "Search queries the validity rule refused (never run on the models).",
+    "Unchanged mutants": "Search queries the validity rule accepted that were the seed itself (no new input); near all accepted ones, the rule admits nothing but the seeds.",
     "Shrink queries": "Candidate chains tried while shrinking divergences (outside the budget).",
     "Triage evaluations": "Reference forward passes spent on Monte Carlo Arithmetic triage.",
+    "Triage": "Divergences by MCA triage of the reference: precision-induced (the reference is stable there) / reference-unstable; not triaged (with why) where MCA cannot instrument the reference's own arithmetic (a model file, TorchScript, a torch.export program, a plain callable).",
     "Screening queries": "Model-pair evaluations spent probing the models and screening every input.",
     "Total model evaluations": "Every single-model forward pass of one input, all phases included.",
     "Batch-dependent models": "Models whose output for an input depends on the rest of its batch; run one input at a time.",
@@ -231,11 +233,18 @@ def summary_rows(summary: Mapping[str, Any] | None) -> list[tuple[str, str]]:
         share = (f" ({100.0 * rejected / queries:.1f} %)"
                  if isinstance(rejected, int) and isinstance(queries, int) and queries > 0 else "")
         rows.append(("Rejected by validity", format_number(rejected) + share))
+    unchanged = s.get("unchanged")
+    if unchanged is not None:
+        accepted = queries - rejected if isinstance(queries, int) and isinstance(rejected, int) else None
+        share = f" of {accepted} accepted" if isinstance(unchanged, int) and accepted else ""
+        rows.append(("Unchanged mutants", format_number(unchanged) + share))
     for key, label in (("shrink_queries", "Shrink queries"), ("triage_evaluations", "Triage evaluations"),
                        ("screening_queries", "Screening queries"),
                        ("total_model_evaluations", "Total model evaluations")):
         if key in s:
             rows.append((label, format_number(s.get(key))))
+    if isinstance(s.get("triage"), Mapping):
+        rows.append(("Triage", triage_text(s)))
     if s.get("batch_dependent"):
         rows.append(("Batch-dependent models", ", ".join(format_value(v) for v in s["batch_dependent"])))
     if s.get("decisive_counts") is not None:
@@ -251,6 +260,23 @@ def summary_rows(summary: Mapping[str, Any] | None) -> list[tuple[str, str]]:
         ("Interrupted", format_number(s.get("interrupted"))),
     ]
     return rows
+
+
+def triage_text(summary: Mapping[str, Any]) -> str:
+    """``summary.triage`` as ``precision-induced / reference-unstable`` counts, or ``not triaged (why)``.
+
+    Divergences MCA could not judge (``summary.triage["not triaged"]``) are named with
+    ``summary.not_triaged_reasons``; when they are all of them, that is the whole text.
+    """
+    triage = summary.get("triage") if isinstance(summary.get("triage"), Mapping) else {}
+    counts = f"{triage.get('precision-induced', 0)} / {triage.get('reference-unstable', 0)}"
+    skipped = triage.get("not triaged") or 0
+    if not skipped:
+        return counts
+    why = "; ".join(str(r) for r in summary.get("not_triaged_reasons") or []) or "MCA cannot instrument the reference"
+    if skipped == sum(v for v in triage.values() if isinstance(v, int)):
+        return f"not triaged ({why})"
+    return f"{counts}; {skipped} not triaged ({why})"
 
 
 def warning_lines(report: Mapping[str, Any]) -> list[str]:

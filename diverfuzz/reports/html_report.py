@@ -77,7 +77,7 @@ METRIC_HELP: dict[str, str] = {
     "shrink queries": "Candidate chains the shrinker tried (outside the search budget).",
     "cluster size": "Divergences of the same cluster (label pair and relations) this one stands for.",
     "cluster": "Cluster this divergence belongs to.",
-    "triage": "MCA triage: precision-induced (the reference is stable there) or reference-unstable.",
+    "triage": "MCA triage: precision-induced (the reference is stable there) or reference-unstable; not triaged (and why) where MCA cannot instrument the reference's arithmetic.",
     "reference significant bits": "Mean significant bits of the reference's logits under MCA (at most 24).",
     "reference label stability": "Share of MCA runs in which the reference keeps its label, in [0, 1].",
     "found at": "When the divergence was found (UTC).",
@@ -230,7 +230,9 @@ def _divergence_view(
             shrink.append((key.replace("_", " "), format_value(div.get(key))))
     triage = div.get("triage")
     if isinstance(triage, Mapping) and triage.get("label"):
-        shrink.append(("triage", format_value(triage.get("label"))))
+        label = format_value(triage.get("label"))
+        reason = triage.get("reason") or triage.get("error")
+        shrink.append(("triage", f"{label} ({format_value(reason)})" if reason else label))
         if triage.get("significant_bits") is not None:
             shrink.append(("reference significant bits", format_number(triage.get("significant_bits"), digits=3)))
         if triage.get("label_stability") is not None:

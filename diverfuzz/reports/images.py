@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 
 from .errors import ReportError
 
-__all__ = ["DivergenceImages", "array_to_png_data_uri", "difference_image"]
+__all__ = ["DivergenceImages", "array_to_png", "array_to_png_data_uri", "difference_image", "signal_plot_png"]
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,26 @@ def array_to_png_data_uri(x: np.ndarray) -> str:
     >>> array_to_png_data_uri(np.zeros((1, 8, 8))).startswith("data:image/png;base64,")
     True
     """
+    encoded = base64.b64encode(array_to_png(x)).decode("ascii")
+    return f"data:image/png;base64,{encoded}"
+
+
+def array_to_png(x: np.ndarray) -> bytes:
+    """The bytes of an 8-bit PNG of an image array (as :func:`array_to_png_data_uri`, without the URI).
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Float image, shape ``(C, H, W)`` or ``(H, W)``, values in ``[0, 1]``
+        (clipped; ``NaN`` as 0). One channel gives a grayscale PNG, three an
+        RGB PNG, any other count the grayscale mean over channels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> array_to_png(np.zeros((1, 8, 8)))[:8] == b"\\x89PNG\\r\\n\\x1a\\n"
+    True
+    """
     arr = _as_chw(x, "x")
     if arr.shape[0] == 3:
         pixels = np.moveaxis(arr, 0, -1)
@@ -137,8 +157,7 @@ def array_to_png_data_uri(x: np.ndarray) -> str:
     data = np.ascontiguousarray(np.rint(pixels * 255.0).astype(np.uint8))
     buffer = io.BytesIO()
     Image.fromarray(data).save(buffer, format="PNG", optimize=True)
-    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f"data:image/png;base64,{encoded}"
+    return buffer.getvalue()
 
 
 def max_abs_difference(seed: np.ndarray, mutant: np.ndarray) -> np.ndarray:
@@ -201,6 +220,17 @@ def signal_plot_data_uri(
 ) -> str:
     """A PNG data URI drawing a ``(C, T)`` seed (grey) and mutant (red), one panel per channel.
 
+    See :func:`signal_plot_png`, which gives the PNG's bytes.
+    """
+    png = signal_plot_png(seed, mutant, moved=moved, width=width, panel=panel)
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def signal_plot_png(
+    seed: np.ndarray, mutant: np.ndarray, *, moved: np.ndarray | None = None, width: int = 384, panel: int = 56,
+) -> bytes:
+    """The bytes of a PNG drawing a ``(C, T)`` seed (grey) and mutant (red), one panel per channel.
+
     With `moved` (the seed moved by the chain's geometric steps), it is drawn
     in blue between the two.
 
@@ -232,4 +262,4 @@ def signal_plot_data_uri(
                 draw.point(points, fill=rgb)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()

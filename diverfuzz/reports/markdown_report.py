@@ -108,37 +108,9 @@ def _supervisor_lines(section: Any) -> list[str]:
     return lines
 
 
-def render_markdown(
-    report: Mapping[str, Any], *, report_dir: str | os.PathLike[str] | None = None,
-) -> str:
-    """Render `report` as Markdown text; see :func:`write_markdown`.
-
-    `report_dir` (default ``None``: the placeholder ``DIR``) is the folder
-    named in the replay command.
-    """
-    check_report(report)
-    divergences = list(report.get("divergences") or [])
-    lines = ["# diverfuzz report", "", "## Summary", ""]
-    for warning in warning_lines(report):
-        lines += [f"> **Warning:** {escape_cell(warning)}", ""]
-    lines += _table(["Metric", "Value", "Meaning"],
-                    [[label, value, SUMMARY_HELP.get(label, "")] for label, value in overview_rows(report)])
-    lines += ["", f"Replay: {code_span(replay_command(report_dir))} "
-              f"(one divergence: {code_span(replay_command(report_dir, 'N'))})"]
-    if divergences:
-        changes = label_change_counts(divergences)
-        lines += ["", "## Top label changes", ""]
-        lines += _table(["Reference", "Candidate", "Divergences"],
-                        [[r, c, str(n)] for r, c, n in changes[:_TOP]])
-        if len(changes) > _TOP:
-            lines += ["", f"… and {len(changes) - _TOP} more label pairs."]
-        relations = relation_counts(divergences)
-        lines += ["", "## Divergences per relation", ""]
-        lines += _table(["Relation", "Divergences"],
-                        [[name, str(n)] for name, n in relations[:_TOP]])
-        if len(relations) > _TOP:
-            lines += ["", f"… and {len(relations) - _TOP} more relations."]
-    lines += ["", "## Divergences", ""]
+def _divergence_lines(divergences: list) -> list[str]:
+    """The ``## Divergences`` section: one table row per divergence, with the natural rule's columns when recorded."""
+    lines = ["", "## Divergences", ""]
     if not divergences:
         lines.append("No divergences found.")
     else:
@@ -180,6 +152,40 @@ def render_markdown(
                       "the chain's geometric steps in their units; Reference margin: top-1 minus top-2 "
                       "probability of the reference on the mutant (a near-tie below 0.05: the reference "
                       "is itself nearly undecided)."]
+    return lines
+
+
+def render_markdown(
+    report: Mapping[str, Any], *, report_dir: str | os.PathLike[str] | None = None,
+) -> str:
+    """Render `report` as Markdown text; see :func:`write_markdown`.
+
+    `report_dir` (default ``None``: the placeholder ``DIR``) is the folder
+    named in the replay command.
+    """
+    check_report(report)
+    divergences = list(report.get("divergences") or [])
+    lines = ["# diverfuzz report", "", "## Summary", ""]
+    for warning in warning_lines(report):
+        lines += [f"> **Warning:** {escape_cell(warning)}", ""]
+    lines += _table(["Metric", "Value", "Meaning"],
+                    [[label, value, SUMMARY_HELP.get(label, "")] for label, value in overview_rows(report)])
+    lines += ["", f"Replay: {code_span(replay_command(report_dir))} "
+              f"(one divergence: {code_span(replay_command(report_dir, 'N'))})"]
+    if divergences:
+        changes = label_change_counts(divergences)
+        lines += ["", "## Top label changes", ""]
+        lines += _table(["Reference", "Candidate", "Divergences"],
+                        [[r, c, str(n)] for r, c, n in changes[:_TOP]])
+        if len(changes) > _TOP:
+            lines += ["", f"… and {len(changes) - _TOP} more label pairs."]
+        relations = relation_counts(divergences)
+        lines += ["", "## Divergences per relation", ""]
+        lines += _table(["Relation", "Divergences"],
+                        [[name, str(n)] for name, n in relations[:_TOP]])
+        if len(relations) > _TOP:
+            lines += ["", f"… and {len(relations) - _TOP} more relations."]
+    lines += _divergence_lines(divergences)
     lines += _supervisor_lines(report.get("supervisors"))
     config = report.get("config") or {}
     if config:

@@ -34,9 +34,10 @@ import torch
 
 from diverfuzz.common.errors import DiverfuzzError
 from diverfuzz.fuzzer.campaign.config import CampaignConfig
+from diverfuzz.fuzzer.campaign.rebuild import build_workload, model_changes, open_stored
 from diverfuzz.fuzzer.campaign.rerender import rerender
 from diverfuzz.fuzzer.campaign.storage.corpus import Corpus
-from diverfuzz.fuzzer.campaign.workload import Workload, prepare, seed_input
+from diverfuzz.fuzzer.campaign.workload import Workload, seed_input
 from diverfuzz.models.examples.digits import (
     load_digits_data,
     trained_digits_dropout_cnn,
@@ -72,6 +73,8 @@ class SupervisionResult:
     absent: list[str] = field(default_factory=list)
     negatives: dict = field(default_factory=dict)
     false_alarm: float = 0.05
+    #: Lines for the user: files found relative to DIR, not at their stored absolute paths.
+    notes: list[str] = field(default_factory=list)
 
 
 def _has_dropout(model) -> bool:
@@ -128,18 +131,30 @@ def evaluate_campaign(out: str | Path, *, false_alarm: float = 0.05) -> Supervis
     reference's own predictions). Rows go to ``DIR/supervisors.json`` (a
     list) and, with ``absent`` and the negatives' summary, into the corpus,
     so the HTML report shows them (``diverfuzz report DIR`` re-renders it).
+
+    The models and data are rebuilt as the campaign built them
+    (:func:`diverfuzz.fuzzer.campaign.rebuild.build_workload`); models given
+    in memory, or changed since the campaign (other fingerprints), are
+    refused in one line rather than scored in place of the campaign's.
     """
     if not 0.0 < false_alarm < 1.0:
         raise DiverfuzzError(f"--false-alarm={false_alarm!r} must lie in (0, 1)")
     out = Path(out)
     corpus, stored = Corpus.of_campaign(out)
     with corpus:
-        config = CampaignConfig.from_dict(stored)
+        campaign = open_stored(out, corpus, stored)
+        config = campaign.config
         divergences = [d for _, d in corpus.divergences()]
     if not divergences:
         raise DiverfuzzError(f"DIR={str(out)!r} has no divergences to evaluate supervisors on")
     with torch_threads(config.threads):
-        workload = prepare(config)
+        workload = build_workload(campaign)
+        changed = model_changes(campaign, workload)
+        if changed:
+            raise DiverfuzzError(
+                f"DIR={str(out)!r}: {'; '.join(changed)}; its divergences were found on the models it ran with, "
+                "so supervisors cannot be scored on these"
+            )
         reference, candidate = workload.pair.reference, workload.pair.candidate
         seeds = {d.seed_index: seed_input(workload, d.seed_index) for d in divergences}
         divergent = np.stack([d.chain.apply(seeds[d.seed_index]) for d in divergences])
@@ -168,7 +183,7 @@ def evaluate_campaign(out: str | Path, *, false_alarm: float = 0.05) -> Supervis
                 monitored=monitored,
                 seed=config.rng_seed,
             )
-    result = SupervisionResult(scores, absent, negatives.summary(divergent_l2), false_alarm)
+    result = SupervisionResult(scores, absent, negatives.summary(divergent_l2), false_alarm, campaign.notes)
     rows = [s.to_dict() for s in scores]
     (out / SUPERVISORS_FILE).write_text(json.dumps(rows, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     with Corpus.in_folder(out) as corpus:

@@ -70,5 +70,5 @@ def test_check_with_seed_threads_gives_the_same_verdict_and_counts(tmp_path: Pat
     assert one.divergences and [d["chain"] for d in one.divergences] == [d["chain"] for d in three.divergences]
     for field in ("queries", "rejected", "shrink_queries", "total_model_evaluations"):
         assert one.report["summary"][field] == three.report["summary"][field], field
-    with pytest.raises(DiverfuzzError, match="--workers=0 must be an integer >= 1"):
+    with pytest.raises(DiverfuzzError, match="^workers=0 must be an integer >= 1"):
         check(reference, candidate, x, budget=5, report_dir=tmp_path / "bad", workers=0)

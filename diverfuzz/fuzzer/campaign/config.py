@@ -24,17 +24,24 @@ from typing import Any
 
 from diverfuzz.common.errors import DiverfuzzError
 from diverfuzz.fuzzer.search.names import STRATEGIES
-from diverfuzz.models.precision import parse_precision
+from diverfuzz.models.precision.spec import FORMS as PRECISION_FORMS
+from diverfuzz.models.precision.spec import parse_precision
 from diverfuzz.models.preprocess import LAYOUTS, parse_size, preprocess_from_text
 from diverfuzz.relations import DEFAULT_VALIDITY, REGISTRY, RelationError, Validity
+from diverfuzz.relations.validity import METRICS, OPS
 
 #: Bundled examples (see :mod:`diverfuzz.models.examples`).
 EXAMPLES = ("digits", "spectral", "signal", "mnist")
 KINDS = ("image", "spectral", "signal")
 #: ``--mode`` values (see :class:`diverfuzz.fuzzer.search.evaluate.SeedEvaluator`).
 MODES = ("first", "many", "natural")
-#: Defenses ``--defense`` accepts (see :data:`diverfuzz.defenses.DEFENSES`).
-DEFENSE_NAMES = ("pixeldp", "distillation", "smoothing")
+#: Defenses ``--defense`` accepts, with what each is (see :data:`diverfuzz.defenses.DEFENSES`).
+DEFENSE_DESCRIPTIONS = {
+    "pixeldp": "PixelDP noise layer",
+    "distillation": "defensive distillation",
+    "smoothing": "randomized smoothing",
+}
+DEFENSE_NAMES = tuple(DEFENSE_DESCRIPTIONS)
 #: Where seeds are fuzzed (see :mod:`diverfuzz.fuzzer.campaign.backends`).
 BACKENDS = ("local", "process", "ray")
 #: ``--device`` values: ``auto`` is CUDA when torch sees a GPU.
@@ -178,6 +185,10 @@ class CampaignConfig:
         Named counterpart (:data:`diverfuzz.models.precision.PRECISIONS`), default ``int8-static``.
     data : str or None
         ``.npz`` with ``x`` (and optional ``y``); None for the digits test split.
+    calibration : str or None
+        Inputs (``.npz``, ``.npy`` or an image folder, like ``data``) that
+        calibrate a counterpart built with ``precision``; None for the bundled
+        example's training split, or the first 512 inputs of ``data``.
     seeds : int
         Seeds to fuzz (>= 1, default 100).
     budget : int
@@ -262,14 +273,19 @@ class CampaignConfig:
     )
     precision: str = option(
         "int8-static", "str", metavar="NAME",
-        help="build the counterpart from the reference: a spec such as int8-static (default), int8-dynamic, "
-        "int8-weight, int4-weight, fp16, bf16, float:e4m3, float:e5m2:sr, fixed:16.14:sr, int:4, binary-weight, "
-        "ternary-weight, mca:t=11, approx:mitchell, or a per-layer policy .json/.toml",
+        help="build the counterpart from the reference: " + ", ".join(PRECISION_FORMS)
+        + ", or a per-layer policy FILE.json|FILE.toml (e.g. float:e5m2:sr, fixed:16.14:sr, int4:weights, mca:t=11)",
     )
     data: str | None = option(
         None, "str", metavar="FILE.npz|FILE.npy|DIR",
         help="seeds: .npz with x float32 (N, C, H, W) in [0, 1] and optional y, .npy with x, or a folder of "
         "PNG/JPEG images labelled by sub-folder",
+    )
+    calibration: str | None = option(
+        None, "str", metavar="FILE.npz|FILE.npy|DIR",
+        help="held-out inputs, shaped like --data, that calibrate a counterpart built with --precision "
+        "(int8-static, onnx-int8, intN activations); default: the bundled example's training split, "
+        "or the first 512 inputs of --data, the very inputs then fuzzed",
     )
     size: str | None = option(None, "str", metavar="H,W", help="resize the images of a --data folder to H,W")
     device: str = option(
@@ -295,7 +311,8 @@ class CampaignConfig:
     validity: str = option(
         DEFAULT_VALIDITY, "str", metavar="EXPR",
         help="mutant constraint: natural (default; natural:S for severity S in 1-5, e.g. 'natural:3 and ssim>=0.9'), "
-        "or metric clauses against the seed such as ssim>=0.6",
+        f"or clauses METRIC OP VALUE against the seed joined by 'and', with METRIC one of {', '.join(METRICS)} "
+        f"and OP one of {', '.join(OPS)} (e.g. 'ssim>=0.8 and linf<=0.3'), or none",
     )
     min_margin: float = option(
         0.0, "float", minimum=0.0, metavar="M",
@@ -319,7 +336,8 @@ class CampaignConfig:
     threads: int = option(1, "int", minimum=1, metavar="T", help="threads per worker: inference, and relations on large inputs")
     defense: str | None = option(
         None, "str", choices=DEFENSE_NAMES,
-        help="fuzz the bundled digits model defended by PixelDP or defensive distillation",
+        help="fuzz the bundled digits model with a defense: "
+        + ", ".join(f"{name} ({what})" for name, what in DEFENSE_DESCRIPTIONS.items()),
     )
     normalize: bool = option(
         False, "bool",
@@ -354,6 +372,11 @@ class CampaignConfig:
             )
         if self.candidate is None:
             parse_precision(self.precision)  # raises DiverfuzzError("--precision='...': ...")
+        elif self.calibration is not None:
+            raise DiverfuzzError(
+                f"--calibration={self.calibration!r} calibrates a counterpart built with --precision; "
+                "--candidate is used as it is: drop one of them"
+            )
         preprocess_from_text(self.input_range, self.mean, self.std, self.layout)  # one-line errors
         if self.size is not None:
             parse_size(self.size)

@@ -23,6 +23,9 @@ from diverfuzz.common.errors import DiverfuzzError
 #: campaign is (they are not :class:`CampaignConfig` fields), by value kind.
 RUN_OPTIONS = {"out": "str", "resume": "bool", "quiet": "bool", "force": "bool"}
 
+#: The config file types :func:`load_config_file` reads.
+CONFIG_SUFFIXES = (".toml", ".json")
+
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read ``path`` and return ``{option name: value}``, each checked against the schema.
@@ -43,6 +46,12 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise DiverfuzzError(f"--config={str(p)!r}: file does not exist")
+    if p.suffix.lower() not in CONFIG_SUFFIXES:
+        # A YAML or INI file read as TOML fails (or, worse, half-parses) with a misleading message.
+        raise DiverfuzzError(
+            f"--config={str(p)!r}: unknown config file type {p.suffix or '(no extension)'!r}; "
+            "write the options as a .toml or .json file"
+        )
     text = p.read_text(encoding="utf-8", errors="replace")
     try:
         if p.suffix.lower() == ".json":

@@ -17,6 +17,12 @@ from diverfuzz.common.errors import DiverfuzzError, ModelError
 from diverfuzz.fuzzer.campaign import summary
 from diverfuzz.fuzzer.campaign.backends import get_backend
 from diverfuzz.fuzzer.campaign.config import CampaignConfig
+from diverfuzz.fuzzer.campaign.rebuild import (
+    MEMORY_ORIGIN,
+    absolute_config,
+    locate,
+    path_record,
+)
 from diverfuzz.fuzzer.campaign.seed import SeedOutcome, search_setup
 from diverfuzz.fuzzer.campaign.storage.corpus import CORPUS_FILE, Corpus
 from diverfuzz.fuzzer.campaign.summary import record_seed, record_selection
@@ -65,9 +71,42 @@ def _check_writable(out: Path) -> None:
         ) from exc
 
 
+def stored_for_resume(out: str | Path) -> tuple[dict, dict | None]:
+    """``(config, paths record)`` of the campaign in ``out``, to continue it with ``--resume``.
+
+    Raises a one-line :class:`DiverfuzzError` when ``out`` holds no campaign
+    (a mistyped folder must not start a new one).
+    """
+    out = Path(out)
+    if not (out / CORPUS_FILE).is_file():
+        raise DiverfuzzError(
+            f"--resume: --out={str(out)!r} holds no campaign (no {CORPUS_FILE}); check the folder name, "
+            "or leave out --resume to start a new campaign there"
+        )
+    with Corpus.in_folder(out) as corpus:
+        stored, paths = corpus.get_meta("config"), corpus.get_meta("paths")
+    if stored is None:
+        raise DiverfuzzError(
+            f"--resume: the campaign in --out={str(out)!r} never started (it stopped before its models and data "
+            "were ready); leave out --resume to start it again"
+        )
+    return stored, paths
+
+
+def campaign_state(out: str | Path) -> str | None:
+    """``"running"`` (started, never finished: still running, or killed), ``"interrupted"``, ``"finished"``,
+    or None (no campaign, or a corpus written before the state was stored)."""
+    if not (Path(out) / CORPUS_FILE).is_file():
+        return None
+    with Corpus.in_folder(out) as corpus:
+        return corpus.get_meta("state")
+
+
 def _open_corpus(config: CampaignConfig, out: Path, resume: bool, force: bool = False) -> Corpus:
     if resume and force:
         raise DiverfuzzError("--resume and --force exclude each other: continue the campaign in --out, or replace it")
+    if resume:
+        stored_for_resume(out)  # before anything is created in a mistyped folder
     _check_writable(out)
     if force:
         _remove_campaign(out)
@@ -83,7 +122,9 @@ def _open_corpus(config: CampaignConfig, out: Path, resume: bool, force: bool = 
             f"--out={str(out)!r} already holds a campaign; pass --resume to continue it, "
             "--force to replace it, or choose another --out"
         )
-    previous = CampaignConfig.from_dict(stored)
+    # Compared with its files located (the folder may have moved with them) and
+    # paths made absolute (corpora of older versions stored them as given).
+    previous = absolute_config(CampaignConfig.from_dict(locate(stored, corpus.get_meta("paths"), out, strict=False)[0]))
     if previous.resume_key() != config.resume_key():
         diff = {
             k: (previous.resume_key().get(k), v)
@@ -140,6 +181,8 @@ def run_campaign(
         interrupted (Ctrl-C). Everything found before an interruption is
         stored and reported.
     """
+    # Absolute paths: the stored config must name the same files from any folder.
+    config = absolute_config(config)
     with torch_threads(config.threads):
         return _run(config, Path(out), resume, workload, progress, force)
 
@@ -156,22 +199,16 @@ def _run(
     # Checked before anything is written: a missing Ray or an in-memory
     # workload a worker cannot rebuild fails at once.
     backend = get_backend(config, workload_given=workload is not None)
+    missing = _missing_folders(out)
     corpus = _open_corpus(config, out, resume, force)
+    # A new campaign that fails before its first seed is fuzzed leaves nothing
+    # behind (no corpus that blocks the corrected rerun, no folder it created).
+    fresh, fuzzing = corpus.get_meta("config") is None, False
     interrupted = False
+    base_wall = float(corpus.get_meta("wall_seconds") or 0.0)  # of earlier runs (resume)
     try:
         workload = workload or prepare(config)
-        fingerprints = workload.pair.fingerprints()
-        stored = corpus.get_meta("fingerprints")
-        if stored is not None and stored != fingerprints:
-            raise DiverfuzzError(
-                f"--resume: the models differ from those the campaign in {str(out)!r} ran with "
-                f"(fingerprints {stored} vs {fingerprints})"
-            )
-        corpus.set_meta("fingerprints", fingerprints)
-        corpus.set_meta("config", config.to_dict())
-        corpus.set_meta("versions", library_versions())
-        corpus.set_meta("workload", workload.description)
-
+        _record_start(corpus, config, out, workload)
         selection = select_seeds(workload, config.seeds)
         record_selection(corpus, selection)
         search_setup(config, workload)  # a bad relation set fails here, before any worker starts
@@ -196,9 +233,11 @@ def _run(
             done += 1
             found += len(outcome.divergences)
             queries += outcome.record.queries
+            corpus.set_meta("wall_seconds", base_wall + time.perf_counter() - started)
             if progress:
                 progress(done, total, found, queries)
 
+        fuzzing = True
         try:
             backend.run(config, workload, pending, store)
         except KeyboardInterrupt:
@@ -208,20 +247,72 @@ def _run(
             # with the original error (even if the reports cannot be written,
             # e.g. on a full disk: the corpus already holds every result).
             try:
-                _finish(corpus, workload, out, started, interrupted=True)
+                _finish(corpus, workload, out, started, interrupted=True, base_wall=base_wall)
             except Exception as report_error:  # noqa: BLE001 - the first failure is the one to show
                 raise failure from report_error
             raise
-        report = _finish(corpus, workload, out, started, interrupted=interrupted)
+        report = _finish(corpus, workload, out, started, interrupted=interrupted, base_wall=base_wall)
         return CampaignResult(report, out, interrupted)
+    except BaseException:
+        if fresh and not fuzzing:
+            corpus.close()
+            _discard_unstarted(out, missing)
+        raise
     finally:
         corpus.close()
 
 
-def _finish(corpus: Corpus, workload: Workload, out: Path, started: float, *, interrupted: bool) -> dict:
-    wall = float(corpus.get_meta("wall_seconds") or 0.0) + time.perf_counter() - started
+def _record_start(corpus: Corpus, config: CampaignConfig, out: Path, workload: Workload) -> None:
+    """Store what the campaign runs with (a resume must run the same models) and mark it unfinished."""
+    fingerprints = workload.pair.fingerprints()
+    stored = corpus.get_meta("fingerprints")
+    if stored is not None and stored != fingerprints:
+        raise DiverfuzzError(
+            f"--resume: the models differ from those the campaign in {str(out)!r} ran with "
+            f"(fingerprints {stored} vs {fingerprints})"
+        )
+    corpus.set_meta("fingerprints", fingerprints)
+    corpus.set_meta("config", config.to_dict())
+    corpus.set_meta("paths", path_record(config, out))
+    corpus.set_meta("origin", workload.origin or MEMORY_ORIGIN)
+    corpus.set_meta("versions", library_versions())
+    corpus.set_meta("workload", workload.description)
+    # Until _finish says otherwise, the campaign is unfinished: a run killed
+    # (SIGKILL, a crash, a lost machine) never reads as finished.
+    corpus.set_meta("state", "running")
+    corpus.set_meta("interrupted", True)
+
+
+def _missing_folders(out: Path) -> list[Path]:
+    """``out`` and its ancestors that do not exist yet (deepest first): what this run would create."""
+    missing = []
+    folder = out.absolute()
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _discard_unstarted(out: Path, created: list[Path]) -> None:
+    """Remove what a run that never fuzzed a seed wrote: its corpus (no report is written
+    before the first seed), and the folders it created if they are empty."""
+    try:
+        for path in out.glob(f"{CORPUS_FILE}*"):
+            if path.is_file():
+                path.unlink()
+        for folder in created:
+            folder.rmdir()
+    except OSError:  # a folder the user filled meanwhile, or a read-only one: leave it
+        pass
+
+
+def _finish(
+    corpus: Corpus, workload: Workload, out: Path, started: float, *, interrupted: bool, base_wall: float = 0.0
+) -> dict:
+    wall = base_wall + time.perf_counter() - started
     corpus.set_meta("wall_seconds", wall)
     corpus.set_meta("interrupted", interrupted)
+    corpus.set_meta("state", "interrupted" if interrupted else "finished")
     report = build_report(corpus, interrupted=interrupted)
     write_reports(report, corpus, workload.x, out)
     return report

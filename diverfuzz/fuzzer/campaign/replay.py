@@ -24,29 +24,36 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
 
 from diverfuzz.common.errors import DiverfuzzError
-from diverfuzz.fuzzer.campaign.config import CampaignConfig
+from diverfuzz.fuzzer.campaign.rebuild import build_workload, model_changes, open_stored
 from diverfuzz.fuzzer.campaign.storage.corpus import Corpus
 from diverfuzz.fuzzer.campaign.storage.stored import StoredDivergence
-from diverfuzz.fuzzer.campaign.workload import Workload, prepare
+from diverfuzz.fuzzer.campaign.workload import ROLES, Workload
 from diverfuzz.models.pair import ModelPair, torch_threads
 from diverfuzz.oracles import triage
+from diverfuzz.oracles.triage import NotTriaged, not_triaged, triage_obstacle
 from diverfuzz.relations import Validity, natural
 
 
 def triage_mutants(reference: object, mutants: np.ndarray, seed_index: int) -> list[dict | None]:
     """MCA triage of ``mutants`` (all from seed ``seed_index``), one dict per mutant.
 
-    None for each when ``reference`` is a plain callable (MCA instruments
-    ``torch.nn.Module`` only); ``{"label": "unknown", "error": ...}`` when MCA
-    cannot run the module (the divergence stands).
+    ``{"label": "not triaged", "reason": ...}`` for each when MCA cannot reach the
+    reference's arithmetic (:func:`diverfuzz.oracles.triage.triage_obstacle`: a plain
+    callable, a model file behind a preprocessing wrapper or not; or, found on the plain
+    pass, a TorchScript or torch.export module: then ``"samples": 0``, and that pass counts
+    as triage evaluations); ``{"label": "unknown", "error": ...}`` when MCA fails on the
+    module. Either way the divergence stands.
     """
-    if len(mutants) == 0 or not isinstance(reference, torch.nn.Module):
-        return [None] * len(mutants)
+    if len(mutants) == 0:
+        return []
+    if (reason := triage_obstacle(reference)) is not None:
+        return [not_triaged(reason) for _ in mutants]
     try:
         return [t.to_dict() for t in triage(reference, mutants, seed=seed_index)]
+    except NotTriaged as exc:
+        return [{**not_triaged(str(exc)), "samples": 0} for _ in mutants]
     except Exception as exc:  # MCA cannot instrument every model; the divergence stands
         return [{"label": "unknown", "error": f"{type(exc).__name__}: {exc}"}] * len(mutants)
 
@@ -138,10 +145,20 @@ def replay_stored(
 
 @dataclass
 class ReplayResult:
+    """What :func:`replay` found.
+
+    ``notes`` are lines for the user (files found relative to the folder,
+    not at their stored absolute paths); ``changed`` names each model that
+    is not the one the campaign ran with (its fingerprint differs): the
+    reason its divergences would not reproduce.
+    """
+
     total: int = 0
     reproduced: int = 0
     failures: list[str] = field(default_factory=list)
     outcomes: list[ReplayOutcome] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -153,20 +170,28 @@ def replay(out: str | Path, *, workload: Workload | None = None, ids: set[int] |
 
     ``ids`` restricts the replay to those divergence ids. Each divergence is
     judged by :func:`replay_stored` with the campaign's validity rule.
+    Without ``workload`` the models and data are rebuilt as the campaign
+    built them (:func:`diverfuzz.fuzzer.campaign.rebuild.build_workload`); a
+    campaign whose models were given in memory is refused in one line, and
+    models whose fingerprints changed since are named in ``changed``.
     """
     out = Path(out)
     corpus, stored_config = Corpus.of_campaign(out)
     with corpus:
-        config = CampaignConfig.from_dict(stored_config)
+        campaign = open_stored(out, corpus, stored_config, roles=() if workload is not None else ROLES)
+        config = campaign.config
         stored = corpus.stored(ids)
     if ids is not None and len(stored) != len(ids):
         found = {int(s.key.split()[-1]) for s in stored}
         missing = sorted(ids - found)
         raise DiverfuzzError(f"--id={','.join(map(str, missing))}: no such divergence in {str(out)!r}")
+    changed: list[str] = []
     with torch_threads(config.threads):
-        workload = workload or prepare(config)
+        if workload is None:
+            workload = build_workload(campaign)
+            changed = model_changes(campaign, workload)
         outcomes = replay_stored(workload.pair, workload.x, stored, config.validity)
-    result = ReplayResult(total=len(outcomes), outcomes=outcomes)
+    result = ReplayResult(total=len(outcomes), outcomes=outcomes, notes=campaign.notes, changed=changed)
     for o in outcomes:
         if o.reproduced:
             result.reproduced += 1

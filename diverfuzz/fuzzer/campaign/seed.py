@@ -40,7 +40,7 @@ class SeedOutcome:
     before it raises ``error`` (as a :class:`ModelError` when ``model_error``).
 
     ``counters`` counts the seed's work beyond its budget queries (see
-    :func:`seed_counters`): ``rejected``, ``shrink_queries``,
+    :func:`seed_counters`): ``rejected``, ``unchanged``, ``shrink_queries``,
     ``pair_evaluations`` and ``triage_evaluations``.
     """
 
@@ -51,7 +51,9 @@ class SeedOutcome:
     counters: dict = field(default_factory=dict)
 
 
-def seed_counters(rejected: int, shrink_queries: int, pair_evaluations: int, triage_evaluations: int) -> dict:
+def seed_counters(
+    rejected: int, shrink_queries: int, pair_evaluations: int, triage_evaluations: int, unchanged: int = 0
+) -> dict:
     """One seed's counters, as stored beside its record.
 
     Parameters
@@ -65,9 +67,13 @@ def seed_counters(rejected: int, shrink_queries: int, pair_evaluations: int, tri
         shrinker (rejected candidates are not run).
     triage_evaluations : int
         Forward passes of the reference (one input each) spent on MCA triage.
+    unchanged : int, optional
+        Budget queries the validity constraint accepted that were the seed
+        itself (:attr:`SeedEvaluator.unchanged`); default 0.
     """
     return {
         "rejected": int(rejected),
+        "unchanged": int(unchanged),
         "shrink_queries": int(shrink_queries),
         "pair_evaluations": int(pair_evaluations),
         "triage_evaluations": int(triage_evaluations),
@@ -137,7 +143,9 @@ def fuzz_seed(
             divergences = tuple(shrink_divergence(d, evaluator) for d in evaluator.divergences)
         except DiverfuzzError as exc:
             # Keep them unshrunk; the driver stores them, then raises.
-            counters = seed_counters(evaluator.rejected, 0, workload.pair.queries - evaluations, 0)
+            counters = seed_counters(
+                evaluator.rejected, 0, workload.pair.queries - evaluations, 0, unchanged=evaluator.unchanged
+            )
             return SeedOutcome(
                 record(), tuple(evaluator.divergences), str(exc), isinstance(exc, ModelError), counters
             )
@@ -147,7 +155,9 @@ def fuzz_seed(
         triage_evaluations = sum(
             int(d.triage["samples"]) + 1 for d in triaged if isinstance(d.triage, dict) and "samples" in d.triage
         )
-        counters = seed_counters(evaluator.rejected, shrink_queries, evaluations, triage_evaluations)
+        counters = seed_counters(
+            evaluator.rejected, shrink_queries, evaluations, triage_evaluations, unchanged=evaluator.unchanged
+        )
         return SeedOutcome(record(), tuple(triaged), counters=counters)
 
 
@@ -156,9 +166,10 @@ def _triaged(workload: Workload, divergences: tuple[Divergence, ...]) -> list[Di
 
     The reference is re-run under Monte Carlo Arithmetic at its own precision
     (:func:`diverfuzz.oracles.triage`): a divergence only indicts the counterpart when
-    the reference's own label is numerically stable on that input. Skipped
-    (``triage`` stays None) for references that are plain callables, which
-    MCA cannot instrument; a reference MCA cannot run records why.
+    the reference's own label is numerically stable on that input. A
+    reference MCA cannot instrument (a plain callable, a model file behind a
+    preprocessing wrapper or not, TorchScript, a torch.export program) gets
+    ``{"label": "not triaged", "reason": ...}``; one MCA fails on records the error.
     """
     if not divergences:
         return []

@@ -18,10 +18,27 @@ from diverfuzz.defenses import defense_config
 from diverfuzz.fuzzer.campaign.seed import SeedOutcome
 from diverfuzz.fuzzer.campaign.storage.corpus import Corpus
 from diverfuzz.fuzzer.campaign.workload import SeedSelection
+from diverfuzz.oracles.triage import LABELS, NOT_TRIAGED
 from diverfuzz.reports import SCHEMA_VERSION
 
 #: Share of rejected candidates from which a run warns that validity refused nearly everything.
 NEARLY_ALL_REJECTED = 0.95
+
+#: Share of the accepted candidates that were the seed itself (``summary.unchanged``) from
+#: which a run warns, and ``check()`` fails, that the rule admits nothing but the seed.
+#: Seeds are chosen where both models agree, so an unchanged mutant cannot diverge: a run
+#: at this share tested (almost) only inputs already known to agree, and its "0 divergences"
+#: says nothing. A rule that admits real changes stays well below it: the searches send an
+#: unchanged copy only while a relation sits at (or rounds to) its identity. Measured on the
+#: tiny 8x8 pair of the tests (8 seeds x 200 queries, rules 'natural' and 'ssim>=0.9'):
+#: genetic 3 %, dflare 1-2 %, random 12-17 %, and diffchaser 71 % (its per-pixel mutation
+#: rate of 0.005 leaves about 73 % of 64-pixel mutants untouched; 2 % at 28x28), while
+#: 'psnr>=1000' and 'l0<=0' give 100 %. 95 % stays clear of every feasible case measured
+#: and matches NEARLY_ALL_REJECTED.
+NEARLY_ALL_UNCHANGED = 0.95
+
+#: The triage labels ``summary.triage`` counts (MCA failures, ``unknown``, are left out).
+TRIAGE_LABELS = (*LABELS, NOT_TRIAGED)
 
 #: ``correct`` values of a divergence with a known true label.
 CORRECT = ("reference", "candidate", "neither")
@@ -142,6 +159,7 @@ def _seed_rows(seeds: list, counters: dict, labels: dict[int, int], firsts: dict
                 "seed_index": s.seed_index,
                 "queries": s.queries,
                 "rejected": c.get("rejected"),
+                "unchanged": c.get("unchanged"),
                 "diverged": s.seed_index in firsts,
                 **({"true_label": labels[s.seed_index]} if s.seed_index in labels else {}),
             }
@@ -163,6 +181,23 @@ def _rejection_warning(validity: Any, rejected: int, queries: int) -> str | None
         f"({100 * rejected / queries:.1f}%): the search saw "
         + ("no input at all" if rejected == queries else "almost no input")
         + "; loosen the rule (ssim lies in [0, 1], psnr in dB)"
+    )
+
+
+def nearly_all_unchanged(unchanged: int, accepted: int) -> bool:
+    """Whether ``unchanged`` of ``accepted`` candidates reach :data:`NEARLY_ALL_UNCHANGED` (False when none was accepted)."""
+    return accepted > 0 and unchanged >= NEARLY_ALL_UNCHANGED * accepted
+
+
+def _unchanged_warning(validity: Any, unchanged: int, accepted: int) -> str | None:
+    """A warning when nearly every candidate the validity rule accepted was the seed itself, else None."""
+    if not nearly_all_unchanged(unchanged, accepted):
+        return None
+    return (
+        f"the validity rule {validity!r} accepted {accepted} candidates, and {unchanged} of them "
+        f"({100 * unchanged / accepted:.1f}%) were the seed itself, unchanged: the models were "
+        "tested on inputs they already agree on, so finding no divergence means nothing; "
+        "loosen the rule so it admits changed inputs (ssim lies in [0, 1], psnr in dB)"
     )
 
 
@@ -207,10 +242,13 @@ def _summary(
     checked = n + len(clean)
     queries = int(sum(s.queries for s in seeds))
     rejected = _counter_total(seeds, counters, "rejected")
+    unchanged = _counter_total(seeds, counters, "unchanged")
     triage_evaluations = _counter_total(seeds, counters, "triage_evaluations")
     screening = int(selection.get("screening_queries") or 0)
     warnings = list(selection.get("warnings") or [])
     if (warning := _rejection_warning(validity, rejected, queries)) is not None:
+        warnings.append(warning)
+    if (warning := _unchanged_warning(validity, unchanged, queries - rejected)) is not None:
         warnings.append(warning)
     correct_counts = None
     if labels:
@@ -229,6 +267,7 @@ def _summary(
         "validity": validity,
         "queries": queries,
         "rejected": rejected,
+        "unchanged": unchanged,
         "shrink_queries": int(sum(d.get("shrink_queries") or 0 for d in divergences)),
         "triage_evaluations": triage_evaluations,
         "screening_queries": screening,
@@ -242,6 +281,10 @@ def _summary(
         "interrupted": interrupted,
         "triage": {
             label: sum(1 for d in divergences if (d.get("triage") or {}).get("label") == label)
-            for label in ("precision-induced", "reference-unstable")
+            for label in TRIAGE_LABELS
         },
+        "not_triaged_reasons": sorted({
+            str(d["triage"].get("reason")) for d in divergences
+            if (d.get("triage") or {}).get("label") == NOT_TRIAGED and d["triage"].get("reason")
+        }),
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -12,17 +12,24 @@ from diverfuzz.fuzzer.campaign.config import CampaignConfig
 from diverfuzz.models.data import load_data
 from diverfuzz.models.examples import EXAMPLES
 from diverfuzz.models.loading import load_model, validate_inputs
-from diverfuzz.models.pair import ModelPair
+from diverfuzz.models.pair import ModelPair, is_probabilities
 from diverfuzz.models.precision import build_counterpart
 from diverfuzz.models.preprocess import parse_size, preprocess_from_text
 from diverfuzz.models.preprocessed import with_preprocess
 from diverfuzz.models.runtimes import resolve_device
+from diverfuzz.models.runtimes.base import runs_one_at_a_time
 from diverfuzz.models.runtimes.litert import TfliteModel
 from diverfuzz.models.runtimes.onnx import OnnxModel
-from diverfuzz.relations import REGISTRY, infer_kind, names_for_kind
+from diverfuzz.relations import REGISTRY, RelationError, infer_kind, names_for_kind
 
 #: Inputs used to calibrate static quantization when the user supplies data.
 CALIBRATION_SIZE = 512
+#: What a campaign's models and data are made from (the keys of ``Workload.origin``).
+ROLES = ("reference", "candidate", "data")
+#: ``Workload.origin`` values: rebuilt from the config, or an in-memory object no command can rebuild.
+FROM_CONFIG, IN_MEMORY = "config", "object"
+#: ``origin`` of a workload :func:`prepare` built from its config.
+CONFIG_ORIGIN = {role: FROM_CONFIG for role in ROLES}
 
 
 @dataclass
@@ -36,6 +43,9 @@ class Workload:
     kind: str = "image"
     relations: tuple[str, ...] = ()
     probe: "ModelProbe | None" = None
+    #: How each of :data:`ROLES` was given (:data:`FROM_CONFIG` or :data:`IN_MEMORY`); None: all in memory
+    #: (see :mod:`diverfuzz.fuzzer.campaign.rebuild`).
+    origin: dict | None = None
 
 
 @dataclass
@@ -47,21 +57,52 @@ class SeedData:
     calibration: np.ndarray
     description: str
     bundled: object | None = None  # the example's ExampleData when one was loaded
+    calibration_description: str = ""
 
 
 def load_seeds(config: CampaignConfig) -> SeedData:
     """The seeds of ``config``: ``--data``, or the bundled example's test split.
 
-    Static quantization is calibrated on the example's training split, or
-    on the first :data:`CALIBRATION_SIZE` inputs of ``--data``.
+    Static quantization is calibrated on ``--calibration``, else on the
+    example's training split, or on the first :data:`CALIBRATION_SIZE`
+    inputs of ``--data``.
     """
     example = EXAMPLES[config.example]
     bundled = example.load_data() if config.data is None or config.model is None else None
     if config.data is None:
         x, y = bundled.x_test, bundled.y_test
-        return SeedData(x, y, bundled.x_train, f"{example.data_description}, {len(x)} inputs", bundled)
-    x, y = _load(config)
-    return SeedData(x, y, x[:CALIBRATION_SIZE], config.data, bundled)
+        seeds = SeedData(
+            x, y, bundled.x_train, f"{example.data_description}, {len(x)} inputs", bundled,
+            f"training split of the bundled {config.example} example, {len(bundled.x_train)} inputs",
+        )
+    else:
+        x, y = _load(config)
+        calibration = x[:CALIBRATION_SIZE]
+        seeds = SeedData(
+            x, y, calibration, config.data, bundled,
+            f"first {len(calibration)} inputs of --data {config.data}: the seeds themselves "
+            "(pass --calibration FILE to calibrate on held-out inputs)",
+        )
+    if config.calibration is not None:
+        calibration = load_calibration(config, tuple(x.shape[1:]))
+        seeds = replace(seeds, calibration=calibration,
+                        calibration_description=f"--calibration {config.calibration}, {len(calibration)} inputs")
+    return seeds
+
+
+def load_calibration(config: CampaignConfig, input_shape: tuple[int, ...]) -> np.ndarray:
+    """The inputs of ``--calibration`` (read like ``--data``), checked against the seeds' shape."""
+    size = parse_size(config.size) if config.size is not None else None
+    try:
+        calibration, _ = load_data(config.calibration, normalize=config.normalize, size=size)
+    except DiverfuzzError as exc:  # the loader names --data: name the option it read
+        raise DiverfuzzError(str(exc).replace("--data", "--calibration")) from exc
+    if tuple(calibration.shape[1:]) != input_shape:
+        raise DiverfuzzError(
+            f"--calibration={config.calibration!r}: inputs of shape {tuple(calibration.shape[1:])}, but the seeds "
+            f"have shape {input_shape}; give calibration inputs shaped like the seeds"
+        )
+    return calibration
 
 
 def load_reference(config: CampaignConfig, seeds: SeedData) -> tuple[object, str]:
@@ -94,6 +135,8 @@ def prepare(config: CampaignConfig) -> Workload:
     """
     seeds = load_seeds(config)
     x, y, calibration = seeds.x, seeds.y, seeds.calibration
+    # The kind and relations need only the data's shape: check them before any model is loaded.
+    kind, relation_names = search_relations(config, x.shape[1:])
     device = resolve_device(config.device)
     preprocess = preprocess_from_text(config.input_range, config.mean, config.std, config.layout)
     reference, model_description = load_reference(config, seeds)
@@ -113,14 +156,14 @@ def prepare(config: CampaignConfig) -> Workload:
             )
         candidate = build_counterpart(config.precision, reference, calibration, device=device, threads=config.threads)
         description["candidate"] = f"{config.precision} counterpart of the reference"
-    kind, relation_names = search_relations(config, x.shape[1:])
+        description["calibration"] = seeds.calibration_description
     description["kind"] = kind if config.kind else f"{kind} (inferred from shape {tuple(x.shape[1:])})"
     description["relations"] = ", ".join(relation_names)
     pair = ModelPair(
         reference, candidate, batch_size=batch_rows(x.shape[1:]),
         labels=(description["model"], description["candidate"]), device=device,
     )
-    workload = Workload(pair, x, y, description, kind, relation_names)
+    workload = Workload(pair, x, y, description, kind, relation_names, origin=dict(CONFIG_ORIGIN))
     # Every path that builds models from a config (campaign, workers, replay)
     # finds batch-dependent models here and runs them one input at a time.
     probe_models(workload)
@@ -162,6 +205,13 @@ def search_relations(config: CampaignConfig, input_shape: tuple[int, ...]) -> tu
     ``config.relations``, or every relation that declares that kind.
     """
     kind = config.kind or infer_kind(tuple(input_shape))
+    if config.kind and KIND_NDIM[kind] != len(input_shape):
+        inferred = infer_kind(tuple(input_shape)) if len(input_shape) in (2, 3) else None
+        raise DiverfuzzError(
+            f"--kind={kind!r} takes {KIND_LAYOUT[kind]} inputs, but the data's inputs have shape "
+            f"{tuple(input_shape)}"
+            + (f" ({inferred} inputs); leave --kind out to infer it, or pass --kind {inferred}" if inferred else "")
+        )
     channels = int(input_shape[0])
     names = tuple(config.relations or names_for_kind(kind, channels=channels))
     if not names:
@@ -175,7 +225,29 @@ def search_relations(config: CampaignConfig, input_shape: tuple[int, ...]) -> tu
                 + (f" with C in {list(relation.channels)}" if relation.channels else "")
                 + f"); relations for this input: {', '.join(names_for_kind(kind, channels=channels))}"
             )
+    if config.kind or config.relations:
+        _try_relations(f"--kind={kind!r}" if config.kind else "--relations", kind, names, tuple(input_shape))
     return kind, names
+
+
+#: Dimensions (without the batch axis) and layout of each input kind.
+KIND_NDIM = {"image": 3, "spectral": 3, "signal": 2}
+KIND_LAYOUT = {"image": "(C, H, W)", "spectral": "(C, H, W)", "signal": "(C, T)"}
+
+
+def _try_relations(option: str, kind: str, names: tuple[str, ...], input_shape: tuple[int, ...]) -> None:
+    """Apply every relation once to a grey input of ``input_shape``: a relation that cannot
+    take such inputs (``band_loss`` on one band) fails here in one line, before any seed."""
+    x = np.full(input_shape, 0.5, dtype=np.float32)
+    for name in names:
+        relation = REGISTRY[name]
+        try:
+            relation.func(relation.check(x), **relation.from_unit([0.75] * len(relation.params)))
+        except RelationError as exc:
+            raise DiverfuzzError(
+                f"{option}: relation {name!r} cannot transform inputs of shape {input_shape}: {exc}"
+                + ("" if kind == infer_kind(input_shape) else f"; leave --kind out to infer {infer_kind(input_shape)!r}")
+            ) from None
 
 
 #: Inputs run twice to check that both models answer the same batch the same way.
@@ -217,6 +289,12 @@ def probe_models(workload: Workload) -> ModelProbe:
     whose activation scales come from the whole batch) is accepted, and
     ``workload.pair`` runs it one input at a time from then on, so every
     result is a function of its input alone and replays exactly.
+    *Probabilities*: a model whose outputs on the probe inputs are all rows of
+    non-negative values summing to 1 (:func:`~diverfuzz.models.pair.is_probabilities`:
+    it ends in softmax) is read as returning probabilities; ``workload.pair``
+    turns them into log-probabilities from then on (``ModelPair.probabilities``),
+    so reports show the model's own probabilities, not a softmax of them, and a
+    warning says so once.
     Sets ``workload.probe`` and returns it; a second call returns it again.
     """
     if workload.probe is not None:
@@ -226,6 +304,12 @@ def probe_models(workload: Workload) -> ModelProbe:
     x = np.ascontiguousarray(workload.x, dtype=np.float32)
     probe = x[:DETERMINISM_PROBE]
     first, second = pair.logits(probe), pair.logits(probe)
+    if first[0].ndim == 2 and first[0].shape[1] == 1:
+        raise DiverfuzzError(
+            "the models return a single output per input (logits of shape (N, 1)): their top-1 labels can never "
+            "differ, so no divergence can exist; return one logit per class (for a sigmoid score z, "
+            "torch.cat([-z, z], dim=1))"
+        )
     for role, a, b in zip(("reference", "candidate"), first, second):
         if not np.array_equal(a, b):
             delta = float(np.abs(a - b).max())
@@ -234,6 +318,11 @@ def probe_models(workload: Workload) -> ModelProbe:
                 f"{delta:.3g} on a second run; seed its randomness (dropout in eval mode, fixed noise seeds) "
                 "so divergences can be replayed"
             )
+    softmaxed = tuple(role for role, out in zip(("reference", "candidate"), first) if is_probabilities(out))
+    notes: tuple[str, ...] = ()
+    if softmaxed:
+        pair.probabilities = tuple(sorted(set(pair.probabilities) | set(softmaxed)))
+        notes = (_probability_note(softmaxed, len(probe)),)
     rows = probe[:BATCH_PROBE]
     # Same batch size, other companions: only a model whose rows read the rest of the batch changes.
     alone, mixed = pair.logits(np.concatenate([rows, rows])), pair.logits(np.concatenate([rows, 1.0 - rows]))
@@ -242,17 +331,37 @@ def probe_models(workload: Workload) -> ModelProbe:
         for role, a, b in zip(("reference", "candidate"), alone, mixed)
         if len(rows) and not np.array_equal(a[: len(rows)], b[: len(rows)])
     )
-    warnings = ()
+    warnings = notes
     if dependent:
         pair.batch_dependent = tuple(sorted(set(pair.batch_dependent) | set(dependent)))
         who = " and ".join(f"the {role} model" for role in dependent)
-        warnings = (
+        warnings += (
             f"{who} gives an input different outputs depending on the other inputs in its batch "
             "(e.g. dynamic quantization computes activation scales per batch); it is run one input "
             "at a time so every divergence replays exactly, which makes this run slower",
         )
+    fixed = tuple(role for role in ("reference", "candidate") if runs_one_at_a_time(getattr(pair, role)))
+    if fixed:
+        who = " and ".join(f"the {role} model" for role in fixed)
+        warnings += (
+            f"{who} {'has' if len(fixed) == 1 else 'have'} a fixed batch of one input (exported without a dynamic "
+            f"batch dimension, the exporters' default): {'it is' if len(fixed) == 1 else 'they are'} run one input "
+            "at a time, which makes this run slower",
+        )
     workload.probe = ModelProbe(dependent, pair.queries - before, warnings)
     return workload.probe
+
+
+def _probability_note(roles: tuple[str, ...], inputs: int) -> str:
+    """The one sentence saying which models return probabilities and how they are read."""
+    both = len(roles) > 1
+    who = "both models" if both else f"the {roles[0]} model"
+    return (
+        f"{who} {'return' if both else 'returns'} probabilities, not logits (on all {inputs} probe inputs every "
+        f"output row is non-negative and sums to 1: {'they end' if both else 'it ends'} in softmax); they are read "
+        "as log-probabilities, so reported probabilities and margins are the models' own, not a second softmax "
+        "of them"
+    )
 
 
 @dataclass(frozen=True)
@@ -347,6 +456,11 @@ def select_seeds(workload: Workload, count: int) -> SeedSelection:
     indices = np.flatnonzero(eligible)[:count]
     if len(indices) == 0:
         raise DiverfuzzError(_no_seeds_message(workload.y, agree, ref_label, classes))
+    if len(indices) < count:
+        warnings.append(
+            f"{count} seeds were asked for, but only {len(indices)} of the {len(workload.x)} inputs are eligible "
+            f"(both models agree{'' if workload.y is None else ' and are right'}): {len(indices)} seeds are fuzzed"
+        )
     checked = len(workload.x) if len(indices) < count else int(indices[-1]) + 1
     clean = tuple(int(i) for i in np.flatnonzero(~agree[:checked]))
     labels = {}

@@ -31,6 +31,12 @@ from diverfuzz.relations.validity import Validity
 #: margin fitness (which lies in [-1, 1]).
 INVALID_FITNESS = -2.0
 
+#: A valid mutant within this L-infinity distance of its seed (values in [0, 1]) counts as
+#: *unchanged*: the seed itself sent to the models again. Relations at (or rounding to)
+#: their identity parameters leave float32 round-off far below it; the smallest change a
+#: rule worth running admits (one 8-bit grey level, 1/255 ~ 0.004) lies far above.
+UNCHANGED_LINF = 1e-6
+
 #: Search modes: stop at the first divergence, keep distinct ones to the budget,
 #: or keep searching to the budget for the most natural one (highest PSNR, then SSIM).
 MODES = ("first", "many", "natural")
@@ -202,6 +208,11 @@ class SeedEvaluator:
     rejected : int
         Of those, the candidates the validity constraint refused (never sent
         to the models); ``rejected == queries`` means nothing was looked at.
+    unchanged : int
+        Of the accepted ones (``queries - rejected``), those identical to the seed
+        (L-infinity distance at most :data:`UNCHANGED_LINF`): ``unchanged`` near
+        ``queries - rejected`` means the rule admits only the seed itself, which both
+        models were already seen to agree on, so nothing new was looked at.
     """
 
     pair: ModelPair
@@ -216,6 +227,7 @@ class SeedEvaluator:
     min_margin: float = 0.0
     queries: int = field(default=0, init=False)
     rejected: int = field(default=0, init=False)
+    unchanged: int = field(default=0, init=False)
     divergence: Divergence | None = field(default=None, init=False)
     divergences: list[Divergence] = field(default_factory=list, init=False)
     best_fitness: float = field(default=INVALID_FITNESS, init=False)
@@ -285,6 +297,7 @@ class SeedEvaluator:
         self.queries += n
         self.rejected += int(n - valid.sum())
         idx = np.flatnonzero(valid)
+        self.unchanged += sum(1 for i in idx if float(metrics[i]["linf"]) <= UNCHANGED_LINF)
         ref_probs = cand_probs = np.full((n, 0), np.nan)
         if len(idx):
             ref, cand = self.pair.logits(mutants[idx])

@@ -23,6 +23,7 @@ from diverfuzz.models.precision.onnx_runtime import onnx_fp16, onnx_int8
 from diverfuzz.models.precision.spec import parse_precision
 from diverfuzz.models.precision.weight_only import int4_weight, int8_weight
 from diverfuzz.models.preprocessed import Preprocessed
+from diverfuzz.models.runtimes.base import OneAtATime
 from diverfuzz.models.runtimes.onnx import OnnxModel
 from diverfuzz.models.runtimes.torch_files import TorchFileModel, eval_mode
 
@@ -93,8 +94,9 @@ def build_counterpart(
         return Preprocessed(inner, reference.preprocess)
     if isinstance(reference, TorchFileModel) and reference.kind == "pt2":
         # A torch.export graph nested in another module is re-exported without the
-        # quantizer's annotations: quantize the loaded graph itself.
-        reference = reference.inner
+        # quantizer's annotations: quantize the loaded graph itself (one input at a
+        # time when it was exported with a fixed batch of one).
+        reference = OneAtATime(reference.inner) if reference.one_at_a_time else reference.inner
     if spec.kind == "native" and spec.compiled:
         counterpart = int8_static_compiled(reference, calibration)
     elif spec.kind == "onnx":

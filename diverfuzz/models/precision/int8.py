@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import shutil
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 from diverfuzz.common.errors import DiverfuzzError
 from diverfuzz.models.inference import calibrate
 from diverfuzz.models.quiet import quiet
-from diverfuzz.models.runtimes.base import one_line
+from diverfuzz.models.runtimes.base import OneAtATime, one_line
 from diverfuzz.models.runtimes.torch_files import eval_mode
 
 
@@ -46,35 +47,146 @@ def int8_static(model: torch.nn.Module, calibration: np.ndarray) -> torch.nn.Mod
         )
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    example = torch.from_numpy(calibration[: max(2, min(len(calibration), 8))])
-    if len(example) < 2:
-        # torch.export specialises a batch of one; give it two rows.
-        example = torch.cat([example, example])
-    reference = eval_mode(copy.deepcopy(model))
+    fixed = isinstance(model, OneAtATime)  # a graph exported with a fixed batch of one
+    if fixed:
+        example, dynamic = torch.from_numpy(calibration[:1]), None
+    else:
+        example = torch.from_numpy(calibration[: max(2, min(len(calibration), 8))])
+        if len(example) < 2:
+            # torch.export specialises a batch of one; give it two rows.
+            example = torch.cat([example, example])
+        dynamic = ({0: torch.export.Dim("batch")},)
+    reference = eval_mode(copy.deepcopy(model.inner if fixed else model))
     try:
         with _quiet_torchao():
-            batch = torch.export.Dim("batch")
-            exported = torch.export.export(reference, (example,), dynamic_shapes=({0: batch},)).module()
+            exported = torch.export.export(reference, (example,), dynamic_shapes=dynamic).module()
+            if explicit_conv_padding(exported):
+                # The quantizer matches aten.conv2d.default only: export the explicitly padded graph again.
+                exported = torch.export.export(exported, (example,), dynamic_shapes=dynamic).module()
+    except Exception as exc:
+        raise DiverfuzzError(
+            "--precision='int8-static': torch.export could not export the model"
+            + ("" if fixed else " with a dynamic batch dimension") + f": {one_line(exc)}"
+        ) from exc
+    step = "annotate"
+    try:
+        with _quiet_torchao():
             quantizer = xiq.X86InductorQuantizer()
             quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
             prepared = prepare_pt2e(exported, quantizer)
-            calibrate(prepared, calibration)
+            step = "calibrate"
+            calibrate(prepared, calibration, batch_size=1 if fixed else 256)
+            step = "convert"
             converted = convert_pt2e(prepared)
             quantized = any("quantize" in str(node.target) for node in converted.graph.nodes)
             move_exported_model_to_eval(converted)
             # Let ModelPair call .eval() on it like on any module.
             allow_exported_model_train_eval(converted)
     except Exception as exc:
+        graph = prepared if step != "annotate" else exported
         raise DiverfuzzError(
-            f"--precision='int8-static' could not quantize the model: {one_line(exc)}. "
-            "The model must be exportable with torch.export and a dynamic batch dimension."
+            f"--precision='int8-static': torchao's X86 quantizer could not {step} {failed_operator(exc, graph)}: "
+            f"{one_line(exc)}"
         ) from exc
     if not quantized:
         raise DiverfuzzError(
             "--precision='int8-static' quantized nothing: the X86 quantizer found no convolution or linear "
             "layer to annotate in the exported graph, so the counterpart would equal the reference"
         )
-    return converted
+    return OneAtATime(converted) if fixed else converted
+
+
+#: Convolutions whose padding is a string (``padding="same"`` or ``"valid"``), and their explicitly padded form.
+_STRING_PADDED_CONV = {
+    torch.ops.aten.conv1d.padding: (torch.ops.aten.conv1d.default, 1),
+    torch.ops.aten.conv2d.padding: (torch.ops.aten.conv2d.default, 2),
+    torch.ops.aten.conv3d.padding: (torch.ops.aten.conv3d.default, 3),
+}
+
+
+def _per_dim(value, dims: int) -> list[int]:
+    values = [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]
+    return values * dims if len(values) == 1 else values
+
+
+def _weight_shape(gm: torch.fx.GraphModule, node) -> tuple[int, ...]:
+    if node.op == "get_attr":
+        target = gm
+        for part in str(node.target).split("."):
+            target = getattr(target, part)
+        return tuple(target.shape)
+    return tuple(node.meta["val"].shape)
+
+
+def explicit_conv_padding(gm: torch.fx.GraphModule) -> list[str]:
+    """Rewrite ``aten.convNd.padding`` nodes (``padding="same"``/``"valid"``) of an exported
+    graph to ``aten.convNd.default`` with integer padding; returns the rewritten nodes' names.
+
+    torch.export records a convolution with ``padding="same"`` as
+    ``aten.conv2d.padding``, which the PT2E quantizers do not match. The
+    rewrite computes exactly what torch does: ``dilation * (k - 1)`` zeros
+    per spatial dimension, half (rounded down) before and the rest after;
+    an uneven split (an even kernel) becomes ``constant_pad_nd`` followed by
+    a convolution without padding.
+    """
+    rewritten = []
+    for node in list(gm.graph.nodes):
+        if node.op != "call_function" or node.target not in _STRING_PADDED_CONV:
+            continue
+        target, dims = _STRING_PADDED_CONV[node.target]
+        names = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+        values = {"bias": None, "stride": 1, "padding": "valid", "dilation": 1, "groups": 1}
+        values.update(zip(names, node.args))
+        values.update(node.kwargs)
+        stride, dilation = _per_dim(values["stride"], dims), _per_dim(values["dilation"], dims)
+        kernel = _weight_shape(gm, values["weight"])[2:]
+        if values["padding"] == "same":
+            total = [d * (k - 1) for d, k in zip(dilation, kernel)]
+        elif values["padding"] == "valid":
+            total = [0] * dims
+        else:
+            raise DiverfuzzError(f"{node.name}: padding={values['padding']!r} of {node.target} is neither 'same' nor 'valid'")
+        before = [t // 2 for t in total]
+        after = [t - b for t, b in zip(total, before)]
+        source = values["input"]
+        with gm.graph.inserting_before(node):
+            if before != after:
+                pad = []  # constant_pad_nd lists the last dimension first
+                for b, a in zip(reversed(before), reversed(after)):
+                    pad += [b, a]
+                source = gm.graph.call_function(torch.ops.aten.constant_pad_nd.default, (source, pad, 0.0))
+                before = [0] * dims
+            conv = gm.graph.call_function(
+                target, (source, values["weight"], values["bias"], stride, before, dilation, values["groups"])
+            )
+        conv.meta = dict(node.meta)
+        node.replace_all_uses_with(conv)
+        gm.graph.erase_node(node)
+        rewritten.append(node.name)
+    if rewritten:
+        gm.graph.lint()
+        gm.recompile()
+    return rewritten
+
+
+def failed_operator(exc: BaseException, graph: torch.nn.Module | None) -> str:
+    """The operator a quantizer failure is about: the graph node the message names (``conv2d``)
+    and its operator (``aten.conv2d.padding``); else every operator of the graph."""
+    nodes = [n for n in getattr(getattr(graph, "graph", None), "nodes", ()) if n.op == "call_function"]
+    text = str(exc)
+    named = [n for n in nodes if re.search(rf"(?<![\w.]){re.escape(n.name)}(?![\w])", text)]
+    if named:
+        return ", ".join(f"operator {_op_name(n.target)} (node {n.name!r})" for n in named[:3])
+    operators = sorted({_op_name(n.target) for n in nodes})
+    if not operators:
+        return "the graph"
+    return f"one of the graph's operators ({', '.join(operators[:12])}{', ...' if len(operators) > 12 else ''})"
+
+
+def _op_name(target) -> str:
+    """``aten.conv2d.padding`` for ``torch.ops.aten.conv2d.padding``; the name of a Python function."""
+    name = str(target)
+    return name if "." in name and not name.startswith("<") else getattr(target, "__name__", name)
 
 
 def cxx_compiler() -> str | None:
@@ -101,12 +213,12 @@ class CompiledInt8(torch.nn.Module):
     torchao, "PyTorch 2 Export Quantization with X86 Backend through Inductor".
     """
 
-    def __init__(self, converted: torch.nn.Module) -> None:
+    def __init__(self, converted: torch.nn.Module, pad: bool = True) -> None:
         super().__init__()
         import torch._inductor.config as inductor_config
 
         inductor_config.freezing = True
-        self.converted = converted
+        self.converted, self.pad = converted, pad  # pad False: a graph with a fixed batch of one
         self.compiled = torch.compile(converted, dynamic=False)
 
     def train(self, mode: bool = True) -> "CompiledInt8":
@@ -115,7 +227,7 @@ class CompiledInt8(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = len(x)
-        size = max(8, 1 << (n - 1).bit_length())
+        size = max(8, 1 << (n - 1).bit_length()) if self.pad else n
         if size != n:
             x = torch.cat([x, x.new_zeros((size - n, *x.shape[1:]))])
         with torch.no_grad(), _quiet_torchao():
@@ -133,7 +245,11 @@ def int8_static_compiled(model: torch.nn.Module, calibration: np.ndarray) -> tor
             "--precision='int8-static:compiled' needs a C++ compiler (g++ or clang++; torch.compile builds "
             "the int8 kernels with it): install one, or use int8-static (the fake-quant graph) or onnx-int8"
         )
-    counterpart = CompiledInt8(int8_static(model, calibration))
+    quantized = int8_static(model, calibration)
+    if isinstance(quantized, OneAtATime):  # compiled for its one batch size, fed one input at a time
+        counterpart = OneAtATime(CompiledInt8(quantized.inner, pad=False))
+    else:
+        counterpart = CompiledInt8(quantized)
     try:
         counterpart(torch.from_numpy(np.ascontiguousarray(calibration[:2], dtype=np.float32)))
     except Exception as exc:

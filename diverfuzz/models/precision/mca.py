@@ -115,6 +115,31 @@ class MCAMode(TorchFunctionMode):
         return out
 
 
+class _ArithmeticCounter(TorchFunctionMode):
+    """Counts the calls :class:`MCAMode` would perturb (the same test: :data:`ARITHMETIC`, by name)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if getattr(func, "__name__", "") in ARITHMETIC:
+            self.calls += 1
+        return func(*args, **(kwargs or {}))
+
+
+def count_arithmetic(model, x: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """``(model(x), calls)``: the output, and how many of the calls it made MCA would perturb.
+
+    0 calls means MCA cannot reach the model's arithmetic: a TorchScript module runs its
+    operations in the TorchScript interpreter, a ``torch.export`` program calls aten
+    operator overloads (``linear.default``), a wrapper hands the input to another runtime.
+    """
+    with _ArithmeticCounter() as counter:
+        out = model(x)
+    return out, counter.calls
+
+
 def _per_input(model: nn.Module, x: torch.Tensor, t: int, mode: str, seed: int) -> torch.Tensor:
     """``model(x)`` under MCA, one input at a time, each under the same seeded stream."""
     if len(x) == 0:

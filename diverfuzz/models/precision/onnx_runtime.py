@@ -33,7 +33,7 @@ import torch
 
 from diverfuzz.common.errors import DiverfuzzError
 from diverfuzz.models.quiet import quiet
-from diverfuzz.models.runtimes.base import one_line
+from diverfuzz.models.runtimes.base import OneAtATime, one_line
 from diverfuzz.models.runtimes.onnx import OnnxModel
 from diverfuzz.models.runtimes.torch_files import eval_mode
 
@@ -44,14 +44,21 @@ def _quiet():
 
 
 def export_onnx(model: torch.nn.Module, example: np.ndarray, path: Path, spec: str) -> None:
-    """Export ``model`` to ``path`` with a dynamic batch dimension, or a one-line error."""
-    x = torch.from_numpy(np.ascontiguousarray(example[:2] if len(example) >= 2 else np.concatenate([example] * 2)))
+    """Export ``model`` to ``path`` with a dynamic batch dimension, or a one-line error.
+
+    A graph with a fixed batch of one (:class:`OneAtATime`) is exported as it
+    is, batch 1; ONNX Runtime then runs it one input at a time.
+    """
+    fixed = isinstance(model, OneAtATime)
+    if fixed:
+        x, model, dynamic = torch.from_numpy(np.ascontiguousarray(example[:1])), model.inner, None
+    else:
+        x = torch.from_numpy(np.ascontiguousarray(example[:2] if len(example) >= 2 else np.concatenate([example] * 2)))
+        dynamic = ({0: torch.export.Dim("batch")},)
     module = eval_mode(copy.deepcopy(model))
     try:
         with _quiet():
-            torch.onnx.export(
-                module, (x,), str(path), dynamic_shapes=({0: torch.export.Dim("batch")},), optimize=True
-            )
+            torch.onnx.export(module, (x,), str(path), dynamic_shapes=dynamic, optimize=True)
     except Exception as exc:
         raise DiverfuzzError(
             f"--precision={spec!r}: torch.onnx.export could not export the reference: {one_line(exc)}. "
@@ -60,7 +67,8 @@ def export_onnx(model: torch.nn.Module, example: np.ndarray, path: Path, spec: s
 
 
 class _Reader:
-    """Feeds the calibration batch to ONNX Runtime's calibrator, 8 inputs at a time.
+    """Feeds the calibration batch to ONNX Runtime's calibrator, 8 inputs at a time
+    (``rows`` at a time: 1 for a graph with a fixed batch of one).
 
     With ``CalibStridedMinMax=1`` the calibrator reduces each chunk to its
     min/max before reading the next (``set_range``), so memory holds one
@@ -68,8 +76,8 @@ class _Reader:
     30 MB per 3x224x224 input for MobileNetV2).
     """
 
-    def __init__(self, name: str, data: np.ndarray) -> None:
-        self._chunks = [{name: data[i : i + 8]} for i in range(0, len(data), 8)]
+    def __init__(self, name: str, data: np.ndarray, rows: int = 8) -> None:
+        self._chunks = [{name: data[i : i + rows]} for i in range(0, len(data), rows)]
         self._iter = iter(self._chunks)
 
     def __len__(self) -> int:
@@ -120,13 +128,14 @@ def onnx_int8(
     with tempfile.TemporaryDirectory(prefix="diverfuzz-onnx-") as tmp:
         target = Path(tmp) / "int8.onnx"
         source = _source(model, calibration, Path(tmp) / "reference.onnx", spec)
-        name = onnx.load(str(source), load_external_data=False).graph.input[0].name
+        graph_input = onnx.load(str(source), load_external_data=False).graph.input[0]
+        name, rows = graph_input.name, 1 if _fixed_batch_of_one(graph_input) else 8
         try:
             with _quiet():
                 quantize_static(
                     str(source),
                     str(target),
-                    _Reader(name, np.ascontiguousarray(calibration, dtype=np.float32)),
+                    _Reader(name, np.ascontiguousarray(calibration, dtype=np.float32), rows),
                     quant_format=QuantFormat.QDQ,
                     activation_type=QuantType.QUInt8,
                     weight_type=QuantType.QInt8,
@@ -135,7 +144,9 @@ def onnx_int8(
                     extra_options={"CalibStridedMinMax": 1},
                 )
         except Exception as exc:
-            raise DiverfuzzError(f"--precision={spec!r}: onnxruntime could not quantize the model: {one_line(exc)}") from exc
+            raise DiverfuzzError(
+                f"--precision={spec!r}: onnxruntime could not quantize {_failed_operator(exc, source)}: {one_line(exc)}"
+            ) from exc
         return _session(target, spec, device, threads)
 
 
@@ -156,6 +167,28 @@ def onnx_fp16(
         except Exception as exc:
             raise DiverfuzzError(f"--precision='onnx-fp16': converting the ONNX graph to float16 failed: {one_line(exc)}") from exc
         return _session(target, "onnx-fp16", device, threads)
+
+
+def _failed_operator(exc: BaseException, source: Path) -> str:
+    """The ONNX node a quantizer failure names, with its operator type; else the graph's operator types."""
+    import onnx
+
+    try:
+        nodes = list(onnx.load(str(source), load_external_data=False).graph.node)
+    except Exception:  # noqa: BLE001 - only the message is at stake
+        return "the model"
+    text = str(exc)
+    named = [n for n in nodes if n.name and n.name in text]
+    if named:
+        return ", ".join(f"operator {n.op_type} (node {n.name!r})" for n in named[:3])
+    types = sorted({n.op_type for n in nodes})
+    return f"the model (operators {', '.join(types[:12])}{', ...' if len(types) > 12 else ''})" if types else "the model"
+
+
+def _fixed_batch_of_one(graph_input) -> bool:
+    """Whether an ONNX graph input's first dimension is the constant 1 (not a named, free dimension)."""
+    dims = graph_input.type.tensor_type.shape.dim
+    return len(dims) > 0 and dims[0].HasField("dim_value") and dims[0].dim_value == 1
 
 
 def _session(path: Path, spec: str, device: str, threads: int) -> OnnxModel:

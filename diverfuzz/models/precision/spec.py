@@ -53,9 +53,11 @@ from pathlib import Path
 
 from diverfuzz.common.errors import DiverfuzzError
 
-NATIVE = ("int8-static", "int8-dynamic", "fp16", "bf16", "int8-weight", "int4-weight")
+NATIVE = ("fp16", "bf16", "int8-static", "int8-dynamic", "int8-weight", "int4-weight")
 #: Counterparts exported to ONNX and run by ONNX Runtime.
 ONNX = ("onnx-int8", "onnx-fp16")
+#: The one option a native or ONNX counterpart may take (``int8-static:compiled``), by name.
+NAMED_OPTIONS = {"int8-static": "compiled", "onnx-int8": "per-channel"}
 WEIGHT_ONLY = ("binary-weight", "ternary-weight")
 MULTIPLIERS = ("exact", "truncated", "mitchell")
 MCA_MODES = ("rr", "pb", "full")
@@ -65,10 +67,19 @@ EXAMPLES = (
     "int4-weight", "int8-weight", "onnx-int8", "onnx-int8:per-channel", "onnx-fp16", "int8", "int4:weights", "binary-weight", "ternary-weight", "mca:t=11",
     "approx:mitchell", "policy.json",
 )
-_ACCEPTED = (
-    "fp16, bf16, int8-static[:compiled], int8-dynamic, int8-weight, int4-weight, onnx-int8[:per-channel], onnx-fp16, float:eXmY, fixed:W.F, intN, "
-    "binary-weight, ternary-weight, mca:t=T, approx:exact|truncated|mitchell, or a .json/.toml policy file"
+#: Every form a spec can take, built from the tables the parser reads: what
+#: ``--help`` lists and what an unknown spec's error names.
+FORMS = (
+    *(form for name in (*NATIVE, *ONNX) for form in (name, *([f"{name}:{NAMED_OPTIONS[name]}"] if name in NAMED_OPTIONS else []))),
+    *WEIGHT_ONLY,
+    "float:eXmY[:opts]",
+    "fixed:W.F[:opts]",
+    "intN[:opts]",
+    "int:N[:opts]",
+    "mca:t=T[:opts]",
+    "approx:" + "|".join(MULTIPLIERS) + "[:mantissa=M]",
 )
+_ACCEPTED = ", ".join(FORMS) + ", or a .json/.toml per-layer policy file"
 
 
 @dataclass(frozen=True)
@@ -149,18 +160,17 @@ def parse_precision(spec: str) -> PrecisionSpec:
     if spec.lower().endswith((".json", ".toml")):
         return _parse_policy(spec)
     head, *options = spec.split(":")
-    if head == "int8-static" and options == ["compiled"]:
+    named_option = bool(options) and head in NAMED_OPTIONS and options == [NAMED_OPTIONS[head]]
+    if head in NATIVE and named_option:  # int8-static:compiled
         return PrecisionSpec(spec, "native", name=head, compiled=True)
     if head in ONNX:
-        if head == "onnx-int8" and options in ([], ["per-channel"]):
-            return PrecisionSpec(spec, "onnx", name=head, per_channel=bool(options))
-        if head == "onnx-fp16" and not options:
-            return PrecisionSpec(spec, "onnx", name=head)
-        accepted = "per-channel" if head == "onnx-int8" else "no options"
+        if not options or named_option:  # onnx-int8:per-channel
+            return PrecisionSpec(spec, "onnx", name=head, per_channel=named_option)
+        accepted = NAMED_OPTIONS.get(head, "no options")
         raise _fail(spec, f"{head} takes {accepted} (got {':'.join(options)!r})")
     if head in NATIVE or head in WEIGHT_ONLY:
         if options:
-            takes = "only the option 'compiled'" if head == "int8-static" else "no options"
+            takes = f"only the option {NAMED_OPTIONS[head]!r}" if head in NAMED_OPTIONS else "no options"
             raise _fail(spec, f"{head} takes {takes} (got {':'.join(options)!r})")
         if head in NATIVE:
             return PrecisionSpec(spec, "native", name=head)
@@ -315,4 +325,4 @@ def _parse_policy(spec: str) -> PrecisionSpec:
     return PrecisionSpec(spec, "policy", layers=tuple(layers))
 
 
-__all__ = ["EXAMPLES", "NATIVE", "ONNX", "PrecisionSpec", "parse_precision"]
+__all__ = ["EXAMPLES", "FORMS", "NAMED_OPTIONS", "NATIVE", "ONNX", "PrecisionSpec", "parse_precision"]

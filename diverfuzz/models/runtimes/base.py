@@ -77,9 +77,12 @@ def check_shape(name: str, expected: list, got: tuple[int, ...]) -> None:
         isinstance(e, (int, np.integer)) and e > 0 and e != g for e, g in zip(fixed, got[1:])
     ):
         shown = ["N" if not isinstance(e, (int, np.integer)) or e <= 0 else int(e) for e in expected]
+        fix = "resize the data (--size H,W) or check --layout"
+        if len(fixed) == len(got) and fixed[0] == 1 and list(fixed[1:]) == [int(g) for g in got[1:]]:
+            fix = "the data has no channel axis: add one, x[:, None], before saving --data"
         raise ModelError(
             f"the {name} expects inputs of shape ({', '.join(map(str, shown))}) but the data has shape "
-            f"(N, {', '.join(map(str, got[1:]))}); resize the data (--size H,W) or check --layout"
+            f"(N, {', '.join(map(str, got[1:]))}); {fix}"
         )
 
 
@@ -92,3 +95,46 @@ def log_probabilities(p: np.ndarray, floor: float) -> np.ndarray:
     """
     return np.log(np.maximum(p.astype(np.float64), floor))
 
+
+
+class OneAtATime(torch.nn.Module):
+    """Runs ``inner``, a graph with a fixed batch of one input (the exporters' default), row by row.
+
+    ``torch.export`` and ``torch.onnx.export`` record the example's batch
+    size unless told otherwise; such a graph refuses any other batch
+    (``Guard failed: x.size()[0] == 1``). Wrapped, it takes any batch, and
+    precision builders that find this wrapper export and calibrate ``inner``
+    one input at a time.
+    """
+
+    one_at_a_time = True
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def train(self, mode: bool = True) -> "OneAtATime":
+        self.training = mode
+        try:
+            self.inner.train(mode)
+        except NotImplementedError:  # torch.export modules fix their mode at export
+            pass
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if len(x) == 1:
+            return self.inner(x)
+        return torch.cat([self.inner(row[None]) for row in x])
+
+
+def runs_one_at_a_time(model: object) -> bool:
+    """Whether ``model``, or a model it wraps (preprocessing, a device or dtype wrapper),
+    has a fixed batch of one input and is therefore run one input at a time."""
+    for _ in range(8):
+        if getattr(model, "one_at_a_time", False) is True:
+            return True
+        inner = next((getattr(model, a) for a in ("model", "inner", "converted") if hasattr(model, a)), None)
+        if inner is None or inner is model:
+            return False
+        model = inner
+    return False

@@ -98,9 +98,13 @@ class TfliteModel:
         order = self._layout(tuple(data.shape))
         if order is None:
             want = ", ".join(map(str, self.input_shape[1:]))
+            fix = "resize the data (--size H,W)"
+            fixed, got = [int(d) for d in self.input_shape[1:]], [int(d) for d in data.shape[1:]]
+            if len(fixed) == len(got) + 1 and ((fixed[-1] == 1 and fixed[:-1] == got) or (fixed[0] == 1 and fixed[1:] == got)):
+                fix = "the data has no channel axis: add one, x[:, None], before saving --data"
             raise ModelError(
                 f"the {name} expects inputs of shape (N, {want}) but the data has shape "
-                f"(N, {', '.join(map(str, data.shape[1:]))}); resize the data (--size H,W)"
+                f"(N, {', '.join(map(str, data.shape[1:]))}); {fix}"
             )
         if order:
             data = data.transpose(order)

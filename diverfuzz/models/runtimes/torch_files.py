@@ -43,12 +43,16 @@ class TorchFileModel(torch.nn.Module):
     path : Path
         Where it came from.
     kind : {"pt2", "torchscript"}
+    one_at_a_time : bool, optional
+        The graph was exported with a fixed batch of one input (``torch.export``
+        without ``dynamic_shapes``): batches are run one input at a time.
     """
 
-    def __init__(self, inner: torch.nn.Module, path: Path, kind: str, option: str) -> None:
+    def __init__(self, inner: torch.nn.Module, path: Path, kind: str, option: str, one_at_a_time: bool = False) -> None:
         super().__init__()
         self.inner = inner
         self.path, self.kind, self.option, self.device = path, kind, option, "cpu"
+        self.one_at_a_time = one_at_a_time
         self.fingerprint = file_digest(path)
 
     def train(self, mode: bool = True) -> "TorchFileModel":
@@ -59,6 +63,8 @@ class TorchFileModel(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         try:
+            if self.one_at_a_time and len(x) != 1:
+                return torch.cat([self.inner(row[None]) for row in x])
             return self.inner(x)
         except Exception as exc:
             # TorchScript errors carry a multi-line interpreter traceback; its last line says what failed.
@@ -99,16 +105,29 @@ def load_torch_file(path: str | Path, *, option: str = "--model", device: str = 
         )
     try:
         with _quiet():
+            fixed = False
             if p.suffix.lower() == ".pt2":
-                inner, kind = torch.export.load(str(p)).module(), "pt2"
+                program = torch.export.load(str(p))
+                inner, kind, fixed = program.module(), "pt2", fixed_batch_of_one(program)
             else:
                 inner, kind = torch.jit.load(str(p), map_location=device), "torchscript"
     except Exception as exc:
         what = "torch.export program" if p.suffix.lower() == ".pt2" else "TorchScript module (torch.jit.save)"
         raise DiverfuzzError(f"{option}={str(p)!r} is not a loadable {what}: {one_line(exc)}") from exc
-    model = TorchFileModel(inner, p, kind, option)
+    model = TorchFileModel(inner, p, kind, option, one_at_a_time=fixed)
     model.device = device
     return eval_mode(model).to(device)
+
+
+def fixed_batch_of_one(program: "torch.export.ExportedProgram") -> bool:
+    """Whether the program's (first) input has a static batch dimension of 1 (exported without ``dynamic_shapes``)."""
+    user_inputs = set(program.graph_signature.user_inputs)
+    for node in program.graph.nodes:
+        if node.op == "placeholder" and node.name in user_inputs:
+            shape = getattr(node.meta.get("val"), "shape", None)
+            # A dynamic batch is a SymInt, not an int.
+            return bool(shape) and type(shape[0]) is int and shape[0] == 1
+    return False
 
 
 def _reload(path: str, option: str, device: str) -> TorchFileModel:
