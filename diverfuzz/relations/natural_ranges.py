@@ -443,6 +443,37 @@ NATURAL_RANGES: Mapping[str, NaturalRange] = MappingProxyType(
             "admitted from severity 4 (measured median PSNR 23.6 dB on MNIST, between gaussian_blur's "
             "severities 3 and 4)",
         ),
+        # -- DFlare's operators on 8-bit images (0..255 arithmetic, uint8 truncation) ----------
+        "dflare_gaussian_noise": NaturalRange(
+            "value",
+            {"sigma": ((0.0, 10.2), (0.0, 15.3), (0.0, 20.4), (0.0, 22.95), (0.0, 25.5))},
+            {"sigma": "noise std (8-bit levels)"},
+            "DFlare authors' code (yqtianust/DFlare myLib/img_mutations.py): sigma sqrt(0.1) = 0.32 "
+            "levels, inside severity 1; the bounds are gaussian_noise's (CIFAR-10-C 0.04-0.10 of the "
+            "range) times 255",
+        ),
+        "dflare_salt_pepper": NaturalRange(
+            "value",
+            {"amount": linear(0.0, 0.0, 0.02)},
+            {"amount": "fraction of elements"},
+            "DFlare authors' code (yqtianust/DFlare myLib/img_mutations.py): amount 0.004, inside "
+            "severity 1; the bounds are salt_pepper's (CIFAR-10-C impulse noise)",
+        ),
+        "dflare_multiplicative_noise": NaturalRange(
+            "value",
+            {"mean": linear(0.0, -0.1, 0.1), "sigma": linear(0.0, 0.0, 0.2)},
+            {"mean": "mean of the multiplicative factor", "sigma": "std of the multiplicative factor"},
+            "DFlare authors' code (yqtianust/DFlare myLib/img_mutations.py): mean U(-0.5, 0.5), "
+            "variance 0.05 U(0, 1); the bounds are multiplicative_noise's (+-10% gain, speckle "
+            "severity 5)",
+        ),
+        "dflare_pixel_change": NaturalRange(
+            "value",
+            {"count": ((0, 2), (0, 4), (0, 5), (0, 7), (0, 9))},
+            {"count": "elements"},
+            "DFlare authors' code (yqtianust/DFlare myLib/img_mutations.py): 0-9 elements; the bounds "
+            "are pixel_change's (DeepHunter's L0 bound)",
+        ),
     }
 )
 """``relation name -> NaturalRange`` for every relation of the registry."""

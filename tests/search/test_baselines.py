@@ -25,6 +25,12 @@ def sloped(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([torch.ones(len(x)), torch.clamp(10.0 * (m - 0.45), max=0.9)], dim=1)
 
 
+def steep(x: torch.Tensor) -> torch.Tensor:
+    """Two classes whose probabilities swing with the mean brightness (even between 0.40 and 0.48)."""
+    m = x.mean(dim=tuple(range(1, x.ndim)))
+    return torch.stack([torch.zeros(len(x)), 40.0 * (m - 0.44)], dim=1)
+
+
 def seed_image() -> np.ndarray:
     rng = np.random.default_rng(5)
     return np.clip(0.45 + rng.normal(0, 0.05, size=(1, 8, 8)), 0, 1).astype(np.float32)
@@ -54,7 +60,7 @@ def test_dflare_accumulates_its_seven_operators_one_query_at_a_time_and_replays(
     assert {s.relation for c in seen for s in c.steps} <= set(OPERATORS)
     # Hill climbing on the latest accepted input: every candidate extends an earlier one by one step.
     lengths = [len(c) for c in seen]
-    assert lengths[0] == 1 and max(lengths) > 5
+    assert lengths[0] == 0 and lengths[1] == 1 and max(lengths) > 5  # the seed's own state first
     for c in seen[1:]:
         assert len(c) == 1 or any(p.steps == c.steps[:-1] for p in seen)
     assert ev.divergence is None
@@ -64,27 +70,39 @@ def test_dflare_accumulates_its_seven_operators_one_query_at_a_time_and_replays(
     assert [c.to_json() for c in seen2] == [c.to_json() for c in seen]
 
 
-def test_dflare_novelty_accepts_more_than_the_gap_alone(planted):
-    # Both models identical: the gap is always 0, so without novelty nothing is ever accepted.
-    pair = ModelPair(planted.reference, planted.reference)
+def test_dflare_novelty_accepts_more_than_the_gap_alone():
+    # Both models identical: the gap is always 0, so without novelty nothing is ever accepted
+    # and every candidate is one step from the seed. With novelty, a mutant whose probability
+    # vectors are a new state is accepted and the next candidates extend it. (The pair's outputs
+    # must move with the input: a constant pair has one state only, the seed's, and novelty
+    # never fires.)
+    pair = ModelPair(steep, steep)
     lengths = {}
     for novelty in (True, False):
-        ev = SeedEvaluator(pair, seed_image(), 0, 30, Validity.parse("linf<=1"))
+        ev = SeedEvaluator(pair, seed_image(), 0, 60, Validity.parse("linf<=1"))
         seen = recorder(ev)
         DFlareSearch(novelty=novelty).search(ev, SearchSpace.from_names(), np.random.default_rng(0))
+        assert ev.divergence is None and ev.queries == 60
         lengths[novelty] = max(len(c) for c in seen)
-    assert lengths[False] == 1 and lengths[True] >= 1
+    assert lengths[False] == 1 and lengths[True] > 1
 
 
 def test_dflare_and_diffchaser_find_a_planted_divergence(planted):
-    pair = ModelPair(planted.reference, planted.candidate(0.25))
+    # Band (0.50, 0.80) of mean brightness; the seed's mean is 0.44, so both models agree on it
+    # and a divergence needs a search that raises the brightness over several steps.
+    pair = ModelPair(planted.reference, planted.candidate(0.15))
+    ref, cand = pair.logits(seed_image()[None])
+    assert int(ref.argmax()) == int(cand.argmax()) == 0
     for strategy in (DFlareSearch(), DiffChaserSearch(population=10)):
         ev = SeedEvaluator(pair, seed_image(), 0, 400, Validity.parse("linf<=1"))
         strategy.search(ev, SearchSpace.from_names(), np.random.default_rng(1))
         assert ev.divergence is not None, strategy.name
-        assert np.array_equal(
-            ev.divergence.chain.apply(seed_image()), ev._prefixes.apply([ev.divergence.chain], seed_image())[0]
-        )
+        assert ev.divergence.queries > 1 and len(ev.divergence.chain) > 1, strategy.name
+        assert ev.divergence.queries <= ev.queries < 400  # mode first: it stopped with the divergence's batch
+        mutant = ev.divergence.chain.apply(seed_image())
+        ref, cand = pair.logits(mutant[None])
+        assert (int(ref.argmax()), int(cand.argmax())) == (0, 1)
+        assert np.array_equal(mutant, ev._prefixes.apply([ev.divergence.chain], seed_image())[0])
 
 
 class _Ind(list):

@@ -7,15 +7,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from diverfuzz.fuzzer.search.evaluate import SeedEvaluator
+from diverfuzz.fuzzer.search.objectives import top_probability_gap
 from diverfuzz.fuzzer.search.space import SearchSpace
 from diverfuzz.relations import REGISTRY, Chain, Step, infer_kind
 
-#: DFlare's seven mutation operators (authors' ``myLib/img_mutations.py``), in its order.
+#: DFlare's seven mutation operators (authors' ``myLib/img_mutations.py``), in its order:
+#: the four noise operators on 8-bit images (0..255 arithmetic ending in a uint8 cast,
+#: :mod:`diverfuzz.relations.pixel`), then the three blurs.
 OPERATORS = (
-    "gaussian_noise",
-    "salt_pepper",
-    "multiplicative_noise",
-    "pixel_change",
+    "dflare_gaussian_noise",
+    "dflare_salt_pepper",
+    "dflare_multiplicative_noise",
+    "dflare_pixel_change",
     "box_blur",
     "gaussian_blur",
     "median_blur",
@@ -29,23 +32,24 @@ _CV_GAUSS_SIGMA = {1: 0.0, 3: 0.8, 5: 1.1, 7: 1.4}
 def operator_step(name: str, rng: np.random.Generator) -> Step:
     """One application of DFlare operator ``name`` with the authors' parameter draws.
 
-    Values are in ``[0, 1]`` here (the authors' 0..255 constants divided by
-    255): Gaussian noise of variance 0.1 (sigma ``sqrt(0.1) / 255``),
-    salt-and-pepper amount 0.004, multiplicative noise with mean
-    ``U(-0.5, 0.5)`` and variance ``0.05 * U(0, 1)``, 0-9 random pixel
-    changes, box blur of kernel 1, 3 or 5 (the authors also draw 2 and 4,
-    which an odd-sized box cannot express), Gaussian blur of kernel 1, 3, 5
-    or 7 (OpenCV's sigma for that kernel), median blur of kernel 1, 3, 5 or 7.
+    The noise operators work on the 8-bit image as the authors' do (``dflare_*``
+    relations: values in 0..255, clipped, truncated by ``astype(np.uint8)``): Gaussian
+    noise of variance 0.1 in 0..255 units (sigma ``sqrt(0.1)`` levels), salt-and-pepper
+    amount 0.004 (a fixed count of elements), multiplicative noise with mean
+    ``U(-0.5, 0.5)`` and variance ``0.05 * U(0, 1)``, 0-9 random pixel changes. The
+    blurs work in ``[0, 1]``: box blur of kernel 1, 3 or 5 (the authors also draw 2 and
+    4, which an odd-sized box cannot express), Gaussian blur of kernel 1, 3, 5 or 7
+    (OpenCV's sigma for that kernel), median blur of kernel 1, 3, 5 or 7.
     """
     seed = int(rng.integers(2**31 - 1))
-    if name == "gaussian_noise":
-        return Step(name, {"sigma": float(np.sqrt(0.1) / 255.0), "seed": seed})
-    if name == "salt_pepper":
+    if name == "dflare_gaussian_noise":
+        return Step(name, {"sigma": float(np.sqrt(0.1)), "seed": seed})
+    if name == "dflare_salt_pepper":
         return Step(name, {"amount": 0.004, "seed": seed})
-    if name == "multiplicative_noise":
+    if name == "dflare_multiplicative_noise":
         mean = float(rng.uniform(-0.5, 0.5))
         return Step(name, {"mean": mean, "sigma": float(np.sqrt(0.05 * rng.random())), "seed": seed})
-    if name == "pixel_change":
+    if name == "dflare_pixel_change":
         return Step(name, {"count": int(rng.integers(0, 10)), "seed": seed})
     if name == "box_blur":
         return Step(name, {"radius": int(rng.integers(0, 3))})
@@ -107,17 +111,35 @@ class DFlareSearch:
       latest accepted input (mutations accumulate: here the chain grows by
       one seeded step), queries both models once, and stops at the first
       top-1 disagreement;
+    - mutants are 8-bit images: the noise operators are the ``dflare_*``
+      relations (0..255 arithmetic, ``astype(np.uint8)`` truncation);
     - operator choice (Sec. 3.3, Metropolis-Hastings): an operator's score
       is accepted mutants / uses; operators are shuffled, then sorted by
       score; from the last accepted operator at rank ``k1`` a uniformly
       drawn ``k2`` is accepted with probability ``(1 - p) ** (k2 - k1)``,
       ``p = 1 / #operators``, until one is accepted; the first choice is
-      uniform;
-    - fitness (Sec. 3.4): ``diff = p_ref(top_ref) - p_cand(top_cand)``,
-      each model's own top-1 probability; a mutant is accepted when
-      ``| |diff| - |diff_best| | > 1e-3`` (either direction, as the
-      authors' ``better_than`` is written) or its concatenated probability
-      vectors are a new state (TensorFuzz coverage, threshold 0.5).
+      uniform. This port follows the *paper's* rule. In the authors' code
+      ``index(mu1)`` compares an operator's name with an operator object and
+      always returns -1, so there ``k1 = -1`` whatever the last operator was
+      (every ``k2 >= 0`` then has ``(1 - p) ** (k2 + 1) < 1``: a bias towards
+      high scores that ignores the last success);
+    - fitness (Sec. 3.4, :func:`~diverfuzz.fuzzer.search.objectives.top_probability_gap`):
+      ``diff = p_ref(top_ref) - p_cand(top_cand)``, each model's own top-1
+      probability; a mutant is accepted when ``| |diff| - |diff_best| | >
+      1e-3`` (either direction, as the authors' ``better_than`` in
+      ``myLib/fitnessValue.py`` is written; ``diff_best`` starts at 0) or
+      its concatenated probability vectors are a new state (TensorFuzz
+      coverage, threshold 0.5);
+    - the coverage starts with the seed's own state (both models'
+      probability vectors on the unmodified seed), as in the authors'
+      ``test_gen_main.py``: the empty chain is evaluated first, one
+      model-pair query counted against the budget like any other (if the
+      seed already diverges, that is the divergence found, as the authors'
+      "no need to search").
+
+    ``docs/baselines.md`` lists, item by item, what matches the authors' code
+    and what is still unverified (the blurs, the uint8 cast of out-of-range
+    values, which wraps around there and saturates here).
 
     DFlare has no validity bound; here the campaign's validity rule still
     rejects (and counts) mutants, as for every strategy, and a rejected
@@ -144,7 +166,11 @@ class DFlareSearch:
         wins = np.zeros(n)
         states = _CoveredStates(self.state_threshold)
         chain: tuple = ()
-        best_diff = 0.0  # the seed's own state is not queried (a query would count)
+        # The seed's own state seeds the coverage (authors' test_gen_main.py); one query.
+        seed_result = evaluator.evaluate([Chain(())])
+        if self.novelty and len(seed_result.chains) and seed_result.valid[0]:
+            states.update(np.concatenate([seed_result.reference_probs[0], seed_result.candidate_probs[0]]))
+        best_diff = 0.0  # the authors' initial fitness value: StateFitnessValue(False, 0)
         last: int | None = None
         while not evaluator.done:
             if last is None:
@@ -168,7 +194,7 @@ class DFlareSearch:
                 wins[op] += 1
                 break
             ref, cand = result.reference_probs[0], result.candidate_probs[0]
-            diff = float(ref.max() - cand.max())
+            diff = float(top_probability_gap(ref[None], cand[None])[0])
             new_state = states.update(np.concatenate([ref, cand])) if self.novelty else False
             if self.novelty:
                 better = abs(abs(diff) - abs(best_diff)) > self.gap_tolerance or new_state

