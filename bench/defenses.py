@@ -344,13 +344,16 @@ def _print_defenses(args, out: dict, path: Path) -> None:
 
     print(f"\nDefenses: {len(args.rng_seeds)} RNG seeds x ({args.seeds} seeds x {args.budget} queries), int8-static "
           f"counterpart of each reference; certified accuracy on {args.certify} test inputs at L2 radius 0 / 0.25 / 0.5\n")
-    print("| reference | clean acc | int8 acc | certified (ref) | certified (int8) | success ssim>=0.6 | "
-          "success psnr>=20 | median PSNR (ssim rule) |")
-    print("|---|---|---|---|---|---|---|---|")
+    rules = [rule for rule in RULES if all(rule in row for row in out["rows"].values())]
+    print("| reference | clean acc | int8 acc | certified (ref) | certified (int8) | "
+          + " | ".join(f"success {rule}" for rule in rules)
+          + " | " + " | ".join(f"median PSNR ({rule})" for rule in rules) + " |")
+    print("|---|---|---|---|---|" + "---|" * (2 * len(rules)))
     for name, row in out["rows"].items():
+        psnrs = [row[rule]["median_psnr"] for rule in rules]
         print(f"| {name} | {row['clean_accuracy']:.3f} | {row['counterpart_accuracy']:.3f} | {cert(row, 'certified')} | "
-              f"{cert(row, 'certified_counterpart')} | {fmt(row['ssim>=0.6']['success_rate'])} | "
-              f"{fmt(row['psnr>=20']['success_rate'])} | {row['ssim>=0.6']['median_psnr'] or float('nan'):.1f} |")
+              f"{cert(row, 'certified_counterpart')} | " + " | ".join(fmt(row[rule]["success_rate"]) for rule in rules)
+              + " | " + " | ".join("-" if v is None else f"{v:.1f}" for v in psnrs) + " |")
     print(f"\ndivergences whose L2 to the seed lies inside the smoothed reference's certified radius "
           f"(median radius {out['median_smoothed_radius_at_seeds']}):")
     for key, v in out["inside_smoothed_radius"].items():
