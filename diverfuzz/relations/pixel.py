@@ -257,6 +257,12 @@ def dflare_pixel_change(x: np.ndarray, *, count: int, seed: int) -> np.ndarray:
 
 
 _ANY = frozenset({"image", "spectral", "signal"})
+#: The float and the 8-bit multiplicative noise take the same parameters.
+_MULTIPLICATIVE_PARAMS = {
+    "mean": ParamSpec(-0.5, 0.5, 0.0, doc="mean of the multiplicative factor"),
+    "sigma": ParamSpec(0.0, 0.25, 0.0, doc="spread of the multiplicative factor"),
+    "seed": SEED_SPEC,
+}
 
 RELATIONS: tuple[Relation, ...] = (
     Relation(
@@ -280,11 +286,7 @@ RELATIONS: tuple[Relation, ...] = (
     Relation(
         "multiplicative_noise",
         _ANY,
-        {
-            "mean": ParamSpec(-0.5, 0.5, 0.0, doc="mean of the multiplicative factor"),
-            "sigma": ParamSpec(0.0, 0.25, 0.0, doc="spread of the multiplicative factor"),
-            "seed": SEED_SPEC,
-        },
+        _MULTIPLICATIVE_PARAMS,
         multiplicative_noise,
         identity_params=("mean", "sigma"),
     ),
@@ -312,11 +314,7 @@ RELATIONS: tuple[Relation, ...] = (
     Relation(
         "dflare_multiplicative_noise",
         _ANY,
-        {
-            "mean": ParamSpec(-0.5, 0.5, 0.0, doc="mean of the multiplicative factor"),
-            "sigma": ParamSpec(0.0, 0.25, 0.0, doc="spread of the multiplicative factor"),
-            "seed": SEED_SPEC,
-        },
+        _MULTIPLICATIVE_PARAMS,
         dflare_multiplicative_noise,
         identity_params=("mean", "sigma"),
     ),

@@ -35,6 +35,9 @@ from diverfuzz.relations.validity import SeedMoments, seed_moments
 #: Metric dicts kept for :meth:`PrefixCache.judge` (about 0.5 kB each).
 METRICS_KEPT = 8192
 
+#: Moved seeds (natural rule) whose metric moments are kept.
+MOVED_SEEDS_KEPT = 64
+
 #: Default memory for cached images: 64 MiB (about 21,000 images of 1x28x28,
 #: 110 of 3x224x224).
 CACHE_BYTES = 64 * 2**20
@@ -72,6 +75,7 @@ class PrefixCache:
     _checked: set = field(default_factory=set, repr=False)
     _metrics: OrderedDict = field(default_factory=OrderedDict, repr=False)
     _moments: SeedMoments | None = field(default=None, repr=False)
+    _moved_moments: OrderedDict = field(default_factory=OrderedDict, repr=False)
 
     def _start(self, seed: np.ndarray) -> np.ndarray:
         """The validated float32 seed; forgets every entry when ``seed`` is a new array."""
@@ -83,6 +87,7 @@ class PrefixCache:
             self._checked.clear()
             self._metrics.clear()
             self._moments = None
+            self._moved_moments.clear()
         return self._seed32
 
     def _walk(self, chain: Chain) -> tuple[int, int, np.ndarray | None]:
@@ -157,12 +162,27 @@ class PrefixCache:
                 groups.setdefault(tuple(step.key for step in moved.steps), []).append(i)
         for key, rows in groups.items():
             moved_seed = self._run([moved_chains[rows[0]]], seed)[0][0]
-            moments = seed_moments(moved_seed)
+            moments = self._moved_seed_moments(key, moved_seed)
             for i, m in zip(rows, self._metrics_against(moments, moved_seed, mutants[rows],
                                                        [nodes[i] for i in rows], key=key)):
                 pixel[i] = m
         valid = inside & np.array([validity.check(m) for m in pixel], dtype=bool)
         return mutants, valid, [dict(m) for m in found], [dict(m) for m in pixel]
+
+    def _moved_seed_moments(self, key: tuple, moved_seed: np.ndarray) -> SeedMoments:
+        """``seed_moments`` of the seed moved by the geometric steps ``key``, kept for the next batches.
+
+        A search keeps the geometry of good candidates for many generations, so the same
+        moved seeds recur; their moments (the SSIM terms) are computed once each.
+        """
+        moments = self._moved_moments.get(key)
+        if moments is None:
+            moments = self._moved_moments[key] = seed_moments(moved_seed)
+            while len(self._moved_moments) > MOVED_SEEDS_KEPT:
+                self._moved_moments.popitem(last=False)
+        else:
+            self._moved_moments.move_to_end(key)
+        return moments
 
     def _metrics_against(
         self, moments: SeedMoments, reference: np.ndarray, mutants: np.ndarray, nodes: list, *, key: tuple | None

@@ -13,9 +13,8 @@ beside the synthetic :mod:`~diverfuzz.models.examples.signal` example.
 from __future__ import annotations
 
 import numpy as np
-import torch
-from torch import nn
 
+from diverfuzz.models.examples.signal import SignalCNN
 from diverfuzz.models.training import ExampleData, cached_model, train_classifier
 
 ARCH_VERSION = 1
@@ -42,23 +41,12 @@ def load_har_data() -> ExampleData:
     return ExampleData(scale(x_train), labels(y_train), scale(x_test), labels(y_test))
 
 
-class HarCNN(nn.Module):
-    """Two 1-D convolutions, global average pooling and a linear classifier (about 3k parameters)."""
+class HarCNN(SignalCNN):
+    """The signal example's network (two 1-D convolutions, global average pooling, a linear
+    classifier; about 3k parameters) on BasicMotions' 6 channels and 4 activities."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv1d(CHANNELS, 16, 5, padding=2),
-            nn.ReLU(),
-            nn.MaxPool1d(2),
-            nn.Conv1d(16, 32, 5, padding=2),
-            nn.ReLU(),
-            nn.AdaptiveAvgPool1d(1),
-        )
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(32, len(ACTIVITIES)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+        super().__init__(channels=CHANNELS, classes=len(ACTIVITIES))
 
 
 def trained_har_cnn(seed: int = 0, data: ExampleData | None = None) -> HarCNN:

@@ -51,19 +51,23 @@ def load_signal_data(n: int = 1200) -> ExampleData:
 
 
 class SignalCNN(nn.Module):
-    """Two 1-D convolutions, global average pooling and a linear classifier."""
+    """Two 1-D convolutions, global average pooling and a linear classifier.
 
-    def __init__(self) -> None:
+    ``channels`` and ``classes`` default to the synthetic windows'; the real HAR example
+    (:mod:`diverfuzz.models.examples.har`) uses the same network on its own sizes.
+    """
+
+    def __init__(self, channels: int = CHANNELS, classes: int = CLASSES) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv1d(CHANNELS, 16, 5, padding=2),
+            nn.Conv1d(channels, 16, 5, padding=2),
             nn.ReLU(),
             nn.MaxPool1d(2),
             nn.Conv1d(16, 32, 5, padding=2),
             nn.ReLU(),
             nn.AdaptiveAvgPool1d(1),
         )
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(32, CLASSES))
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(32, classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
