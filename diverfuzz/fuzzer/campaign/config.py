@@ -31,7 +31,7 @@ from diverfuzz.relations import DEFAULT_VALIDITY, REGISTRY, RelationError, Valid
 from diverfuzz.relations.validity import METRICS, OPS
 
 #: Bundled examples (see :mod:`diverfuzz.models.examples`).
-EXAMPLES = ("digits", "spectral", "signal", "mnist", "har", "resnet20", "pines")
+EXAMPLES = ("digits", "spectral", "signal", "mnist", "har", "resnet20", "pines", "effnet")
 KINDS = ("image", "spectral", "signal")
 #: ``--mode`` values (see :class:`diverfuzz.fuzzer.search.evaluate.SeedEvaluator`).
 MODES = ("first", "many", "natural")

@@ -12,6 +12,8 @@ resnet20   image     REAL CIFAR-10 test images (3x32x32), ResNet-20 trained by
                      akamaster, read from ../shared/realpairs (not bundled)
 pines      spectral  REAL AVIRIS Indian Pines 9x9 patches (200x9x9), 16 classes,
                      read from ../shared/realpairs (not bundled)
+effnet     image     REAL photos, 224x224 crops (3x224x224), EfficientNet-Lite0
+                     with its released ImageNet weights (pip extra "imagenet")
 =========  ========  ==========================================================
 """
 
@@ -28,6 +30,7 @@ from diverfuzz.models.examples.digits import (
     load_digits_data,
     trained_digits_cnn,
 )
+from diverfuzz.models.examples.effnet import load_photo_data, pretrained_effnet
 from diverfuzz.models.examples.har import load_har_data, trained_har_cnn
 from diverfuzz.models.examples.mnist import load_mnist_data, trained_lenet5
 from diverfuzz.models.examples.pines import load_pines_data, trained_pines_cnn
@@ -105,6 +108,15 @@ EXAMPLES: dict[str, Example] = {
         trained_pines_cnn,
         "AVIRIS Indian Pines from ../shared/realpairs, 1,000 held-out labelled pixels (200 bands, 9x9 patches)",
         "bundled spectral-spatial CNN (trained from seed 0 on 20% of Indian Pines' labelled pixels)",
+    ),
+    "effnet": Example(
+        "effnet",
+        "image",
+        load_photo_data,
+        pretrained_effnet,
+        "Coral test photos from ../shared/realpairs (scikit-image's without it), 224x224 crops; "
+        "labels = the reference's own top-1",
+        "EfficientNet-Lite0 with its released ImageNet weights (input normalisation inside)",
     ),
 }
 
