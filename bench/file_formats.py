@@ -63,6 +63,14 @@ def quantize_onnx_file(source: _Path, target: _Path, calibration: np.ndarray) ->
         )
 
 
+def test_accuracy(path: _Path, x: np.ndarray, y: np.ndarray) -> float:
+    """Share of the test digits the model file at ``path`` labels right (loaded as ``--model`` loads it)."""
+    from diverfuzz.models.inference import batched_logits
+    from diverfuzz.models.loading import load_model
+
+    return float((batched_logits(load_model(str(path)), x).argmax(axis=1) == y).mean())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
@@ -84,6 +92,9 @@ def main() -> None:
     quantize_onnx_file(root / "lenet5.onnx", root / "lenet5_int8.onnx", data.x_train[:512])
     torch_to_tflite(model, root / "lenet5.tflite", (1, 28, 28))
     torch_to_tflite(model, root / "lenet5_int8.tflite", (1, 28, 28), quantize="int8", calibration=data.x_train[:512])
+    for name in ("lenet5.onnx", "lenet5_int8.onnx", "lenet5.tflite", "lenet5_int8.tflite"):
+        acc = test_accuracy(root / name, data.x_test, data.y_test)
+        print(f"{name}: {round(acc * len(data.y_test))}/{len(data.y_test)} test digits right ({acc:.3f})", flush=True)
     runs = {
         "onnx": ("lenet5.onnx", "lenet5_int8.onnx", None),
         "tflite": ("lenet5.tflite", "lenet5_int8.tflite", None),

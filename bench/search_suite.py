@@ -54,7 +54,6 @@ import argparse
 import functools
 import json
 import multiprocessing
-import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -64,9 +63,10 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
-sys.path.insert(1, str(_HERE))
+sys.path.append(str(_HERE))  # last: only bench/stats.py and bench/provenance.py are found here
 
 import numpy as np  # noqa: E402
+from provenance import git_commit  # noqa: E402
 from stats import a12, bootstrap_over_seeds, costs, holm, paired_by_seed, success, wilson  # noqa: E402
 
 ROOT = _HERE.parent
@@ -144,14 +144,6 @@ BASELINES = ("random", "diffchaser", "dflare")
 
 def config_key(strategy: str, params: dict) -> str:
     return strategy + ("" if not params else "(" + ",".join(f"{k}={v}" for k, v in sorted(params.items())) + ")")
-
-
-def git_commit() -> tuple[str, bool]:
-    """The short commit of the working tree and whether tracked files differ from it."""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                           capture_output=True, text=True).stdout.strip() != ""
-    return commit.strip() or "?", dirty
 
 
 def level_rule(level: str, default_severity: int) -> str:

@@ -66,6 +66,10 @@ class CheckResult:
     replayed: int = 0
     still_diverging: list[StoredDivergence] = field(default_factory=list)
     include_unstable: bool = False
+    #: ``check(estimate=...)``'s records (``estimate.json``'s ``records``), None without an estimate.
+    estimate: list[dict] | None = None
+    #: ``check(explain=True)``'s explanation (``explain.json``: culprit layers per divergence, the fix), else None.
+    explanation: dict | None = None
 
     @property
     def divergences(self) -> list[dict]:
@@ -169,6 +173,46 @@ class CheckResult:
             f"report: {self.report_dir / 'report.html'}"
         )
 
+    def assert_max_divergence_probability(
+        self, p: float, relation: str | None = None, severity: int | None = None
+    ) -> None:
+        """Raise ``AssertionError`` when a cell's upper bound exceeds ``p``.
+
+        Parameters
+        ----------
+        p : float
+            Largest allowed divergence probability, in [0, 1].
+        relation : str, optional
+            Only this relation's cells (``"clean"``: the severity-0 cell). Default: every cell.
+        severity : int, optional
+            Only cells of this severity, 0-5. Default: every severity.
+
+        Needs ``check(..., estimate=...)``. The message names the worst cell: the one with
+        the highest upper bound of its 95% interval.
+        """
+        from diverfuzz.fuzzer.estimate import worst_cell
+
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+            raise DiverfuzzError(f"p={p!r} must lie in [0, 1]")
+        if self.estimate is None:
+            raise DiverfuzzError(
+                "assert_max_divergence_probability needs an estimate: call check(..., estimate=100) first"
+            )
+        worst = worst_cell(self.estimate, relation, severity)
+        if worst is None:
+            raise DiverfuzzError(
+                f"relation={relation!r}, severity={severity!r}: no estimated cell matches; cells: "
+                + ", ".join(sorted({f"{r['relation']}:{r['severity']}" for r in self.estimate}))
+            )
+        if worst["high"] <= p:
+            return
+        raise AssertionError(
+            f"divergence probability of {worst['relation']} at severity {worst['severity']}: "
+            f"{100 * worst['probability']:.2f}% [95% interval {100 * worst['low']:.2f}%, {100 * worst['high']:.2f}%] "
+            f"over {worst['samples']} draws on {worst['seeds']} seeds; upper bound > allowed {100 * p:.2f}% "
+            f"({self.name}); report: {self.report_dir / 'report.html'}"
+        )
+
     def assert_max_success_rate(self, rate: float) -> None:
         """Raise ``AssertionError`` when more than ``rate`` of the seeds checked diverge.
 
@@ -222,6 +266,8 @@ def check(
     strategy_params: str | None = None,
     workers: int = 1,
     threads: int = 1,
+    estimate: Any = None,
+    explain: bool = False,
 ) -> CheckResult:
     """Fuzz ``reference`` against ``candidate`` on ``seeds`` and return the verdict.
 
@@ -281,13 +327,27 @@ def check(
         Intra-op threads of torch and ONNX Runtime, and threads applying
         relations and validity metrics on inputs of more than 16,384 values
         (``--threads``). Default 1.
+    estimate : True, int or dict, optional
+        Also estimate how often the pair disagrees, per relation and natural severity
+        (``diverfuzz estimate``): True (100 draws per seed, relation and severity), the draws
+        as an int (1 to 1,000,000), or ``{"samples": N, "severities": "1-5", "relations": [...]}``.
+        The table goes to ``result.estimate``, the reports (heatmap, table, JUnit properties)
+        and ``estimate.json``; gate it with ``result.assert_max_divergence_probability(p)``.
+        Default None (or False): no estimate.
+    explain : bool, optional
+        Also attribute each divergence to the layers whose reduced precision it depends on and
+        find the fewest layers to keep at float32 (``diverfuzz explain``): the result goes to
+        ``result.explanation`` (``explain.json``: ``divergences`` with their ``culprits``,
+        ``histogram``, ``fix``), a policy file in the report folder and the HTML report. Needs
+        ``candidate`` to be a precision spec. Default False.
     """
     with python_spelling():
         return _check(
             reference, candidate, seeds, labels=labels, budget=budget, strategy=strategy, validity=validity,
             min_margin=min_margin, rng_seed=rng_seed, name=name, report_dir=report_dir, corpus_dir=corpus_dir,
             population=population, include_unstable=include_unstable, normalize=normalize, calibration=calibration,
-            strategy_params=strategy_params, workers=workers, threads=threads,
+            strategy_params=strategy_params, workers=workers, threads=threads, estimate=estimate,
+            explain=explain,
         )
 
 
@@ -320,8 +380,14 @@ def python_spelling() -> Iterator[None]:
 def _check(
     reference: Any, candidate: Any, seeds: np.ndarray, *, labels, budget, strategy, validity, min_margin, rng_seed,
     name, report_dir, corpus_dir, population, include_unstable, normalize, calibration, strategy_params, workers,
-    threads,
+    threads, estimate=None, explain=False,
 ) -> CheckResult:
+    if estimate is False:  # estimate=False: none, like None
+        estimate = None
+    if estimate is not None:
+        from diverfuzz.fuzzer.estimate import estimate_options
+
+        estimate_options(estimate)  # a bad value fails before any model is built
     if normalize:
         seeds = normalize_inputs(seeds, name="seeds")
     x, y = validate_inputs(seeds, labels, name="seeds", normalize_hint="pass normalize=True to min-max scale them")
@@ -332,6 +398,11 @@ def _check(
     in_memory = {"reference": f"{type(reference).__name__} given to check()",
                  "candidate": f"{type(candidate).__name__} given to check()"}
     reference, candidate, spec, description = _resolve_models(reference, candidate, x, calibration)
+    if explain and spec is None:
+        raise DiverfuzzError(
+            "explain=True needs candidate= a precision spec (e.g. 'int8-static' or a policy .json), "
+            "from which counterparts with single layers restored can be built"
+        )
     seeds_file = _store_seeds(out, x, y, calibration if spec is not None else None)
     origin = {
         "reference": FROM_CONFIG if reference_file else IN_MEMORY,
@@ -365,12 +436,25 @@ def _check(
     if regression is not None:
         replayed, still = _replay_regression(regression, pair, x, config, include_unstable)
     result = run_campaign(config, out, workload=workload)
+    estimated = None
+    if estimate is not None:
+        from diverfuzz.fuzzer.estimate import attach_estimate, estimate_workload
+
+        found = estimate_workload(workload, estimate, rng_seed=rng_seed, threads=threads)
+        estimated = attach_estimate(result.report, out, x, found)["estimate"]
+    explanation = None
+    if explain:
+        from diverfuzz.fuzzer.explain import explain as explain_campaign
+
+        found = explain_campaign(out, workload=workload, calibration=x if calibration is None else calibration)
+        explanation = found.to_dict()
+        result.report["explain"] = found.section()
     _render_extra(result.report, out)
     _refuse_if_all_rejected(result.report["summary"], config.validity, out)
     _refuse_if_only_seeds(result.report["summary"], config.validity, out)
     if regression is not None:
         _store_divergences(regression, x, result.report["divergences"])
-    return CheckResult(name, result.report, out, replayed, still, include_unstable)
+    return CheckResult(name, result.report, out, replayed, still, include_unstable, estimated, explanation)
 
 
 def _fresh_report_dir(report_dir: str | Path | None) -> Path:

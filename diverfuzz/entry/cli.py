@@ -153,6 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--format", default="png,npz", metavar="F[,F...]", help="png (seed, mutant, difference per "
                      "divergence) and/or npz (divergences.npz: arrays, labels, chains as JSON) (default: both)")
     exp.add_argument("--out", metavar="FOLDER", help="where the files go (default DIR/export)")
+    from diverfuzz.entry.estimate_cli import add_estimate_options  # options only: loads no torch
+
+    est = sub.add_parser("estimate", help="estimate how often the models disagree, per relation and severity")
+    add_estimate_options(est.add_argument)
+    from diverfuzz.entry.explain_cli import add_explain_options  # options only: loads no torch
+
+    xpl = sub.add_parser("explain", help="which layers' precision each divergence in DIR depends on, and a per-layer fix")
+    add_explain_options(xpl.add_argument)
     for command in sub.choices.values():
         command.formatter_class = HelpFormatter
         command.add_argument(
@@ -415,6 +423,14 @@ def _dispatch(args: argparse.Namespace, terminated: list[int]) -> int:
             return cmd_evaluate_supervisors(args)
         if args.command == "export":
             return cmd_export(args)
+        if args.command == "estimate":
+            from diverfuzz.entry.estimate_cli import cmd_estimate
+
+            return cmd_estimate(args)
+        if args.command == "explain":
+            from diverfuzz.entry.explain_cli import cmd_explain
+
+            return cmd_explain(args)
         return cmd_replay(args)
     except DiverfuzzError as exc:
         print(f"diverfuzz: error: {exc}", file=sys.stderr)

@@ -31,7 +31,7 @@ SETTINGS: tuple[tuple[str, str, type, Any, str], ...] = (
     ("min-margin", "diverfuzz_min_margin", float, 0.0,
      "count only divergences where the reference's top-1 minus top-2 probability is at least this"),
 )
-MARKER_KEYS = frozenset({"budget", "strategy", "validity", "rng_seed", "name", "workers", "min_margin"})
+MARKER_KEYS = frozenset({"budget", "strategy", "validity", "rng_seed", "name", "workers", "min_margin", "estimate"})
 #: check() argument -> (ini name, option suffix) of the settings the command line can give.
 ARGUMENT_SETTINGS = {
     "budget": ("diverfuzz_budget", "budget"),
@@ -109,6 +109,7 @@ class DiverfuzzFixture:
         name: str | None = None,
         workers: int | None = None,
         min_margin: float | None = None,
+        estimate: Any = None,
     ):
         """Fuzz ``reference`` against ``candidate`` (a model, a callable or a precision spec).
 
@@ -153,6 +154,7 @@ class DiverfuzzFixture:
             rng_seed=pick(rng_seed, "rng_seed", setting(config, "diverfuzz_seed")),
             workers=pick(workers, "workers", setting(config, "diverfuzz_workers")),
             min_margin=pick(min_margin, "min_margin", setting(config, "diverfuzz_min_margin")),
+            estimate=pick(estimate, "estimate", None),
         )
         try:
             result = check(
@@ -178,6 +180,14 @@ class DiverfuzzFixture:
         node.user_properties.append((f"{prefix}_replayed", result.replayed))
         config.stash[_RESULTS].append(result.summary_line())
         config.stash[_RESULTS].extend(f"  warning: {w}" for w in result.warnings)
+        if result.estimate:  # the divergence-probability table: JUnit properties, one summary line per relation
+            from diverfuzz.reports.estimate_view import estimate_markdown_rows, estimate_properties
+
+            for key, value in estimate_properties(result.estimate):
+                node.user_properties.append((f"{prefix}_{key}", value))
+            header, rows = estimate_markdown_rows(result.estimate)
+            config.stash[_RESULTS].append("  divergence probability, % [95% interval]: " + " | ".join(header[1:]))
+            config.stash[_RESULTS].extend(f"  {row[0]}: " + " | ".join(row[1:]) for row in rows)
         return result
 
 

@@ -11,6 +11,8 @@ Each module here turns that same record into one format:
   requests (:func:`write_markdown`);
 - :mod:`diverfuzz.reports.junit_report` -- JUnit XML for CI (:func:`write_junit`);
 - :mod:`diverfuzz.reports.render` -- all of them into one folder (:func:`render_all`);
+- :mod:`diverfuzz.reports.estimate_view` -- the divergence-probability grid every renderer shows
+  (``diverfuzz estimate``), and the estimate's own HTML and Markdown pages;
 - :mod:`diverfuzz.reports.images` -- arrays to inline PNG data URIs;
 - :mod:`diverfuzz.reports.schema` -- the record's JSON Schema
   (``diverfuzz/reports/report.schema.json``) and :func:`validate_report`.

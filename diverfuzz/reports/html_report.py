@@ -27,6 +27,8 @@ from .aggregate import (
     label_matrix,
     relation_counts,
 )
+from .estimate_view import estimate_grid
+from .explain_view import explain_view
 from .charts import bar_chart_svg
 from .errors import ReportError
 from .formatting import (
@@ -381,6 +383,8 @@ def render_html(
         "workload": [(str(k), format_value(v)) for k, v in
                      (report.get("workload") or {}).items()],
         "supervisors": _supervisor_rows(report.get("supervisors")),
+        "estimate": estimate_grid(report.get("estimate")),
+        "explain": explain_view(report.get("explain")),
         "versions": [(str(k), format_value(v)) for k, v in
                      (report.get("versions") or {}).items()],
         "divergences": views,

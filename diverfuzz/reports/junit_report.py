@@ -20,6 +20,7 @@ from diverfuzz.common.atomic import atomic_write_text
 
 from .aggregate import effective_chain
 from .errors import ReportError
+from .estimate_view import estimate_properties
 from .formatting import clean_text, format_chain, format_number, format_value, pair_text
 from .schema import check_report
 
@@ -81,6 +82,7 @@ def render_junit(report: Mapping[str, Any], *, name: str = "diverfuzz") -> str:
         ("seeds_with_divergence", summary.get("seeds_with_divergence")),
         ("precision", (report.get("config") or {}).get("precision")),
         *_margin_properties(summary),
+        *estimate_properties(report.get("estimate")),
     ):
         prop = _element("property", {"name": key, "value": format_number(value)})
         properties.append(prop)

@@ -10,6 +10,7 @@ from typing import Any, Mapping
 from diverfuzz.common.atomic import atomic_write_text
 
 from .aggregate import effective_chain, label_change_counts, relation_counts
+from .estimate_view import estimate_markdown_rows
 from .formatting import (
     SUMMARY_HELP,
     clean_text,
@@ -108,6 +109,19 @@ def _supervisor_lines(section: Any) -> list[str]:
     return lines
 
 
+def _estimate_lines(section: Any) -> list[str]:
+    """The divergence-probability table (``diverfuzz estimate``, ``check(estimate=...)``), or nothing."""
+    table = estimate_markdown_rows(section)
+    if table is None:
+        return []
+    lines = ["", "## Divergence probability", ""]
+    lines += _table(*table)
+    lines += ["", "Percent of draws on which the two labels differ, with the 95% interval over seeds. "
+              "Severity s draws each relation's parameters uniformly over its natural range at s; "
+              "severity 0 is the clean inputs."]
+    return lines
+
+
 def _divergence_lines(divergences: list) -> list[str]:
     """The ``## Divergences`` section: one table row per divergence, with the natural rule's columns when recorded."""
     lines = ["", "## Divergences", ""]
@@ -187,6 +201,7 @@ def render_markdown(
             lines += ["", f"… and {len(relations) - _TOP} more relations."]
     lines += _divergence_lines(divergences)
     lines += _supervisor_lines(report.get("supervisors"))
+    lines += _estimate_lines(report.get("estimate"))
     config = report.get("config") or {}
     if config:
         lines += ["", "## Configuration", ""]

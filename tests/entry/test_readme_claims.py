@@ -21,7 +21,7 @@ def _subcommand_options(name: str) -> set[str]:
     return {opt for action in sub.choices[name]._actions for opt in action.option_strings if opt.startswith("--")}  # noqa: SLF001
 
 
-@pytest.mark.parametrize("command", ["run", "sweep", "replay", "report", "evaluate-supervisors", "export"])
+@pytest.mark.parametrize("command", ["run", "sweep", "replay", "report", "evaluate-supervisors", "export", "estimate"])
 def test_usage_block_lists_every_option(command):
     usage = README[README.index("```text"):]
     usage = usage[: usage.index("```", 3)]

@@ -131,3 +131,51 @@ def test_pines_cnn_learns_the_real_scene_and_quantizes(realpairs):
     assert EXAMPLES["pines"].kind == "spectral"
     counterpart = build_counterpart("int8-static", model, data.x_train[:256])
     assert accuracy(counterpart, data.x_test, data.y_test) >= 0.85
+
+
+def test_effnet_without_its_extra_is_one_line(monkeypatch):
+    """Without the imagenet extra the example names the packages to install, in one line."""
+    import builtins
+
+    from diverfuzz.models.examples import effnet
+
+    real_import = builtins.__import__
+
+    def no_effnet(name, *args, **kwargs):
+        if name.startswith("efficientnet_lite"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_effnet)
+    with pytest.raises(DiverfuzzError) as err:
+        effnet.efficientnet_lite0_network()
+    assert "efficientnet-lite-pytorch==0.1.0" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_effnet_five_crops_cover_the_corners_and_centre():
+    from diverfuzz.models.examples.effnet import SIZE, five_crops
+
+    image = np.zeros((300, 400, 3), np.uint8)
+    image[:10, :10] = 255  # top-left corner, white
+    crops = five_crops(image)
+    assert crops.shape == (5, 3, SIZE, SIZE) and crops.dtype == np.float32
+    assert crops[0, :, :5, :5].min() > 0.9  # the top-left crop holds the corner
+    assert crops[4, :, :5, :5].max() == 0.0  # the centre crop does not
+
+
+def test_effnet_photos_are_real_seeds_the_reference_recognises(realpairs):
+    pytest.importorskip("efficientnet_lite_pytorch", reason="the imagenet extra is not installed")
+    _need("photos")
+    example = EXAMPLES["effnet"]
+    data = example.load_data()
+    assert data.x_test.shape == (35, 3, 224, 224) and data.x_train.shape == (25, 3, 224, 224)
+    model = example.load_model(0, data)
+    with torch.no_grad():
+        top5 = model(torch.from_numpy(data.x_test[4::5])).topk(5, dim=1).indices.numpy()  # the centre crops
+    assert (data.y_test[4::5] == top5[:, 0]).all()  # labels are the reference's own top-1
+    # Real weights on real photos: ImageNet's cat classes (281-285) for the cat photo, the great grey owl (24)
+    # and the macaw (88) for the owl and the parrot: the centre crops' top-5 hold them.
+    names = sorted(p.stem for p in (REALPAIRS / "photos").iterdir() if p.suffix in (".png", ".jpg"))
+    top = dict(zip(names, top5.tolist()))
+    assert set(top["cat"]) & {281, 282, 283, 284, 285}
+    assert 24 in top["owl"] and 88 in top["parrot"]

@@ -188,7 +188,8 @@ def test_policy_errors(tmp_path):
     for content, message in [
         ({"classifier.*": "int4"}, "pattern 'classifier.*' matches no layer; layers are 0, 1"),
         ({"0": "float:e9m3"}, "layer '0': --precision='float:e9m3': exponent bits must be 1..8"),
-        ({"0": "int8-static"}, "cannot be applied per layer"),
+        ({"0": "fp16"}, "cannot be applied per layer"),
+        ({"0": "int8-static"}, "applies a runtime per layer; build it with build_counterpart"),
         ({"0": "float:e4m3:ops"}, "the ops option applies to a whole model"),
         ([], "non-empty mapping"),
     ]:

@@ -1,53 +1,116 @@
-"""The benchmark's statistics and leave-one-pair-out choice, on fabricated records."""
+"""The real-pair benchmark's statistics, leave-one-pair-out choice and goals, on fabricated records."""
 
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
 
-SUITE = Path(__file__).resolve().parents[2] / "bench" / "search_suite.py"
+BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
-@pytest.fixture(scope="module")
-def suite():
-    spec = importlib.util.spec_from_file_location("search_suite", SUITE)
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
 
-def _records(qs):
-    return [{"rng": i, "seed": 0, "q": q, "psnr": None if q is None else 25.0, "ssim": None if q is None else 0.9}
-            for i, q in enumerate(qs)]
+@pytest.fixture(scope="module")
+def stats():
+    return _load("stats")
 
 
-def test_wilson_holm_and_a12(suite):
-    lo, hi = suite.wilson(10, 10)
+@pytest.fixture(scope="module")
+def suite():
+    before = list(sys.path)
+    try:
+        return _load("search_suite")
+    finally:
+        sys.path[:] = before  # the script puts the repository and bench/ first when run
+
+
+def _records(qs, seeds=1):
+    """One record per q; the i-th on seed i % seeds, RNG seed i // seeds."""
+    return [{"rng": i // seeds, "seed": i % seeds, "q": q, "used": 1000 if q is None else q, "severity": 3,
+             "rotation_deg": 0.0, "shift_px": 1.0, "psnr": 20.0, "pixel_psnr": 25.0, "reference_margin": 0.1,
+             "candidate_margin": 0.1} if q is not None else
+            {"rng": i // seeds, "seed": i % seeds, "q": None, "used": 1000} for i, q in enumerate(qs)]
+
+
+def test_wilson_holm_and_a12(stats):
+    lo, hi = stats.wilson(10, 10)
     assert hi == 1.0 and 0.65 < lo < 0.75
-    assert suite.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
-    assert suite.a12([1, 2], [3, 4]) == 1.0 and suite.a12([3], [3]) == 0.5
+    assert stats.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert stats.a12([1, 2], [3, 4]) == 1.0 and stats.a12([3], [3]) == 0.5
 
 
-def test_lopo_never_uses_the_held_out_pair(suite):
-    # The second configuration of the grid wins on pair A only; the default (first) wins on B and C.
-    good, bad = _records([10] * 10), _records([None] * 10)
-    first, second = (suite.config_key("genetic", p) for p in suite.GRID["genetic"][:2])
-    runs = {
-        "A": {first: bad, second: good},
-        "B": {first: good, second: bad},
-        "C": {first: good, second: bad},
-    }
-    results = {
-        name: {"levels": {"default": {"rule": "ssim>=0.6", "runs": {
-            k: {"strategy": "genetic", "params": {}, "records": v} for k, v in r.items()}}}}
-        for name, r in runs.items()
-    }
-    assert suite.lopo_choice(results, "genetic", "default", "A") == first
-    assert suite.lopo_choice(results, "genetic", "default", "B") == first
-    analysis = suite.analyse(results, ["genetic"])
-    cell = next(c for c in analysis["cells"] if c["pair"] == "A" and c["variant"] == "genetic+tuned" and c["budget"] == 100)
-    assert cell["success"] == 0.0  # A's number comes from the configuration chosen on B and C
-    assert "## A, default" in suite.markdown(results, analysis, {"command": "x", "seconds": 1.0, "seeds": 1,
-                                                                 "rng_seeds": 10})
+def test_bootstrap_resamples_seeds_not_searches(stats):
+    # 10 seeds x 10 RNG seeds: five seeds always flip, five never. Over 100 searches a Wilson interval is
+    # narrow; resampling the 10 seeds (the independent units) gives a much wider one.
+    records = _records([5 if i % 10 < 5 else None for i in range(100)], seeds=10)
+    lo, hi = stats.bootstrap_over_seeds(records, 100)
+    wlo, whi = stats.wilson(50, 100)
+    assert lo < 0.35 and hi > 0.65 and (hi - lo) > 1.5 * (whi - wlo)
+    assert stats.bootstrap_over_seeds(_records([5] * 20, seeds=10), 100) == (1.0, 1.0)
+
+
+def test_paired_test_pairs_by_seed(stats):
+    fast = _records([10 + s for s in range(20)], seeds=20)
+    slow = _records([500 + s for s in range(20)], seeds=20)
+    assert stats.paired_by_seed(fast, slow, 1000) < 1e-4
+    assert stats.paired_by_seed(fast, fast, 1000) == 1.0
+
+
+def _cell(suite, pair, key, strategy, records, level="natural"):
+    return {"pair": pair, "level": level, "rule": "natural", "strategy": strategy, "params": {}, "key": key,
+            "seeds": sorted({r["seed"] for r in records}), "eligible": 50, "shape": [1, 28, 28],
+            "records": records, "seconds": 1.0}
+
+
+def test_lopo_never_uses_the_held_out_pair_and_goals_are_computed(suite):
+    pairs = ["lenet5:int8-static", "lenet1:int8-static", "har:int8-static"]
+    first, second = (suite.config_key("dflare", p) for p in suite.CONFIGS["dflare"][:2])
+    good, bad = _records([10] * 20, seeds=20), _records([None] * 20, seeds=20)
+    # dflare's second configuration wins on lenet5 only; its published one wins on the two others.
+    cells = {}
+    for pair in pairs:
+        won = pair == "lenet5:int8-static"
+        cells[f"{pair}|natural|{first}"] = _cell(suite, pair, first, "dflare", bad if won else good)
+        cells[f"{pair}|natural|{second}"] = _cell(suite, pair, second, "dflare", good if won else bad)
+        cells[f"{pair}|natural|genetic"] = _cell(suite, pair, "genetic", "genetic", _records([50] * 20, seeds=20))
+    assert suite.lopo_choice(cells, "dflare", "lenet5:int8-static") == first
+    assert suite.lopo_choice(cells, "dflare", "lenet1:int8-static") == first
+    analysis = suite.analyse(cells)
+    row = next(r for r in analysis["rows"] if r["pair"] == "lenet5:int8-static" and r["variant"] == "dflare+tuned"
+               and r["budget"] == 100)
+    assert row["success"] == 0.0  # lenet5's tuned number comes from the configuration chosen on the others
+    goal = analysis["goals"]["lenet5:int8-static"]
+    assert goal["success_at_least_each_tuned"] and goal["a12_06_significant_vs_each_tuned"]
+    # On lenet1 the tuned DFlare finds its divergences faster (q = 10 against genetic's 50): the same success at
+    # 1,000 queries, so no baseline has a higher success, but A12 favours DFlare and the goal fails there.
+    lenet1 = analysis["goals"]["lenet1:int8-static"]
+    assert lenet1["success_at_least_each_tuned"] and lenet1["baselines_winning"] == []
+    assert not lenet1["a12_06_significant_vs_each_tuned"]
+    text = suite.markdown({"meta": {"command": "x", "commit": "abc1234", "dirty": False, "jobs": 2, "seconds": 1.0,
+                                    "seeds": 20, "rng_seeds": 1, "selection_seed": 7, "skipped": {}},
+                           "cells": cells}, analysis)
+    assert "## lenet5:int8-static, natural" in text and "commit abc1234" in text
+    assert "| lenet1:int8-static | yes | no |" in text
+
+
+def test_cells_run_in_phases(suite):
+    class Args:
+        pairs = ["lenet5:int8-static", "effnet-lite0:onnx-int8"]
+        levels = list(suite.LEVELS)
+        strategies = list(suite.CONFIGS)
+
+    cells = suite.cells_to_run(Args)
+    phase_of = [0 if (lv == "natural" and params == suite.CONFIGS[s][0]) else 1 if lv == "natural" else 2
+                for _, lv, s, params in cells]
+    assert phase_of == sorted(phase_of) and phase_of[-1] == 2
+    assert not any(p == "effnet-lite0:onnx-int8" and lv == "strict" for p, lv, _, _ in cells)
+    assert all(params == suite.CONFIGS[s][0] for p, _, s, params in cells if p == "effnet-lite0:onnx-int8")

@@ -122,6 +122,8 @@ def build_report(corpus: Corpus, *, interrupted: bool | None = None) -> dict:
         "seed_results": _seed_rows(seeds, counters, labels, firsts),
         "divergences": divergences,
         **({"supervisors": corpus.get_meta("supervisors")} if corpus.get_meta("supervisors") else {}),
+        **({"estimate": corpus.get_meta("estimate")} if corpus.get_meta("estimate") else {}),
+        **({"explain": corpus.get_meta("explain")} if corpus.get_meta("explain") else {}),
     }
 
 

@@ -14,6 +14,7 @@ from diverfuzz.models.examples import EXAMPLES
 from diverfuzz.models.loading import load_model, validate_inputs
 from diverfuzz.models.pair import ModelPair, is_probabilities
 from diverfuzz.models.precision import build_counterpart
+from diverfuzz.models.precision.spec import parse_precision, policy_runtime
 from diverfuzz.models.preprocess import parse_size, preprocess_from_text
 from diverfuzz.models.preprocessed import with_preprocess
 from diverfuzz.models.runtimes import resolve_device
@@ -147,7 +148,7 @@ def prepare(config: CampaignConfig) -> Workload:
         description["candidate"] = config.candidate
     else:
         if not _is_torch(reference) and not (
-            config.precision.startswith("onnx-") and isinstance(getattr(reference, "model", reference), OnnxModel)
+            onnx_precision(config.precision) and isinstance(getattr(reference, "model", reference), OnnxModel)
         ):
             raise DiverfuzzError(
                 f"--precision={config.precision!r} builds the counterpart from a PyTorch reference, but "
@@ -172,6 +173,16 @@ def prepare(config: CampaignConfig) -> Workload:
 
 #: Input values (floats) per model batch: 2**22 keeps a 224x224 RGB batch at 27 inputs.
 BATCH_VALUES = 1 << 22
+
+
+def onnx_precision(spec: str) -> bool:
+    """Whether ``spec`` is run by ONNX Runtime (``onnx-int8``, ``onnx-fp16``, or a policy applying ``onnx-int8``)."""
+    if spec.startswith("onnx-"):
+        return True
+    if not spec.lower().endswith((".json", ".toml")):
+        return False
+    runtime = policy_runtime(parse_precision(spec))
+    return runtime is not None and runtime.kind == "onnx"
 
 
 def batch_rows(input_shape: tuple[int, ...]) -> int:

@@ -105,8 +105,7 @@ def _coral_crops() -> np.ndarray | None:
     return np.concatenate([five_crops(np.asarray(Image.open(f).convert("RGB"))) for f in files])
 
 
-def _own_labels(x: np.ndarray) -> np.ndarray:
-    model = efficientnet_lite0()
+def _own_labels(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         return np.concatenate([model(torch.from_numpy(x[i : i + 16])).argmax(1).numpy() for i in range(0, len(x), 16)])
 
@@ -116,7 +115,8 @@ def load_photo_data() -> ExampleData:
     calibration = _skimage_crops()
     seeds = _coral_crops()
     seeds = calibration if seeds is None else seeds
-    return ExampleData(calibration, _own_labels(calibration), seeds, _own_labels(seeds))
+    model = efficientnet_lite0()
+    return ExampleData(calibration, _own_labels(model, calibration), seeds, _own_labels(model, seeds))
 
 
 def pretrained_effnet(seed: int = 0, data: ExampleData | None = None) -> Preprocessed:

@@ -167,7 +167,8 @@ def assign_layers(model: nn.Module, spec: PrecisionSpec) -> dict[str, PrecisionS
     A policy's patterns are tried in order against the leaf's name and the
     names of its ancestors (``fnmatch``, so ``"classifier"`` and
     ``"classifier.*"`` both cover ``classifier.1``); the first match wins.
-    Any other spec applies to every leaf.
+    A pattern mapped to ``float32`` keeps the leaves it matches first out of
+    the assignment. Any other spec applies to every leaf.
     """
     leaves = _leaves(model)
     if spec.kind != "policy":
@@ -179,7 +180,8 @@ def assign_layers(model: nn.Module, spec: PrecisionSpec) -> dict[str, PrecisionS
         scopes = [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
         for pattern, inner in spec.layers:
             if any(fnmatch.fnmatchcase(scope, pattern) for scope in scopes):
-                assignment[name] = inner
+                if inner.kind != "keep":  # float32: the layer is left as it is
+                    assignment[name] = inner
                 used.add(pattern)
                 break
     unused = [p for p, _ in spec.layers if p not in used]
@@ -254,6 +256,8 @@ def apply_precision(model: nn.Module, spec: str | PrecisionSpec, calibration: np
         spec = parse_precision(spec)
     if spec.kind not in LAYER_KINDS + ("policy",):
         raise DiverfuzzError(f"--precision={spec.text!r} is not an emulated format; build it with build_counterpart")
+    if spec.kind == "policy" and any(inner.kind not in LAYER_KINDS + ("keep",) for _, inner in spec.layers):
+        raise DiverfuzzError(f"--precision={spec.text!r} applies a runtime per layer; build it with build_counterpart")
     if spec.kind == "policy" and any(inner.ops for _, inner in spec.layers):
         raise DiverfuzzError(f"--precision={spec.text!r}: the ops option applies to a whole model, not per layer")
     counterpart = copy.deepcopy(model).eval()

@@ -20,7 +20,8 @@ from diverfuzz.models.precision.int8 import (
 )
 from diverfuzz.models.precision.mca import mca_model
 from diverfuzz.models.precision.onnx_runtime import onnx_fp16, onnx_int8
-from diverfuzz.models.precision.spec import parse_precision
+from diverfuzz.models.precision.restore import build_with_policy_runtime
+from diverfuzz.models.precision.spec import parse_precision, policy_runtime
 from diverfuzz.models.precision.weight_only import int4_weight, int8_weight
 from diverfuzz.models.preprocessed import Preprocessed
 from diverfuzz.models.runtimes.base import OneAtATime
@@ -51,7 +52,9 @@ def build_counterpart(
         A precision spec: a name of :data:`PRECISIONS` or any spec
         :func:`parse_precision` accepts (``float:e4m3``, ``fixed:16.14:sr``,
         ``int4``, ``binary-weight``, ``mca:t=11``, ``approx:mitchell``,
-        ``policy.json``, ...).
+        ``policy.json``, ...); a policy may also apply one runtime
+        (``int8-static``, ...) to the layers it matches and keep the others
+        at float32 (``{"fc": "float32", "*": "int8-static"}``).
     reference : torch.nn.Module
         The full-precision model; left unchanged.
     calibration : ndarray, float32, (N, *input_shape)
@@ -74,7 +77,9 @@ def build_counterpart(
         each sample the same result whatever its batch.
     """
     spec = parse_precision(name)
-    onnx_file = spec.kind == "onnx" and isinstance(getattr(reference, "model", reference), OnnxModel)
+    runtime = policy_runtime(spec)
+    onnx_spec = spec.kind == "onnx" or (runtime is not None and runtime.kind == "onnx")
+    onnx_file = onnx_spec and isinstance(getattr(reference, "model", reference), OnnxModel)
     if not isinstance(reference, torch.nn.Module) and not onnx_file:
         raise DiverfuzzError(
             f"--precision={name!r} needs the reference to be a torch.nn.Module, "
@@ -86,6 +91,8 @@ def build_counterpart(
     if isinstance(reference, torch.nn.Module):
         eval_mode(reference)
     batched_logits(reference, calibration[:2], name="reference")
+    if runtime is not None:  # {"fc": "float32", "*": "int8-static"}: a runtime on some layers
+        return build_with_policy_runtime(spec, reference, calibration, device=device, threads=threads)
     if isinstance(reference, Preprocessed):
         # Quantize the model itself, calibrated on what it sees; the preprocessing stays float, as deployed.
         with torch.no_grad():

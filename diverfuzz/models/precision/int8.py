@@ -6,6 +6,7 @@ import copy
 import os
 import re
 import shutil
+from typing import Collection
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ def _quiet_torchao():
     return quiet(("torchao", "torch.utils._pytree", "torch._export"), categories=(DeprecationWarning, FutureWarning))
 
 
-def int8_static(model: torch.nn.Module, calibration: np.ndarray) -> torch.nn.Module:
+def int8_static(model: torch.nn.Module, calibration: np.ndarray, *, keep: Collection[str] = ()) -> torch.nn.Module:
     """int8 static post-training quantization, calibrated on ``calibration``.
 
     The model is exported with a dynamic batch dimension
@@ -33,20 +34,27 @@ def int8_static(model: torch.nn.Module, calibration: np.ndarray) -> torch.nn.Mod
     activations), observed on the calibration batch and converted to a
     quantize/dequantize graph that reproduces int8 inference numerics.
 
+    Parameters
+    ----------
+    model : torch.nn.Module
+    calibration : ndarray, float32, (N, *input_shape)
+    keep : collection of str, optional
+        Qualified names of modules the quantizer leaves in float32
+        (``X86InductorQuantizer.set_module_name_qconfig(name, None)``);
+        default none.
+
     Notes
     -----
     This is the PT2E flow that replaces the deprecated
     ``torch.ao.quantization`` FX flow; see torchao's "PyTorch 2 Export
     Post Training Quantization" tutorial.
     """
-    with _quiet_torchao():
-        import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
-        from torchao.quantization.pt2e import (
-            allow_exported_model_train_eval,
-            move_exported_model_to_eval,
-        )
-        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    exported, fixed = export_for_int8(model, calibration)
+    return quantize_exported(exported, calibration, fixed=fixed, keep=keep)
 
+
+def export_for_int8(model: torch.nn.Module, calibration: np.ndarray) -> tuple[torch.fx.GraphModule, bool]:
+    """``model`` exported by ``torch.export`` as the PT2E quantizer takes it, and whether its batch is fixed at one."""
     fixed = isinstance(model, OneAtATime)  # a graph exported with a fixed batch of one
     if fixed:
         example, dynamic = torch.from_numpy(calibration[:1]), None
@@ -68,32 +76,139 @@ def int8_static(model: torch.nn.Module, calibration: np.ndarray) -> torch.nn.Mod
             "--precision='int8-static': torch.export could not export the model"
             + ("" if fixed else " with a dynamic batch dimension") + f": {one_line(exc)}"
         ) from exc
+    return exported, fixed
+
+
+def _observers(prepared: torch.nn.Module) -> dict[str, tuple[torch.nn.Module, frozenset[str]]]:
+    """The observers of a prepared graph by the node each observes, with every node that shares the instance."""
+    with _quiet_torchao():
+        from torchao.quantization.pt2e import ObserverBase
+    found: dict[str, torch.nn.Module] = {}
+    for node in prepared.graph.nodes:
+        if node.op != "call_module" or not node.args or not hasattr(node.args[0], "name"):
+            continue
+        module = getattr(prepared, node.target)
+        if isinstance(module, ObserverBase):
+            found[node.args[0].name] = module
+    shared: dict[int, set[str]] = {}
+    for key, module in found.items():
+        shared.setdefault(id(module), set()).add(key)
+    return {key: (module, frozenset(shared[id(module)])) for key, module in found.items()}
+
+
+def quantize_exported(
+    exported: torch.fx.GraphModule,
+    calibration: np.ndarray,
+    *,
+    fixed: bool = False,
+    keep: Collection[str] = (),
+    observed: torch.nn.Module | None = None,
+) -> torch.nn.Module:
+    """Annotate, calibrate and convert an exported graph (see :func:`int8_static`); ``exported`` is untouched.
+
+    ``observed``: a graph already prepared and calibrated from the same
+    export (:func:`prepare_int8`); the observers it shares with this one are
+    copied, not calibrated again (:func:`_calibrate_reusing`). Returns the
+    converted graph (:class:`OneAtATime` when ``fixed``).
+    """
+    with _quiet_torchao():
+        from torchao.quantization.pt2e import (
+            allow_exported_model_train_eval,
+            move_exported_model_to_eval,
+        )
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
+
     step = "annotate"
+    prepared = None
     try:
         with _quiet_torchao():
-            quantizer = xiq.X86InductorQuantizer()
-            quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
-            prepared = prepare_pt2e(exported, quantizer)
+            prepared = prepare_int8(exported, keep)
             step = "calibrate"
-            calibrate(prepared, calibration, batch_size=1 if fixed else 256)
+            _calibrate_reusing(prepared, observed, calibration, fixed=fixed)
             step = "convert"
             converted = convert_pt2e(prepared)
             quantized = any("quantize" in str(node.target) for node in converted.graph.nodes)
+            if getattr(exported, _TRAINING_FLAG, True) is False:
+                # Dropout and batch norm were put in eval form before prepare (move_to_eval):
+                # say so, and the call below returns at once instead of re-exporting its patterns.
+                setattr(converted, _TRAINING_FLAG, False)
             move_exported_model_to_eval(converted)
             # Let ModelPair call .eval() on it like on any module.
             allow_exported_model_train_eval(converted)
+    except DiverfuzzError:
+        raise
     except Exception as exc:
-        graph = prepared if step != "annotate" else exported
+        graph = prepared if prepared is not None else exported
         raise DiverfuzzError(
             f"--precision='int8-static': torchao's X86 quantizer could not {step} {failed_operator(exc, graph)}: "
             f"{one_line(exc)}"
         ) from exc
-    if not quantized:
+    if not quantized and not keep:
         raise DiverfuzzError(
             "--precision='int8-static' quantized nothing: the X86 quantizer found no convolution or linear "
             "layer to annotate in the exported graph, so the counterpart would equal the reference"
         )
     return OneAtATime(converted) if fixed else converted
+
+
+#: The attribute torchao's ``move_exported_model_to_eval`` sets on a graph it has put in eval form.
+_TRAINING_FLAG = "_exported_training"
+
+
+def move_to_eval(graph: torch.fx.GraphModule) -> None:
+    """torchao's ``move_exported_model_to_eval`` (dropout and batch norm in eval form; a no-op the second time)."""
+    with _quiet_torchao():
+        from torchao.quantization.pt2e import move_exported_model_to_eval
+
+        move_exported_model_to_eval(graph)
+
+
+def prepare_int8(exported: torch.fx.GraphModule, keep: Collection[str] = ()) -> torch.fx.GraphModule:
+    """A copy of ``exported`` annotated by the X86 quantizer (modules in ``keep`` left float) with observers inserted."""
+    with _quiet_torchao():
+        import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
+        from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
+
+        quantizer = xiq.X86InductorQuantizer()
+        quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
+        for name in sorted(keep):
+            quantizer.set_module_name_qconfig(name, None)
+        return prepare_pt2e(copy.deepcopy(exported), quantizer)
+
+
+def _calibrate_reusing(prepared: torch.nn.Module, observed: torch.nn.Module | None, calibration: np.ndarray, *, fixed: bool) -> None:
+    """Calibrate ``prepared``, copying every observer that ``observed`` already calibrated.
+
+    An observer of ``observed`` is reused when it observes the same node(s)
+    with the same type: calibration runs the float graph, so it would see
+    the same values (a shared observer sees every node it is shared by, so
+    the set of nodes must match too). The others observe the calibration
+    batch as usual, with the reused ones switched off meanwhile.
+    """
+    batch_size = 1 if fixed else 256
+    if observed is None:
+        calibrate(prepared, calibration, batch_size=batch_size)
+        return
+    mine, theirs = _observers(prepared), _observers(observed)
+    reused: dict[str, torch.nn.Module] = {}
+    copies: dict[int, torch.nn.Module] = {}
+    pending = False
+    for node in prepared.graph.nodes:
+        key = getattr(node.args[0], "name", None) if node.op == "call_module" and node.args else None
+        if key not in mine:
+            continue
+        other = theirs.get(key)
+        if other is None or type(other[0]) is not type(mine[key][0]) or other[1] != mine[key][1]:
+            pending = True
+            continue
+        copies.setdefault(id(other[0]), copy.deepcopy(other[0]))
+        reused[node.target] = copies[id(other[0])]
+    if pending:
+        for target in reused:
+            setattr(prepared, target, torch.nn.Identity())
+        calibrate(prepared, calibration, batch_size=batch_size)
+    for target, module in reused.items():
+        setattr(prepared, target, module)
 
 
 #: Convolutions whose padding is a string (``padding="same"`` or ``"valid"``), and their explicitly padded form.
@@ -257,12 +372,19 @@ def int8_static_compiled(model: torch.nn.Module, calibration: np.ndarray) -> tor
     return counterpart
 
 
-def int8_dynamic(model: torch.nn.Module, calibration: np.ndarray) -> torch.nn.Module:
+def linear_filter(keep: Collection[str] = ()):
+    """torchao's default ``filter_fn`` (``nn.Linear`` layers) without the layers named in ``keep``."""
+    kept = frozenset(keep)
+    return lambda module, fqn: isinstance(module, torch.nn.Linear) and fqn not in kept
+
+
+def int8_dynamic(model: torch.nn.Module, calibration: np.ndarray, *, keep: Collection[str] = ()) -> torch.nn.Module:
     """int8 weights with activations quantized per batch at run time (torchao).
 
     Only ``nn.Linear`` layers are quantized, as torchao's
     ``Int8DynamicActivationInt8WeightConfig`` does; convolutions stay float32.
-    ``calibration`` is unused (dynamic quantization needs none).
+    ``calibration`` is unused (dynamic quantization needs none); the layers
+    named in ``keep`` stay float32 too.
     """
     with _quiet_torchao():
         from torchao.quantization import (
@@ -273,7 +395,7 @@ def int8_dynamic(model: torch.nn.Module, calibration: np.ndarray) -> torch.nn.Mo
     counterpart = copy.deepcopy(model).eval()
     try:
         with _quiet_torchao():
-            quantize_(counterpart, Int8DynamicActivationInt8WeightConfig())
+            quantize_(counterpart, Int8DynamicActivationInt8WeightConfig(), filter_fn=linear_filter(keep))
     except Exception as exc:
         raise DiverfuzzError(
             f"--precision='int8-dynamic' could not quantize the model: {type(exc).__name__}: {exc}"

@@ -24,9 +24,11 @@ ONNX Runtime quantization: https://onnxruntime.ai/docs/performance/model-optimiz
 
 from __future__ import annotations
 
+import ast
 import copy
 import tempfile
 from pathlib import Path
+from typing import Collection
 
 import numpy as np
 import torch
@@ -89,6 +91,9 @@ class _Reader:
     def get_next(self):
         return next(self._iter, None)
 
+    def __iter__(self):  # qdq_loss_debug.collect_activations iterates the reader
+        return iter(self._chunks)
+
 
 def _source(model: torch.nn.Module | OnnxModel, calibration: np.ndarray, path: Path, spec: str) -> Path:
     """The ONNX file to quantize: an ONNX reference's own file, or the PyTorch reference exported to ``path``."""
@@ -98,8 +103,65 @@ def _source(model: torch.nn.Module | OnnxModel, calibration: np.ndarray, path: P
     return path
 
 
+def layer_nodes(source: Path, layers: Collection[str]) -> list[str]:
+    """Names of the ONNX nodes ``torch.onnx.export`` emitted for the modules ``layers`` (their name scopes).
+
+    The exporter records each node's module path in the metadata property
+    ``pkg.torch.onnx.name_scopes``; a name that is a node's own name (the
+    layers of an ONNX reference file, :func:`onnx_layers`) is that node. A
+    layer matching no node is a one-line :class:`DiverfuzzError`.
+    """
+    import onnx
+
+    wanted = set(layers)
+    found: dict[str, list[str]] = {name: [] for name in wanted}
+    for node in onnx.load(str(source), load_external_data=False).graph.node:
+        if node.name in wanted:  # a layer named by its node (an ONNX reference file)
+            found[node.name].append(node.name)
+        props = {p.key: p.value for p in node.metadata_props}
+        try:
+            scopes = ast.literal_eval(props.get("pkg.torch.onnx.name_scopes", "[]"))
+        except (ValueError, SyntaxError):
+            continue
+        for scope in wanted.intersection(scopes):
+            found[scope].append(node.name)
+    missing = sorted(name for name, nodes in found.items() if not nodes)
+    if missing:
+        raise DiverfuzzError(
+            f"layer={missing[0]!r}: no ONNX node of the exported graph belongs to it (no pkg.torch.onnx.name_scopes "
+            "metadata names it), so it cannot be excluded from onnx-int8 quantization"
+        )
+    return sorted({node for nodes in found.values() for node in nodes})
+
+
+#: ONNX operators whose weights ``quantize_static`` quantizes: the layers of an ONNX reference file.
+QUANTIZED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+
+
+def onnx_layers(path: Path) -> dict[str, int]:
+    """The quantizable nodes of an ONNX file (:data:`QUANTIZED_OPS`), in graph order, with their weights' sizes.
+
+    A node's weights are the elements of the initializers it reads; unnamed
+    nodes are left out (``nodes_to_exclude`` names nodes).
+    """
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    sizes = {init.name: int(np.prod(init.dims)) for init in graph.initializer}
+    return {
+        node.name: sum(sizes.get(name, 0) for name in node.input)
+        for node in graph.node if node.op_type in QUANTIZED_OPS and node.name
+    }
+
+
 def onnx_int8(
-    model: torch.nn.Module | OnnxModel, calibration: np.ndarray, *, per_channel: bool = False, device: str = "cpu", threads: int = 1
+    model: torch.nn.Module | OnnxModel,
+    calibration: np.ndarray,
+    *,
+    per_channel: bool = False,
+    device: str = "cpu",
+    threads: int = 1,
+    keep: Collection[str] = (),
 ) -> OnnxModel:
     """``model`` exported to ONNX and statically quantized to int8 (QDQ), run by ONNX Runtime.
 
@@ -115,6 +177,9 @@ def onnx_int8(
     device : {"cpu", "cuda"}, optional
     threads : int, optional
         ONNX Runtime intra-op threads.
+    keep : collection of str, optional
+        Modules whose nodes stay float32 (``quantize_static``'s
+        ``nodes_to_exclude``; :func:`layer_nodes`); default none.
     """
     import onnx
     from onnxruntime.quantization import (
@@ -142,7 +207,10 @@ def onnx_int8(
                     per_channel=per_channel,
                     calibrate_method=CalibrationMethod.MinMax,
                     extra_options={"CalibStridedMinMax": 1},
+                    nodes_to_exclude=layer_nodes(source, keep) if keep else None,
                 )
+        except DiverfuzzError:
+            raise
         except Exception as exc:
             raise DiverfuzzError(
                 f"--precision={spec!r}: onnxruntime could not quantize {_failed_operator(exc, source)}: {one_line(exc)}"
@@ -183,6 +251,56 @@ def _failed_operator(exc: BaseException, source: Path) -> str:
         return ", ".join(f"operator {n.op_type} (node {n.name!r})" for n in named[:3])
     types = sorted({n.op_type for n in nodes})
     return f"the model (operators {', '.join(types[:12])}{', ...' if len(types) > 12 else ''})" if types else "the model"
+
+
+def onnx_tensor_errors(float_path: str | Path, qdq_path: str | Path, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Per tensor the two files share, per input, ``||q - f||_2 / ||f||_2`` of the QDQ file's dequantized
+    activation ``q`` against the float file's ``f``.
+
+    Uses ONNX Runtime's ``qdq_loss_debug`` (``modify_model_output_intermediate_tensors``,
+    ``collect_activations``, ``create_activation_matching``), which pairs tensors by name: it
+    works for a QDQ file made from the float one by ONNX Runtime's quantizer, which keeps the
+    names. Returns an empty dict when no name is shared.
+
+    Parameters
+    ----------
+    float_path, qdq_path : path-like
+        The float32 model and its QDQ-quantized counterpart (``.onnx``).
+    x : ndarray, float32, (N, *input_shape)
+        Inputs as the files take them (after any preprocessing).
+    """
+    from onnxruntime.quantization.qdq_loss_debug import (
+        collect_activations,
+        create_activation_matching,
+        modify_model_output_intermediate_tensors,
+    )
+
+    import onnx
+
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    with tempfile.TemporaryDirectory(prefix="diverfuzz-tensors-") as tmp:
+        found = {}
+        for role, path in (("float", float_path), ("qdq", qdq_path)):
+            augmented = Path(tmp) / f"{role}.onnx"
+            name = onnx.load(str(path), load_external_data=False).graph.input[0].name
+            with _quiet():
+                modify_model_output_intermediate_tensors(str(path), str(augmented))
+                found[role] = collect_activations(str(augmented), _Reader(name, x, rows=1))
+    matched = create_activation_matching(found["qdq"], found["float"])
+    errors = {}
+    for tensor, pair in matched.items():
+        floats, post = pair.get("float"), pair.get("post_qdq")
+        if not floats or not post or len(floats) != len(x) or len(post) != len(x):
+            continue
+        f = np.stack([np.asarray(a, np.float64).reshape(-1) for a in floats])
+        q = np.stack([np.asarray(a, np.float64).reshape(-1) for a in post])
+        if f.shape != q.shape:
+            continue
+        scale = np.linalg.norm(f, axis=1)
+        diff = np.linalg.norm(q - f, axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            errors[tensor] = np.where(scale > 0, diff / scale, np.where(diff > 0, np.inf, 0.0))
+    return errors
 
 
 def _fixed_batch_of_one(graph_input) -> bool:

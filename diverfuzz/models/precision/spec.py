@@ -30,7 +30,10 @@ spec                           counterpart
                                (``exact``, ``truncated``, ``mitchell``);
                                ``approx:NAME:mantissa=M``: float products
                                from an M-bit significand table (M in 1..8)
-``PATH.json`` / ``PATH.toml``  per-layer policy: ``{"pattern": "spec", ...}``
+``PATH.json`` / ``PATH.toml``  per-layer policy: ``{"pattern": "spec", ...}``; a spec is an
+                               emulated format, ``float32`` (keep the layer), or one
+                               runtime of :data:`PER_LAYER_RUNTIMES` applied to the
+                               layers it matches (``{"fc": "float32", "*": "int8-static"}``)
 =============================  ===============================================
 
 Options (after ``:``, any order): ``sr`` stochastic rounding; ``sat``
@@ -59,6 +62,11 @@ ONNX = ("onnx-int8", "onnx-fp16")
 #: The one option a native or ONNX counterpart may take (``int8-static:compiled``), by name.
 NAMED_OPTIONS = {"int8-static": "compiled", "onnx-int8": "per-channel"}
 WEIGHT_ONLY = ("binary-weight", "ternary-weight")
+#: Runtimes a policy file may apply to some layers only (the others stay float32), e.g.
+#: ``{"features.0": "float32", "*": "int8-static"}``: what ``diverfuzz explain`` writes as its fix.
+PER_LAYER_RUNTIMES = ("int8-static", "int8-dynamic", "int8-weight", "int4-weight", "onnx-int8", "onnx-int8:per-channel")
+#: Policy values that keep a layer at the reference's float32.
+KEEP = ("float32", "fp32")
 MULTIPLIERS = ("exact", "truncated", "mitchell")
 MCA_MODES = ("rr", "pb", "full")
 TARGETS = ("both", "weights", "activations")
@@ -87,7 +95,7 @@ class PrecisionSpec:
     """A parsed ``--precision`` spec: plain data, round-trips through :attr:`text`.
 
     ``kind`` is one of ``native``, ``onnx``, ``float``, ``fixed``, ``int``, ``binary``,
-    ``ternary``, ``mca``, ``approx`` or ``policy``; the other fields apply to
+    ``ternary``, ``mca``, ``approx``, ``policy`` or ``keep`` (a policy's ``float32``); the other fields apply to
     the kinds named in their comments and keep their defaults otherwise.
     """
 
@@ -311,18 +319,47 @@ def _parse_policy(spec: str) -> PrecisionSpec:
     for pattern, inner in data.items():
         if not isinstance(inner, str):
             raise _fail(spec, f"layer {pattern!r}: the spec must be a string (got {type(inner).__name__})")
-        try:
-            parsed = parse_precision(inner)
-        except DiverfuzzError as exc:
-            raise _fail(spec, f"layer {pattern!r}: {exc}") from exc
-        if parsed.kind not in ("float", "fixed", "int", "binary", "ternary"):
+        parsed = _parse_layer_spec(spec, str(pattern), inner)
+        per_layer = parsed.kind in ("keep", "float", "fixed", "int", "binary", "ternary") or parsed.text in PER_LAYER_RUNTIMES
+        if not per_layer:
             raise _fail(
                 spec,
-                f"layer {pattern!r}: {inner!r} cannot be applied per layer; "
-                "use float:..., fixed:..., intN, binary-weight or ternary-weight",
+                f"layer {pattern!r}: {inner!r} cannot be applied per layer; use float32 (keep), float:..., fixed:..., "
+                f"intN, binary-weight, ternary-weight or one of {', '.join(PER_LAYER_RUNTIMES)}",
             )
         layers.append((str(pattern), parsed))
+    runtimes = sorted({s.text for _, s in layers if s.text in PER_LAYER_RUNTIMES})
+    emulated = [f"{p}: {s.text}" for p, s in layers if s.kind != "keep" and s.text not in PER_LAYER_RUNTIMES]
+    if len(runtimes) > 1 or (runtimes and emulated):
+        mixed = runtimes[1] if len(runtimes) > 1 else emulated[0]
+        raise _fail(
+            spec,
+            f"a policy may name one runtime ({runtimes[0]}) and float32 for the layers it keeps, not also {mixed!r}; "
+            "split it into separate policies",
+        )
     return PrecisionSpec(spec, "policy", layers=tuple(layers))
 
 
-__all__ = ["EXAMPLES", "FORMS", "NAMED_OPTIONS", "NATIVE", "ONNX", "PrecisionSpec", "parse_precision"]
+def _parse_layer_spec(spec: str, pattern: str, inner: str) -> PrecisionSpec:
+    """One value of a policy: ``float32``/``fp32`` (keep the layer at float32) or any spec."""
+    if inner.strip().lower() in KEEP:
+        return PrecisionSpec(inner.strip(), "keep")
+    try:
+        return parse_precision(inner)
+    except DiverfuzzError as exc:
+        raise _fail(spec, f"layer {pattern!r}: {exc}") from exc
+
+
+def policy_runtime(spec: PrecisionSpec) -> PrecisionSpec | None:
+    """The runtime a policy applies per layer (``int8-static``, ...), or None for an emulated policy.
+
+    Such a policy quantizes, with that runtime, the parameterised layers whose
+    first matching pattern names it; every other layer stays float32.
+    """
+    return next((s for _, s in spec.layers if s.text in PER_LAYER_RUNTIMES), None) if spec.kind == "policy" else None
+
+
+__all__ = [
+    "EXAMPLES", "FORMS", "KEEP", "NAMED_OPTIONS", "NATIVE", "ONNX", "PER_LAYER_RUNTIMES", "PrecisionSpec",
+    "parse_precision", "policy_runtime",
+]
