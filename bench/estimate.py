@@ -24,6 +24,7 @@ python bench/estimate.py table --example mnist --precision int8-static --seeds 1
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import tempfile
@@ -81,6 +82,12 @@ def throughput(args: argparse.Namespace) -> None:
           f"relations x severities {args.severities} + clean) in {result.seconds:.1f} s: {sampled:.0f} draws/s")
     print(f"raw batched dual inference, same inputs count, batch {rows}: {raw:.0f} inputs/s")
     print(f"ratio: {sampled / raw:.2f}")
+    if args.result:  # one JSON line per run, with the command and the commit it measured
+        record = {"command": "python bench/estimate.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+                  "commit": commit_label(), "inputs": list(x.shape[1:]), "draws": result.draws,
+                  "draws_per_s": round(sampled, 1), "raw_inputs_per_s": round(raw, 1), "ratio": round(sampled / raw, 3)}
+        with open(args.result, "a", encoding="utf-8") as out:
+            out.write(json.dumps(record) + "\n")
 
 
 def table(args: argparse.Namespace) -> None:
@@ -156,6 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=20, help="seeds (default 20)")
     parser.add_argument("--samples", type=int, default=50, help="draws per seed and cell (default 50)")
     parser.add_argument("--severities", default="3", help="throughput part only (default 3)")
+    parser.add_argument("--result", default=None, help="throughput part: append one JSON line here")
     parser.add_argument("--doc", default="docs/estimate-lenet5.md", help="table part: the Markdown file written")
     parser.add_argument("--name", default="LeNet-5 vs int8-static", help="table part: the pair's name in the title")
     parser.add_argument("--search-seeds", type=int, default=20, help="table part: seeds of the search run (0: none)")

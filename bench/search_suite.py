@@ -434,6 +434,27 @@ def _goals_section(analysis: dict) -> list[str]:
     return lines
 
 
+def _summary_section(analysis: dict) -> list[str]:
+    """One row per pair at ``natural`` and its largest budget: every strategy's success, genetic's naturalness."""
+    variants = ["genetic", "random", "random+tuned", "diffchaser", "diffchaser+tuned", "dflare", "dflare+tuned"]
+    lines = ["## Summary (`natural`, each pair's largest budget)", "",
+             "| pair | budget | " + " | ".join(variants) + " | genetic's divergences: severity, PSNR after geometry, "
+             "reference margin median |", "|---|---|" + "---|" * (len(variants) + 1)]
+    for pair in PAIRS:
+        rows = [r for r in analysis["rows"] if r["pair"] == pair and r["level"] == "natural"]
+        if not rows:
+            continue
+        budget = max(r["budget"] for r in rows)
+        by = {r["variant"]: r for r in rows if r["budget"] == budget}
+        cells = [f"{by[v]['success']:.2f} [{by[v]['boot95'][0]:.2f}, {by[v]['boot95'][1]:.2f}]" if v in by else "-"
+                 for v in variants]
+        g = by.get("genetic")
+        q = g and g["reference_margin_quartiles"]
+        nat = "-" if not q else (f"{_fmt(g['median_severity'])}, {_fmt(g['median_pixel_psnr'])} dB, {q[1]:.3f}")
+        lines.append(f"| {pair} | {budget} | " + " | ".join(cells) + f" | {nat} |")
+    return lines + [""]
+
+
 def markdown(data: dict, analysis: dict) -> str:
     meta = data["meta"]
     dirty = " (with uncommitted changes)" if meta.get("dirty") else ""
@@ -445,6 +466,7 @@ def markdown(data: dict, analysis: dict) -> str:
     lines += ["## Protocol", "", protocol, ""]
     if meta.get("skipped"):
         lines += ["Skipped here: " + "; ".join(f"{k} ({v})" for k, v in meta["skipped"].items()) + ".", ""]
+    lines += _summary_section(analysis)
     lines += _goals_section(analysis)
     lines += ["Success = share of searches with a divergence within the budget [95% bootstrap interval over "
               "seeds]. Naturalness columns describe the divergences found at the largest budget. `+tuned` = "
