@@ -13,6 +13,7 @@ from typing import Iterator, Sequence
 
 from diverfuzz import __version__
 from diverfuzz.common.errors import DiverfuzzError
+from diverfuzz.entry.options import add_config_options
 from diverfuzz.fuzzer.campaign.config import CampaignConfig, config_options, flag
 from diverfuzz.fuzzer.campaign.config_file import load_config_file
 
@@ -57,24 +58,8 @@ def sigterm_as_interrupt() -> Iterator[list[int]]:
 
 def add_run_options(add_argument) -> None:
     """Options of ``diverfuzz run``: every campaign setting from the one schema
-    (:func:`diverfuzz.fuzzer.campaign.config.config_options`), then how to run it.
-
-    Campaign options default to ``argparse.SUPPRESS``: an option absent from
-    the namespace was not given, so ``--config`` fills it, and otherwise
-    :class:`~diverfuzz.fuzzer.campaign.config.CampaignConfig`'s default applies.
-    """
-    for name, spec, default in config_options():
-        kwargs: dict = {"dest": name, "default": argparse.SUPPRESS}
-        shown = "" if default is None or spec.kind == "bool" else f" (default {default!r})"
-        if spec.kind == "bool":
-            kwargs["action"] = "store_true"
-        else:
-            kwargs["type"] = {"int": int, "float": float}.get(spec.kind, str)
-            if spec.choices is not None:
-                kwargs["choices"] = spec.choices
-            if spec.metavar is not None:
-                kwargs["metavar"] = spec.metavar
-        add_argument(flag(name), help=spec.help + shown, **kwargs)
+    (:func:`diverfuzz.entry.options.add_config_options`), then how to run it."""
+    add_config_options(add_argument)
     add_argument("--out", default="diverfuzz-out", metavar="DIR", help="output folder (default ./diverfuzz-out)")
     add_argument("--resume", action="store_true", help="continue the campaign in --out, keeping its divergences")
     add_argument(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from diverfuzz.fuzzer.campaign.config import CampaignConfig, config_options, flag
+from diverfuzz.entry.options import add_config_options
+from diverfuzz.fuzzer.campaign.config import CampaignConfig
 
 #: Campaign options ``estimate`` takes (models, data, preprocessing, seeds, relations, threads).
 ESTIMATE_FIELDS = (
@@ -16,23 +17,8 @@ ESTIMATE_FIELDS = (
 
 def add_estimate_options(add_argument) -> None:
     """Options of ``diverfuzz estimate``: the run options of :data:`ESTIMATE_FIELDS`, then its own."""
-    for name, spec, default in config_options():
-        if name not in ESTIMATE_FIELDS:
-            continue
-        kwargs: dict = {"dest": name, "default": argparse.SUPPRESS}
-        shown = "" if default is None or spec.kind == "bool" else f" (default {default!r})"
-        if spec.kind == "bool":
-            kwargs["action"] = "store_true"
-        else:
-            kwargs["type"] = {"int": int, "float": float}.get(spec.kind, str)
-            if spec.choices is not None:
-                kwargs["choices"] = spec.choices
-            if spec.metavar is not None:
-                kwargs["metavar"] = spec.metavar
-        help_text = spec.help + shown
-        if name == "seeds":
-            help_text = "inputs to estimate on, the first N of the data, unscreened" + shown
-        add_argument(flag(name), help=help_text, **kwargs)
+    add_config_options(add_argument, only=ESTIMATE_FIELDS,
+                       helps={"seeds": "inputs to estimate on, the first N of the data, unscreened"})
     add_argument("--samples", type=int, default=100, metavar="N",
                   help="draws per seed, relation and severity (default 100)")
     add_argument("--severities", default="1-5", metavar="S",
