@@ -1,7 +1,8 @@
 """``diverfuzz explain`` on a bundled example: culprit layers, the per-layer fix, and what the fix buys.
 
 Usage: ``python bench/explain.py [--example mnist] [--precision int8-static] [--seeds 50] [--budget 300]
-[--target 0.9] [--max-weights 0.25] [--result bench/results/explain_lenet5.json]``
+[--target 0.9] [--max-weights 0.25] [--min-margin 0.05] [--decisive-budgets 200,50]
+[--result bench/results/explain_lenet5.json]``
 
 In one run, one torch thread:
 
@@ -13,7 +14,12 @@ In one run, one torch thread:
 3. for each fix: the share of the stored divergences that no longer diverge against the
    counterpart built from the policy file (replay), and a fresh campaign with the same seeds,
    budget and RNG seed against it: divergences and success rate next to the original's;
-4. the culprit histogram, each fix's layers, weight and MAC shares, and clean accuracy before
+4. decisive divergences (``--min-margin``, default 0.05; 0 skips this step): per budget of
+   ``--decisive-budgets`` (default ``--budget``), a campaign with the same seeds and RNG seed whose
+   search and count take only divergences on which the reference's top-1 minus top-2 probability
+   is at least ``--min-margin``, against the original counterpart and against each fix: a measure
+   of "fewer divergences" that saturates later than the plain count when every seed diverges;
+5. the culprit histogram, each fix's layers, weight and MAC shares, and clean accuracy before
    and after, printed and written to ``--result``.
 """
 
@@ -37,17 +43,22 @@ sys.path.append(str(_HERE))  # last, so that only bench/provenance.py is found h
 from provenance import commit_label  # noqa: E402
 
 
-def campaign(example: str, precision: str, seeds: int, budget: int, rng_seed: int, out: Path) -> dict:
-    """Run one campaign; its divergences, success rate and times."""
+def campaign(
+    example: str, precision: str, seeds: int, budget: int, rng_seed: int, out: Path, min_margin: float = 0.0
+) -> dict:
+    """Run one campaign (divergences count only at reference margin >= ``min_margin``); its counts and times."""
     from diverfuzz.fuzzer.campaign.config import CampaignConfig
     from diverfuzz.fuzzer.campaign.driver import run_campaign
 
-    config = CampaignConfig(example=example, precision=precision, seeds=seeds, budget=budget, rng_seed=rng_seed)
+    config = CampaignConfig(
+        example=example, precision=precision, seeds=seeds, budget=budget, rng_seed=rng_seed, min_margin=min_margin
+    )
     started = time.perf_counter()
     report = run_campaign(config, out).report
     summary = report["summary"]
     return {
         "precision": precision,
+        "min_margin": min_margin,
         "divergences": len(report["divergences"]),
         "seeds_with_divergence": summary["seeds_with_divergence"],
         "success_rate": summary["success_rate"],
@@ -82,6 +93,10 @@ def main() -> None:
     parser.add_argument("--rng-seed", type=int, default=0)
     parser.add_argument("--target", type=float, default=0.9)
     parser.add_argument("--max-weights", type=float, default=0.25)
+    parser.add_argument("--min-margin", type=float, default=0.05,
+                        help="decisive campaigns: reference margin at least this (0: skip them)")
+    parser.add_argument("--decisive-budgets", default=None,
+                        help="comma-separated budgets of the decisive campaigns (default: --budget)")
     parser.add_argument("--result", default=str(_HERE / "results" / "explain_lenet5.json"))
     args = parser.parse_args()
 
@@ -93,6 +108,14 @@ def main() -> None:
         base = campaign(args.example, args.precision, args.seeds, args.budget, args.rng_seed, tmp / "campaign")
         print(f"campaign: {base['divergences']} divergences on {base['seeds_with_divergence']} of {args.seeds} seeds, "
               f"{base['wall_seconds']:.1f} s (call {base['call_seconds']:.1f} s)")
+        budgets = [int(b) for b in (args.decisive_budgets or str(args.budget)).split(",")]
+        decisive = {}  # budget -> the decisive campaign against the original counterpart
+        for budget in budgets if args.min_margin > 0 else []:
+            decisive[budget] = campaign(args.example, args.precision, args.seeds, budget, args.rng_seed,
+                                        tmp / f"decisive_{budget}", min_margin=args.min_margin)
+            print(f"decisive campaign (min margin {args.min_margin:g}, budget {budget}): "
+                  f"{decisive[budget]['divergences']} divergences on {decisive[budget]['seeds_with_divergence']} "
+                  f"of {args.seeds} seeds, {decisive[budget]['wall_seconds']:.1f} s")
         fixes = {}
         for name, limit in (("smallest", 1.0), (f"within_{args.max_weights:g}_of_weights", args.max_weights)):
             if limit < 1.0 and fixes["smallest"]["fix"]["weights_share"] <= limit:
@@ -103,6 +126,11 @@ def main() -> None:
             fresh = campaign(args.example, found["fix"]["policy"], args.seeds, args.budget, args.rng_seed, tmp / f"fresh_{name}")
             found["fix"]["policy_content"] = policy
             found["fresh_campaign"] = fresh
+            found["fresh_decisive_campaigns"] = {
+                budget: campaign(args.example, found["fix"]["policy"], args.seeds, budget, args.rng_seed,
+                                 tmp / f"fresh_decisive_{name}_{budget}", min_margin=args.min_margin)
+                for budget in decisive
+            }
             found["explain_over_campaign"] = round(found["seconds"] / base["wall_seconds"], 3)
             found["explain_over_campaign_call"] = round(found["seconds"] / base["call_seconds"], 3)
             fixes[name] = found
@@ -130,11 +158,24 @@ def main() -> None:
                 f"explain took {found['seconds']:.1f} s = "
                 f"{found['explain_over_campaign']:.2f}x the campaign ({found['explain_over_campaign_call']:.2f}x its call)"
             )
+            found["decisive_change"] = {}
+            for budget, original in decisive.items():
+                fresh_decisive = found["fresh_decisive_campaigns"][budget]
+                change = 1 - fresh_decisive["divergences"] / original["divergences"] if original["divergences"] else None
+                found["decisive_change"][budget] = change
+                print(
+                    f"  decisive (min margin {args.min_margin:g}, budget {budget}): {fresh_decisive['divergences']} "
+                    f"divergences on {fresh_decisive['seeds_with_divergence']} seeds vs {original['divergences']} on "
+                    f"{original['seeds_with_divergence']} (" + ("n/a" if change is None else f"{100 * change:.0f}% fewer")
+                    + f"), median queries to the first {fresh_decisive['median_queries_to_first_divergence']} vs "
+                    f"{original['median_queries_to_first_divergence']}"
+                )
     record = {
         "example": args.example, "precision": args.precision, "seeds": args.seeds, "budget": args.budget,
         "commit": commit_label(),
         "rng_seed": args.rng_seed, "target": args.target, "max_weights": args.max_weights, "torch_threads": 1,
-        "campaign": base, "histogram": histogram, "fixes": fixes,
+        "min_margin": args.min_margin, "campaign": base, "decisive_campaigns": decisive,
+        "histogram": histogram, "fixes": fixes,
     }
     Path(args.result).parent.mkdir(parents=True, exist_ok=True)
     Path(args.result).write_text(json.dumps(record, indent=2))

@@ -12,7 +12,9 @@ formats, per-layer policies), :func:`explain`
    (:func:`diverfuzz.oracles.explain.attribute`, over counterparts built by
    :class:`diverfuzz.models.precision.restore.PartialCounterparts`), and
    records per layer the relative error of the counterpart's activation
-   against the reference's, on the mutant and on its seed;
+   against the reference's, on the mutant and on its seed (``onnx-int8``:
+   per layer, the tensor its node writes in the QDQ file against the float
+   file, :meth:`PartialCounterparts.onnx_layer_errors`);
 3. chooses the fewest layers to keep at float32 that remove at least
    ``target`` of the divergences (:func:`diverfuzz.oracles.explain.cover_fix`:
    every subset for up to six layers, else greedy set cover of the culprit
@@ -24,6 +26,11 @@ formats, per-layer policies), :func:`explain`
    the share that no longer diverges; it also reports the share of weights
    and of MACs kept at float32, and the clean accuracy before and after;
 4. writes :data:`EXPLAIN_JSON`.
+
+A candidate given as a model file cannot be rebuilt with layers restored:
+for a float and an int8 file, both ``.onnx`` or both ``.tflite``, explain
+notes so in one line and writes only the error of every tensor the two files
+share by name; for other files it raises a one-line error.
 
 The kept layers stay at float32, the reference's own precision: it is the
 only higher precision every counterpart above can express per layer (the
@@ -55,6 +62,7 @@ from diverfuzz.models.pair import ModelPair, torch_threads
 from diverfuzz.models.precision.onnx_runtime import onnx_tensor_errors
 from diverfuzz.models.precision.restore import PartialCounterparts, fix_policy, layer_costs
 from diverfuzz.models.preprocessed import Preprocessed
+from diverfuzz.models.runtimes.litert import tflite_tensor_errors
 from diverfuzz.oracles.explain import attribute, cover_fix, culprit_histogram
 
 EXPLAIN_JSON = "explain.json"
@@ -71,9 +79,11 @@ class Explanation:
     ``fix``: ``{"policy", "layers", "removed", "removed_restored",
     "weights_share", "macs_share", "accuracy": {"before", "after"}, "steps"}``;
     ``seconds``: explain's wall time; ``campaign_seconds``: the campaign's.
-    A campaign whose candidate is an ``.onnx`` file made from the reference
-    ``.onnx`` file has no culprits and no fix (``fix`` None): its
-    ``layer_errors`` are per tensor the two files share by name.
+    A campaign whose candidate is a model file (an int8 ``.onnx`` or
+    ``.tflite`` file made from the float reference file of the same kind)
+    has no culprits and no fix (``fix`` None): its ``layer_errors`` are per
+    tensor the two files share by name (none when no name is shared; a note
+    says so).
     """
 
     precision: str
@@ -98,20 +108,33 @@ class Explanation:
 def _file_candidate_error(out: Path, candidate: str) -> DiverfuzzError:
     return DiverfuzzError(
         f"DIR={str(out)!r}: the candidate is the model file {candidate!r}, which explain cannot rebuild with single "
-        "layers restored (per-tensor errors are read only for a float and an int8 .onnx file); explain attributes "
+        "layers restored (per-tensor errors are read only for a float and an int8 file that are both .onnx or both "
+        ".tflite); explain attributes "
         "counterparts built with --precision SPEC (int8-static, onnx-int8, torchao specs, emulated formats, "
         "per-layer policies): rerun the campaign with --precision"
     )
 
 
-def _onnx_files(stored_config: dict) -> tuple[str, str] | None:
-    """``(model, candidate)`` when both are ``.onnx`` files (per-tensor errors can be read), else None."""
+#: Model files whose tensors explain can read and pair by name.
+TENSOR_FILES = (".onnx", ".tflite")
+
+
+def _model_files(stored_config: dict) -> tuple[str, str] | None:
+    """``(model, candidate)`` when both are ``.onnx`` or both ``.tflite`` files (per-tensor errors), else None."""
     model, candidate = str(stored_config.get("model") or ""), str(stored_config.get("candidate") or "")
-    return (model, candidate) if model.endswith(".onnx") and candidate.endswith(".onnx") else None
+    both = any(model.endswith(suffix) and candidate.endswith(suffix) for suffix in TENSOR_FILES)
+    return (model, candidate) if both else None
 
 
 def _tensor_errors_only(campaign, stored, ids) -> Explanation:
-    """For a float and an int8 ``.onnx`` file: per divergence the error of every tensor they share (no fix)."""
+    """For a float and an int8 model file (both ``.onnx`` or both ``.tflite``): per divergence the error of
+    every tensor they share by name (no culprits, no fix).
+
+    ``.onnx``: :func:`diverfuzz.models.precision.onnx_runtime.onnx_tensor_errors`
+    (ONNX Runtime's ``qdq_loss_debug``); ``.tflite``:
+    :func:`diverfuzz.models.runtimes.litert.tflite_tensor_errors` (LiteRT with
+    every intermediate tensor kept, quantized tensors dequantized).
+    """
     config = campaign.config
     with torch_threads(config.threads):
         workload = build_workload(campaign)
@@ -122,9 +145,13 @@ def _tensor_errors_only(campaign, stored, ids) -> Explanation:
     if isinstance(reference, Preprocessed):  # the files take what the preprocessing makes
         with torch.no_grad():
             seeds, mutants = (reference.preprocess(torch.from_numpy(a)).numpy() for a in (seeds, mutants))
-    on_input = onnx_tensor_errors(config.model, config.candidate, mutants) if stored else {}
-    on_seed = onnx_tensor_errors(config.model, config.candidate, seeds) if stored else {}
-    tensors = sorted(set(on_input) & set(on_seed))
+    if str(config.model).endswith(".tflite"):  # pairs names even without inputs
+        on_input = tflite_tensor_errors(config.model, config.candidate, mutants)
+        on_seed = tflite_tensor_errors(config.model, config.candidate, seeds)
+    else:
+        on_input = onnx_tensor_errors(config.model, config.candidate, mutants) if stored else {}
+        on_seed = onnx_tensor_errors(config.model, config.candidate, seeds) if stored else {}
+    tensors = [t for t in on_input if t in on_seed]
     divergences = [
         {
             "id": i, "seed_index": s.seed_index, "culprits": [], "single": [], "resolved": False, "reproduced": None,
@@ -132,11 +159,20 @@ def _tensor_errors_only(campaign, stored, ids) -> Explanation:
         }
         for d, (i, s) in enumerate(zip(ids, stored))
     ]
-    note = (
+    cannot = (
         f"the candidate is the model file {config.candidate!r}, which explain cannot rebuild with single layers "
-        f"restored: no culprits and no fix; layer_errors hold the error of the {len(tensors)} tensors it shares "
-        f"by name with {config.model!r}"
+        "restored: no culprits and no fix; "
     )
+    if tensors:
+        note = cannot + f"layer_errors hold the error of the {len(tensors)} tensors it shares by name with {config.model!r}"
+    else:
+        note = cannot + (
+            f"no tensor it computes shares a name (and shape) with one of {config.model!r}, so there are no "
+            "per-tensor errors (pairing tensors by position or shape is not sound: quantizers insert, fuse and "
+            "drop operators)"
+        )
+        if not stored and not str(config.model).endswith(".tflite"):
+            note = cannot + "no divergence is stored, so no per-tensor error was measured"
     return Explanation(
         precision=str(config.candidate), layers=tensors, divergences=divergences, histogram={}, fix=None,
         seconds=0.0, campaign_seconds=None, builds=0, notes=[note],
@@ -208,7 +244,7 @@ def explain(
     started = time.perf_counter()
     out = Path(out)
     corpus, stored_config = Corpus.of_campaign(out)
-    files = _onnx_files(stored_config)
+    files = _model_files(stored_config)
     with corpus:
         if stored_config.get("candidate") and files is None:
             raise _file_candidate_error(out, str(stored_config["candidate"]))
@@ -261,7 +297,7 @@ def _explain(
         return logits_of[keep]
 
     attributions = attribute(restore, layers, labels) if stored else []
-    errors = _layer_errors(reference, counterparts.build(), mutants, seeds, layers) if stored else []
+    errors = _layer_errors(reference, counterparts, mutants, seeds) if stored else []
     divergences = [
         {
             "id": i, "seed_index": s.seed_index, "culprits": a.culprits, "single": a.single, "resolved": a.resolved,
@@ -285,10 +321,24 @@ def _explain(
     )
 
 
-def _layer_errors(reference, counterpart, mutants: np.ndarray, seeds: np.ndarray, layers: list[str]) -> list[dict]:
-    """Per input, per layer ``{"input": error on the mutant, "seed": error on its seed}`` (relative L2)."""
-    on_input = relative_errors(layer_outputs(counterpart, mutants, layers), layer_outputs(reference, mutants, layers))
-    on_seed = relative_errors(layer_outputs(counterpart, seeds, layers), layer_outputs(reference, seeds, layers))
+def _layer_errors(reference, counterparts: PartialCounterparts, mutants: np.ndarray, seeds: np.ndarray) -> list[dict]:
+    """Per input, per layer ``{"input": error on the mutant, "seed": error on its seed}`` (relative L2).
+
+    Activations are read by hooks or the exported graph
+    (:func:`diverfuzz.models.activations.layer_outputs`); for ``onnx-int8``,
+    from the QDQ file and the float file it was quantized from
+    (:meth:`PartialCounterparts.onnx_layer_errors`).
+    """
+    layers = counterparts.layers
+    on_input = counterparts.onnx_layer_errors(mutants)
+    if on_input is not None:
+        on_seed = counterparts.onnx_layer_errors(seeds)
+    else:
+        counterpart = counterparts.build()
+        on_input = relative_errors(
+            layer_outputs(counterpart, mutants, layers), layer_outputs(reference, mutants, layers)
+        )
+        on_seed = relative_errors(layer_outputs(counterpart, seeds, layers), layer_outputs(reference, seeds, layers))
     return [
         {
             name: {"input": float(on_input[name][d]), "seed": float(on_seed[name][d])}

@@ -153,3 +153,56 @@ def test_explain_of_a_float_and_an_int8_onnx_file_reports_per_tensor_errors(camp
     assert record["fix"] is None and record["divergences"]
     assert all(set(d["layer_errors"]) == set(record["layers"]) and d["culprits"] == [] for d in record["divergences"])
     assert any(d["layer_errors"][t]["input"] > 0 for d in record["divergences"] for t in record["layers"])
+
+
+MLPERF_IC = __import__("pathlib").Path(__file__).resolve().parents[2].parent / "shared" / "realpairs" / "mlperf-tiny-ic"
+
+
+def _mlperf(name: str):
+    path = MLPERF_IC / name
+    if not path.is_file():
+        pytest.skip(f"{path} is absent (real pairs live in ../shared/realpairs beside the repository)")
+    return path
+
+
+def test_tflite_tensor_errors_pair_the_mlperf_files_by_name_and_dequantize_int8():
+    from diverfuzz.models.runtimes.litert import tflite_tensor_errors
+
+    float_file, int8_file = _mlperf("pretrainedResnet.tflite"), _mlperf("pretrainedResnet_quant.tflite")
+    x = np.random.default_rng(0).uniform(0, 255, size=(2, 3, 32, 32)).astype(np.float32)
+    errors = tflite_tensor_errors(float_file, int8_file, x)
+    # The converter kept the names of the 15 activations before the softmax (whose int8 output is renamed).
+    assert len(errors) == 15 and "model/flatten/Reshape" in errors
+    values = np.stack(list(errors.values()))
+    # Dequantized with each tensor's scale and zero point, int8 is within a few percent of float;
+    # a missed zero point or scale would put it near or above 100%.
+    assert values.shape == (15, 2) and 0.001 < values.min() and values.max() < 0.2
+    assert all(v.max() == 0.0 for v in tflite_tensor_errors(int8_file, int8_file, x).values())
+    # A different network (the large ResNet) shares no tensor name with the small one's int8 file.
+    assert tflite_tensor_errors(_mlperf("pretrainedResnet_large_float.tflite"), int8_file, x[:1]) == {}
+
+
+@pytest.mark.parametrize("candidate, shared", [("pretrainedResnet_quant.tflite", 15),
+                                               ("pretrainedResnet_large_int8.tflite", 0)])
+def test_explain_of_a_float_and_an_int8_tflite_file_says_it_cannot_rebuild(tmp_path, capsys, candidate, shared):
+    # The small ResNet's float file and its int8 file share 15 tensor names; the large ResNet's
+    # int8 file (another network) shares none with the small float file.
+    float_file, int8_file = _mlperf("pretrainedResnet.tflite"), _mlperf(candidate)
+    images = MLPERF_IC.parent / "cifar10-test"
+    if not images.is_dir():
+        pytest.skip(f"{images} is absent (real pairs live in ../shared/realpairs beside the repository)")
+    out = tmp_path / "run"
+    assert main(["run", "--model", str(float_file), "--candidate", str(int8_file), "--data", str(images),
+                 "--input-range", "0,255", "--seeds", "6", "--budget", "40", "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["explain", str(out)]) == 0
+    err = capsys.readouterr().err.strip()
+    assert "cannot rebuild with single layers restored" in err and "\n" not in err
+    record = json.loads((out / "explain.json").read_text())
+    assert record["fix"] is None and len(record["layers"]) == shared
+    assert ("no tensor it computes shares a name" in err) == (shared == 0)
+    assert record["divergences"], "the pair must diverge for the per-divergence records to be checked"
+    assert all(set(d["layer_errors"]) == set(record["layers"]) and d["culprits"] == [] for d in record["divergences"])
+    errors = [e for d in record["divergences"] for e in d["layer_errors"].values()]
+    assert len(errors) == shared * len(record["divergences"])
+    assert all(0 < e["input"] < 1 and 0 < e["seed"] < 1 for e in errors)

@@ -183,3 +183,25 @@ def test_an_onnx_reference_file_restores_its_nodes_by_name(tmp_path):
     full = build_counterpart("onnx-int8", reference, x)
     exact = reference(torch.from_numpy(x))
     assert np.abs(fixed(torch.from_numpy(x)) - exact).max() < np.abs(full(torch.from_numpy(x)) - exact).max() / 10
+
+
+def test_onnx_int8_layer_errors_of_a_pytorch_reference_are_read_from_its_qdq_file():
+    # Layer "0" (identity) passes the input (1, 1) exactly through int8, and through the ReLU the
+    # quantizer fuses into its Gemm node (whose output then is the ReLU's tensor); layer "2"
+    # writes the logits, so its error must be the counterpart's logits' own relative error.
+    first, x = _flipped_by_second_layer()
+    model = nn.Sequential(first[0], nn.ReLU(), first[1]).eval()
+    counterparts = PartialCounterparts("onnx-int8", model, x)
+    errors = counterparts.onnx_layer_errors(x)
+    assert list(errors) == ["0", "2"]
+    reference = model(torch.from_numpy(x)).detach().numpy()
+    logits = np.asarray(counterparts.build()(torch.from_numpy(x)))
+    expected = np.linalg.norm(logits - reference, axis=1) / np.linalg.norm(reference, axis=1)
+    assert errors["0"][0] == 0.0 and errors["2"][0] > 1e-3
+    assert errors["2"] == pytest.approx(expected, rel=1e-4)
+    assert PartialCounterparts("int4:weights", model, x).onnx_layer_errors(x) is None
+    # explain's per-divergence records take them (on the mutant and on its seed; here the same input).
+    from diverfuzz.fuzzer.explain import _layer_errors
+
+    (record,) = _layer_errors(model, counterparts, x, x)
+    assert record == {name: {"input": float(e[0]), "seed": float(e[0])} for name, e in errors.items()}

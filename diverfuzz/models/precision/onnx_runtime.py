@@ -134,6 +134,46 @@ def layer_nodes(source: Path, layers: Collection[str]) -> list[str]:
     return sorted({node for nodes in found.values() for node in nodes})
 
 
+def layer_tensors(source: Path, layers: Collection[str], quantized: Path | None = None) -> dict[str, str]:
+    """Per layer, the name of the tensor it writes in the ONNX file ``source`` (or in its QDQ file ``quantized``).
+
+    A layer's node is the last node, in graph (topological) order, that
+    belongs to it: the node of that name (the layers of an ONNX reference
+    file, :func:`onnx_layers`), or a node whose ``pkg.torch.onnx.name_scopes``
+    name the module (what ``torch.onnx.export`` emitted for it, as in
+    :func:`layer_nodes`). Its tensor is the node's first output; with
+    ``quantized``, the output of the node of the same name there (ONNX
+    Runtime's quantizer keeps node names, fuses a following ``Relu`` into a
+    Conv or Gemm node, which then writes the ``Relu``'s tensor, and renames a
+    graph output ``T`` to ``T_QuantizeLinear_Input``, given here as ``T``).
+    Layers with no node are left out.
+    """
+    import onnx
+
+    wanted = set(layers)
+    last: dict[str, onnx.NodeProto] = {}
+    for node in onnx.load(str(source), load_external_data=False).graph.node:
+        if not node.output:
+            continue
+        if node.name in wanted:
+            last[node.name] = node
+        props = {p.key: p.value for p in node.metadata_props}
+        try:
+            scopes = ast.literal_eval(props.get("pkg.torch.onnx.name_scopes", "[]"))
+        except (ValueError, SyntaxError):
+            continue
+        for scope in wanted.intersection(scopes):
+            last[scope] = node
+    written = {node.name: node.output[0] for node in last.values()}
+    if quantized is not None:
+        suffix = "_QuantizeLinear_Input"
+        nodes = {n.name: n for n in onnx.load(str(quantized), load_external_data=False).graph.node if n.output}
+        written = {
+            name: nodes[name].output[0].removesuffix(suffix) for name in written if name in nodes and name
+        }
+    return {layer: written[last[layer].name] for layer in layers if layer in last and last[layer].name in written}
+
+
 #: ONNX operators whose weights ``quantize_static`` quantizes: the layers of an ONNX reference file.
 QUANTIZED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 
@@ -162,6 +202,7 @@ def onnx_int8(
     device: str = "cpu",
     threads: int = 1,
     keep: Collection[str] = (),
+    folder: Path | None = None,
 ) -> OnnxModel:
     """``model`` exported to ONNX and statically quantized to int8 (QDQ), run by ONNX Runtime.
 
@@ -180,7 +221,17 @@ def onnx_int8(
     keep : collection of str, optional
         Modules whose nodes stay float32 (``quantize_static``'s
         ``nodes_to_exclude``; :func:`layer_nodes`); default none.
+    folder : path-like, optional
+        An existing folder to write ``reference.onnx`` (the export; not for
+        an ``.onnx`` reference) and ``int8.onnx`` into and leave there, for
+        :func:`onnx_tensor_errors`; default: a temporary folder, removed.
+
+    Returns
+    -------
+    OnnxModel
     """
+    import contextlib
+
     import onnx
     from onnxruntime.quantization import (
         CalibrationMethod,
@@ -190,7 +241,10 @@ def onnx_int8(
     )
 
     spec = "onnx-int8:per-channel" if per_channel else "onnx-int8"
-    with tempfile.TemporaryDirectory(prefix="diverfuzz-onnx-") as tmp:
+    where = contextlib.nullcontext(str(folder)) if folder is not None else tempfile.TemporaryDirectory(
+        prefix="diverfuzz-onnx-"
+    )
+    with where as tmp:
         target = Path(tmp) / "int8.onnx"
         source = _source(model, calibration, Path(tmp) / "reference.onnx", spec)
         graph_input = onnx.load(str(source), load_external_data=False).graph.input[0]
@@ -253,7 +307,9 @@ def _failed_operator(exc: BaseException, source: Path) -> str:
     return f"the model (operators {', '.join(types[:12])}{', ...' if len(types) > 12 else ''})" if types else "the model"
 
 
-def onnx_tensor_errors(float_path: str | Path, qdq_path: str | Path, x: np.ndarray) -> dict[str, np.ndarray]:
+def onnx_tensor_errors(
+    float_path: str | Path, qdq_path: str | Path, x: np.ndarray, *, unquantized: bool = False
+) -> dict[str, np.ndarray]:
     """Per tensor the two files share, per input, ``||q - f||_2 / ||f||_2`` of the QDQ file's dequantized
     activation ``q`` against the float file's ``f``.
 
@@ -268,6 +324,15 @@ def onnx_tensor_errors(float_path: str | Path, qdq_path: str | Path, x: np.ndarr
         The float32 model and its QDQ-quantized counterpart (``.onnx``).
     x : ndarray, float32, (N, *input_shape)
         Inputs as the files take them (after any preprocessing).
+    unquantized : bool, optional
+        Also compare the tensors both files compute under the same name that
+        the QDQ file does not quantize (its value as computed, e.g. the output
+        of a node left at float32, which still carries the error of the
+        quantized nodes before it); default False: only quantized tensors.
+
+    Returns
+    -------
+    dict of str to ndarray, float64, (N,)
     """
     from onnxruntime.quantization.qdq_loss_debug import (
         collect_activations,
@@ -287,6 +352,9 @@ def onnx_tensor_errors(float_path: str | Path, qdq_path: str | Path, x: np.ndarr
                 modify_model_output_intermediate_tensors(str(path), str(augmented))
                 found[role] = collect_activations(str(augmented), _Reader(name, x, rows=1))
     matched = create_activation_matching(found["qdq"], found["float"])
+    if unquantized:
+        for tensor in set(found["qdq"]) & set(found["float"]) - set(matched):
+            matched[tensor] = {"float": found["float"][tensor], "post_qdq": found["qdq"][tensor]}
     errors = {}
     for tensor, pair in matched.items():
         floats, post = pair.get("float"), pair.get("post_qdq")

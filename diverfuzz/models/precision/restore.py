@@ -28,6 +28,9 @@ file, its Conv, ConvTranspose, Gemm and MatMul nodes by name
 from __future__ import annotations
 
 import fnmatch
+import shutil
+import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Collection, Iterable
@@ -46,7 +49,7 @@ from diverfuzz.models.precision.int8 import (
     prepare_int8,
     quantize_exported,
 )
-from diverfuzz.models.precision.onnx_runtime import onnx_int8, onnx_layers
+from diverfuzz.models.precision.onnx_runtime import layer_tensors, onnx_int8, onnx_layers, onnx_tensor_errors
 from diverfuzz.models.precision.spec import PER_LAYER_RUNTIMES, PrecisionSpec, parse_precision, policy_runtime
 from diverfuzz.models.precision.weight_only import int4_weight, int8_weight
 from diverfuzz.models.preprocessed import Preprocessed
@@ -203,6 +206,50 @@ class PartialCounterparts:
         self._cache: dict[frozenset[str], torch.nn.Module] = {}
         self._exported = self._observed = None
         self._fixed = False
+        self._files: Path | None = None  # onnx-int8: the folder of the counterpart's files, removed with self
+
+    def onnx_layer_errors(self, x: np.ndarray) -> dict[str, np.ndarray] | None:
+        """For ``onnx-int8``: per layer and input, the relative L2 error of the counterpart's activation.
+
+        The counterpart (:meth:`build` with no layer kept) is an ONNX Runtime
+        session, whose layers no hook sees; its QDQ file and the float file it
+        was quantized from (the reference's export, or the ``.onnx``
+        reference) are compared tensor by tensor by
+        :func:`diverfuzz.models.precision.onnx_runtime.onnx_tensor_errors`
+        (ONNX Runtime's ``qdq_loss_debug``), and each layer's error is that of
+        the tensor its node writes in the QDQ file
+        (:func:`diverfuzz.models.precision.onnx_runtime.layer_tensors`: the
+        exporter's name scopes, or the node's own name; after a ``Relu`` the
+        quantizer fused into the node, the ``Relu``'s output): its dequantized
+        value, or its value as computed where it is not quantized. The float
+        export computes what the reference computes (to float32 rounding).
+
+        Parameters
+        ----------
+        x : ndarray, float32, (N, *input_shape)
+            Inputs as the reference takes them (before its preprocessing).
+
+        Returns
+        -------
+        dict of str to ndarray, float64, (N,), or None
+            Per layer of :attr:`layers` found (in model order); None for other
+            runtimes (their activations are read by
+            :func:`diverfuzz.models.activations.layer_outputs`).
+        """
+        if not self.runtime.startswith("onnx-int8"):
+            return None
+        self.build()
+        if self._files is None:  # every layer kept: the counterpart is the reference
+            return {}
+        folder = self._files
+        source = self.onnx_file if self.onnx_file is not None else folder / "reference.onnx"
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if isinstance(self.reference, Preprocessed):
+            with torch.no_grad():
+                x = self.reference.preprocess(torch.from_numpy(x)).numpy()
+        errors = onnx_tensor_errors(source, folder / "int8.onnx", x, unquantized=True)
+        tensors = layer_tensors(source, self.layers, folder / "int8.onnx")
+        return {name: errors[tensor] for name, tensor in tensors.items() if tensor in errors}
 
     def _runtime(self, text: str) -> tuple[str, frozenset[str]]:
         """The runtime or emulated kind to restore layers of, and the layers the spec already keeps."""
@@ -261,8 +308,13 @@ class PartialCounterparts:
             model = _TORCHAO[self.runtime](inner, self._seen, keep=keep)
         elif self.runtime.startswith("onnx-int8"):
             per_channel = self.runtime.endswith("per-channel")
+            folder = None
+            if keep == self.base_keep:  # the counterpart itself: its files stay for onnx_layer_errors
+                folder = self._files = Path(tempfile.mkdtemp(prefix="diverfuzz-explain-onnx-"))
+                weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)
             model = onnx_int8(
-                inner, self._seen, per_channel=per_channel, keep=keep, device=self.device, threads=self.threads
+                inner, self._seen, per_channel=per_channel, keep=keep, device=self.device, threads=self.threads,
+                folder=folder,
             )
         else:
             model = apply_precision(inner, _without(self.spec, inner, keep), self._seen)

@@ -8,6 +8,7 @@ refused).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -54,16 +55,28 @@ class TfliteModel:
     - The CPU runs every ``.tflite`` file; LiteRT's GPU delegates are not used.
     """
 
-    def __init__(self, path: str | Path, *, threads: int = 1, option: str = "--model") -> None:
-        from ai_edge_litert.interpreter import Interpreter
+    def __init__(
+        self, path: str | Path, *, threads: int = 1, option: str = "--model", preserve_tensors: bool = False
+    ) -> None:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         self.path = check_model_file(path, option, (".tflite",), "LiteRT")
         self.option, self.threads = option, threads
         self.fingerprint = file_digest(self.path)
         content = self.path.read_bytes()
+        # preserve_tensors: every intermediate tensor stays readable after invoke (for
+        # tflite_tensor_errors); the default XNNPACK delegate would compute them out of sight.
+        debug = (
+            {"experimental_preserve_all_tensors": True,
+             "experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
+            if preserve_tensors else {}
+        )
         try:
             self.softmax = _ends_in_softmax(content)
-            self.interpreter = Interpreter(model_content=content, num_threads=threads)
+            self.content = content if preserve_tensors else None
+            with warnings.catch_warnings():  # preserve_all_tensors warns that it is meant for debugging: it is
+                warnings.simplefilter("ignore", UserWarning)
+                self.interpreter = Interpreter(model_content=content, num_threads=threads, **debug)
             self.interpreter.allocate_tensors()
         except Exception as exc:
             raise DiverfuzzError(f"{option}={str(self.path)!r} is not a loadable LiteRT model: {one_line(exc)}") from exc
@@ -159,6 +172,80 @@ class TfliteModel:
         if self.softmax:
             values = log_probabilities(values, scale / 2 if quantized else 1e-30)
         return values
+
+
+def _operator_outputs(model: TfliteModel) -> dict[str, dict]:
+    """The tensors the main subgraph's operators write, by name: ``{name: tensor details}`` (activations, not weights)."""
+    from ai_edge_litert import schema_py_generated as s
+
+    graph = s.Model.GetRootAs(model.content, 0).Subgraphs(0)
+    written = {graph.Operators(i).Outputs(j) for i in range(graph.OperatorsLength())
+               for j in range(graph.Operators(i).OutputsLength())}
+    return {d["name"]: d for d in model.interpreter.get_tensor_details() if d["index"] in written}
+
+
+def _readable(detail: dict) -> bool:
+    """Whether a tensor's value can be read as real numbers: float, or int8/uint8/int16 with one scale."""
+    dtype = np.dtype(detail["dtype"])
+    if dtype.kind == "f":
+        return True
+    scales = detail.get("quantization_parameters", {}).get("scales")
+    one_scale = scales is None or len(scales) <= 1
+    return dtype in (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int16)) and detail["quantization"][0] > 0 \
+        and one_scale
+
+
+def _real(model: TfliteModel, detail: dict) -> np.ndarray:
+    """A tensor's value after the last invoke, dequantized (``(q - zero_point) * scale``) when quantized."""
+    value = model.interpreter.get_tensor(detail["index"]).astype(np.float64)
+    scale, zero = detail["quantization"]
+    return (value - zero) * scale if np.dtype(detail["dtype"]).kind != "f" else value
+
+
+def tflite_tensor_errors(float_path: str | Path, int8_path: str | Path, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Per tensor two ``.tflite`` files both compute under the same name, per input, ``||q - f||_2 / ||f||_2``.
+
+    Both files run one input at a time on LiteRT's builtin kernels with every
+    intermediate tensor kept (``experimental_preserve_all_tensors``, no
+    default delegate); after each run, the tensors the operators write are
+    read, int8/uint8/int16 ones dequantized with their own scale and zero
+    point, and paired by name and shape (as TensorFlow Lite's converter keeps
+    the names of the float graph's tensors when it quantizes it). Tensors
+    whose names differ are not paired: matching by operator position or
+    shape is not sound, since quantization inserts, fuses and drops operators.
+
+    Parameters
+    ----------
+    float_path, int8_path : path-like
+        The float model and its quantized counterpart.
+    x : ndarray, float32, (N, *input_shape)
+        Inputs as :class:`TfliteModel` takes them (channel-first is transposed
+        to the file's layout; an int8 input is quantized).
+
+    Returns
+    -------
+    dict of str to ndarray, float64, (N,)
+        In the float file's order; empty when no name is shared (then also for N = 0).
+    """
+    models = [TfliteModel(path, option=option, preserve_tensors=True)
+              for path, option in ((float_path, "--model"), (int8_path, "--candidate"))]
+    outputs = [_operator_outputs(m) for m in models]
+    shared = [
+        name for name, detail in outputs[0].items()
+        if name in outputs[1] and list(detail["shape"]) == list(outputs[1][name]["shape"])
+        and _readable(detail) and _readable(outputs[1][name])
+    ]
+    errors = {name: np.zeros(len(x)) for name in shared}
+    for i in range(len(x)):
+        values = []
+        for model, details in zip(models, outputs):
+            model(torch.from_numpy(np.ascontiguousarray(x[i : i + 1], dtype=np.float32)))
+            values.append({name: _real(model, details[name]).reshape(-1) for name in shared})
+        for name in shared:
+            f, q = values[0][name], values[1][name]
+            scale, diff = np.linalg.norm(f), np.linalg.norm(q - f)
+            errors[name][i] = diff / scale if scale > 0 else (np.inf if diff > 0 else 0.0)
+    return errors
 
 
 def _reload(path: str, threads: int, option: str) -> TfliteModel:
