@@ -426,11 +426,15 @@ def _goals_section(analysis: dict) -> list[str]:
         lines.append(f"| {pair} | {'yes' if r['success_at_least_each_tuned'] else 'NO'} | "
                      f"{'yes' if r['a12_06_significant_vs_each_tuned'] else 'no'} | "
                      f"{'YES' if r['significantly_below_random'] else 'no'} | {', '.join(r['baselines_winning']) or '-'} |")
+    wins = [t for t in analysis["tests"] if t["a12"] < 0.5 and t["p_holm"] < 0.05]
     met = sum(r["a12_06_significant_vs_each_tuned"] for r in g.values())
     lines += ["", f"Success >= every tuned baseline on {sum(r['success_at_least_each_tuned'] for r in g.values())}"
               f"/{len(g)} real pairs; A12 >= 0.6 significant against every tuned baseline on {met}/{len(g)} "
               f"(goal: at least 5); significantly below random on "
               f"{sum(r['significantly_below_random'] for r in g.values())}.", ""]
+    lines += ["Where a baseline is significantly faster than genetic (A12 < 0.5, p_Holm < 0.05, any level and budget): "
+              + ("; ".join(f"{t['vs']} on {t['pair']} ({t['level']}, @{t['budget']}: A12 {t['a12']:.2f}, "
+                           f"p_Holm {t['p_holm']:.2g})" for t in wins) or "nowhere") + ".", ""]
     return lines
 
 

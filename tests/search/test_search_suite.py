@@ -114,3 +114,19 @@ def test_cells_run_in_phases(suite):
     assert phase_of == sorted(phase_of) and phase_of[-1] == 2
     assert not any(p == "effnet-lite0:onnx-int8" and lv == "strict" for p, lv, _, _ in cells)
     assert all(params == suite.CONFIGS[s][0] for p, _, s, params in cells if p == "effnet-lite0:onnx-int8")
+
+
+def test_a_real_pair_cell_runs_and_draws_its_seeds_reproducibly(suite):
+    """One cell of the suite on the MLPerf Tiny ResNet-8 files (skipped, with the reason, without ../shared)."""
+    if suite.available("resnet8:tflite-int8") is not None:
+        pytest.skip(f"resnet8:tflite-int8: {suite.available('resnet8:tflite-int8')} (real pairs live in "
+                    "../shared/realpairs beside the repository, CI only)")
+    sizes = {"seeds": 3, "rng_seeds": 1, "budget": 30, "selection_seed": 5}
+    cell = suite.run_cell("resnet8:tflite-int8", "natural", "genetic", {}, sizes)
+    assert len(cell["records"]) == 3 and cell["rule"] == "natural" and cell["shape"] == [3, 32, 32]
+    assert cell["seeds"] == sorted(cell["seeds"]) and len(set(cell["seeds"])) == 3
+    assert cell["eligible"] > 500  # of the 1,000 CIFAR-10 images, those both files label right
+    assert cell["seeds"] != list(range(3))  # drawn at random, not the first eligible ones
+    suite._workload.cache_clear()
+    again = suite.run_cell("resnet8:tflite-int8", "natural", "genetic", {}, sizes)
+    assert again["seeds"] == cell["seeds"] and [r["q"] for r in again["records"]] == [r["q"] for r in cell["records"]]
