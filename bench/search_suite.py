@@ -459,6 +459,17 @@ def _summary_section(analysis: dict) -> list[str]:
     return lines + [""]
 
 
+def _not_run(data: dict) -> dict:
+    """The planned cells (every pair, level and strategy) absent from ``data``, by "pair [level]"."""
+    plan = argparse.Namespace(pairs=list(PAIRS), levels=list(LEVELS), strategies=list(CONFIGS))
+    skipped = data["meta"].get("skipped", {})
+    out: dict = {}
+    for name, level, strategy, params in cells_to_run(plan):
+        if name not in skipped and f"{name}|{level}|{config_key(strategy, params)}" not in data["cells"]:
+            out.setdefault(f"{name} [{level}]", []).append(config_key(strategy, params))
+    return out
+
+
 def markdown(data: dict, analysis: dict) -> str:
     meta = data["meta"]
     dirty = " (with uncommitted changes)" if meta.get("dirty") else ""
@@ -470,6 +481,10 @@ def markdown(data: dict, analysis: dict) -> str:
     lines += ["## Protocol", "", protocol, ""]
     if meta.get("skipped"):
         lines += ["Skipped here: " + "; ".join(f"{k} ({v})" for k, v in meta["skipped"].items()) + ".", ""]
+    missing = _not_run(data)
+    if missing:
+        lines += [f"Not run ({sum(len(v) for v in missing.values())} cells of the plan; the run stopped before "
+                  "them): " + "; ".join(f"{where}: {', '.join(keys)}" for where, keys in missing.items()) + ".", ""]
     lines += _summary_section(analysis)
     lines += _goals_section(analysis)
     lines += ["Success = share of searches with a divergence within the budget [95% bootstrap interval over "
@@ -508,7 +523,12 @@ def markdown(data: dict, analysis: dict) -> str:
     for key, chosen in analysis["choices"].items():
         pair, strategy = key.split("|")
         lines.append(f"| {pair} | {strategy} | `{chosen}` |")
-    lines += ["", "## Time per cell", "", "| pair | level | configuration | searches | queries | seconds | ms per query |",
+    total = sum(c["seconds"] for c in cells.values())
+    lines += ["", "## Time per cell", "",
+              f"{len(cells)} cells, {total:.0f} s of worker time in all ({data['meta']['jobs']} worker processes, one "
+              f"thread each; {data['meta']['seconds']:.0f} s of wall time). A cell's time includes building its "
+              "pair when the worker had not built it yet.", "",
+              "| pair | level | configuration | searches | queries | seconds | ms per query |",
               "|---|---|---|---|---|---|---|"]
     for c in cells.values():
         used = sum(r["used"] for r in c["records"])
