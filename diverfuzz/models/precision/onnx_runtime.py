@@ -115,16 +115,8 @@ def layer_nodes(source: Path, layers: Collection[str]) -> list[str]:
 
     wanted = set(layers)
     found: dict[str, list[str]] = {name: [] for name in wanted}
-    for node in onnx.load(str(source), load_external_data=False).graph.node:
-        if node.name in wanted:  # a layer named by its node (an ONNX reference file)
-            found[node.name].append(node.name)
-        props = {p.key: p.value for p in node.metadata_props}
-        try:
-            scopes = ast.literal_eval(props.get("pkg.torch.onnx.name_scopes", "[]"))
-        except (ValueError, SyntaxError):
-            continue
-        for scope in wanted.intersection(scopes):
-            found[scope].append(node.name)
+    for layer, node in _layer_nodes_in_order(onnx.load(str(source), load_external_data=False).graph, wanted):
+        found[layer].append(node.name)
     missing = sorted(name for name, nodes in found.items() if not nodes)
     if missing:
         raise DiverfuzzError(
@@ -132,6 +124,24 @@ def layer_nodes(source: Path, layers: Collection[str]) -> list[str]:
             "metadata names it), so it cannot be excluded from onnx-int8 quantization"
         )
     return sorted({node for nodes in found.values() for node in nodes})
+
+
+def _layer_nodes_in_order(graph, wanted: set[str]):
+    """``(layer, node)`` for every node of ``graph`` that belongs to a layer in ``wanted``, in graph order.
+
+    A node belongs to the layer of its own name (the layers of an ONNX reference file) and to every
+    module its ``pkg.torch.onnx.name_scopes`` metadata names (what ``torch.onnx.export`` emitted for it).
+    """
+    for node in graph.node:
+        if node.name in wanted:
+            yield node.name, node
+        props = {p.key: p.value for p in node.metadata_props}
+        try:
+            scopes = ast.literal_eval(props.get("pkg.torch.onnx.name_scopes", "[]"))
+        except (ValueError, SyntaxError):
+            continue
+        for scope in wanted.intersection(scopes):
+            yield scope, node
 
 
 def layer_tensors(source: Path, layers: Collection[str], quantized: Path | None = None) -> dict[str, str]:
@@ -152,18 +162,9 @@ def layer_tensors(source: Path, layers: Collection[str], quantized: Path | None 
 
     wanted = set(layers)
     last: dict[str, onnx.NodeProto] = {}
-    for node in onnx.load(str(source), load_external_data=False).graph.node:
-        if not node.output:
-            continue
-        if node.name in wanted:
-            last[node.name] = node
-        props = {p.key: p.value for p in node.metadata_props}
-        try:
-            scopes = ast.literal_eval(props.get("pkg.torch.onnx.name_scopes", "[]"))
-        except (ValueError, SyntaxError):
-            continue
-        for scope in wanted.intersection(scopes):
-            last[scope] = node
+    for layer, node in _layer_nodes_in_order(onnx.load(str(source), load_external_data=False).graph, wanted):
+        if node.output:
+            last[layer] = node
     written = {node.name: node.output[0] for node in last.values()}
     if quantized is not None:
         suffix = "_QuantizeLinear_Input"
