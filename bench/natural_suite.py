@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.stats import mannwhitneyu
-from stats import a12, costs, holm, wilson  # bench/stats.py: shared statistics
+from stats import a12, costs, holm, search_record, wilson  # bench/stats.py: shared statistics and records
 
 from diverfuzz.fuzzer.campaign.config import CampaignConfig
 from diverfuzz.fuzzer.campaign.seed import seed_rng
@@ -80,23 +80,6 @@ RULES: dict[str, tuple[str, float, tuple[str, ...]]] = {
 BUDGETS = (100, 300, 1000)
 
 
-def _record(rng: int, index: int, ev: SeedEvaluator, shape: tuple) -> dict:
-    d = ev.divergence
-    if d is None:
-        return {"rng": rng, "seed": index, "q": None}
-    geometry = {g["relation"]: g["values"] for g in d.geometry or []}
-    rotation = abs(geometry.get("rotation", {}).get("angle", 0.0))
-    shift = max((abs(v) for v in geometry.get("translation", {}).values()), default=0.0)
-    pixel = d.pixel_validity or d.validity
-    return {
-        "rng": rng, "seed": index, "q": d.queries, "chain": d.chain.to_list(),
-        "severity": d.severity, "rotation_deg": rotation, "shift_px": shift,
-        "psnr": float(d.validity["psnr"]), "ssim": float(d.validity["ssim"]),
-        "pixel_psnr": float(pixel["psnr"]), "pixel_ssim": float(pixel["ssim"]),
-        "reference_margin": d.reference_margin, "candidate_margin": d.candidate_margin,
-    }
-
-
 def run_pair(name: str, args) -> dict | None:
     """Every (rule, strategy) on pair ``name``: one record per search."""
     try:
@@ -124,7 +107,7 @@ def run_pair(name: str, args) -> dict | None:
                     ev = SeedEvaluator(workload.pair, seed_input(workload, index), index, max(BUDGETS), validity,
                                        min_margin=min_margin)
                     search.search(ev, space, seed_rng(r, index))
-                    records.append(_record(r, index, ev, shape))
+                    records.append(search_record(r, index, ev))
             runs[strategy] = {"records": records, "seconds": time.perf_counter() - t0}
             hits = sum(rec["q"] is not None for rec in records)
             print(f"  {name} [{rule_name}] {strategy}: {hits}/{len(records)} found, "

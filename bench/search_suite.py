@@ -67,7 +67,7 @@ sys.path.append(str(_HERE))  # last: only bench/stats.py and bench/provenance.py
 
 import numpy as np  # noqa: E402
 from provenance import git_commit  # noqa: E402
-from stats import a12, bootstrap_over_seeds, costs, holm, paired_by_seed, success, wilson  # noqa: E402
+from stats import a12, bootstrap_over_seeds, costs, holm, paired_by_seed, search_record, success, wilson  # noqa: E402
 
 ROOT = _HERE.parent
 REALPAIRS = ROOT.parent / "shared" / "realpairs"
@@ -166,23 +166,6 @@ def _workload(name: str, seeds: int, selection_seed: int):
     rng = np.random.default_rng(selection_seed)
     drawn = np.sort(rng.choice(eligible, size=min(seeds, len(eligible)), replace=False))
     return workload, [int(i) for i in drawn], len(eligible)
-
-
-def search_record(rng: int, index: int, ev) -> dict:
-    """One search's outcome: queries to its first divergence (None: none) and how natural that divergence is."""
-    d = ev.divergence
-    if d is None:
-        return {"rng": rng, "seed": index, "q": None, "used": ev.queries}
-    geometry = {g["relation"]: g["values"] for g in d.geometry or []}
-    rotation = abs(geometry.get("rotation", {}).get("angle", 0.0))
-    shift = max((abs(v) for v in geometry.get("translation", {}).values()), default=0.0)
-    pixel = d.pixel_validity or d.validity
-    return {
-        "rng": rng, "seed": index, "q": d.queries, "used": ev.queries, "chain": d.chain.to_list(),
-        "severity": d.severity, "rotation_deg": rotation, "shift_px": shift,
-        "psnr": float(d.validity["psnr"]), "pixel_psnr": float(pixel["psnr"]),
-        "reference_margin": d.reference_margin, "candidate_margin": d.candidate_margin,
-    }
 
 
 def run_cell(name: str, level: str, strategy: str, params: dict, sizes: dict) -> dict:

@@ -5,7 +5,7 @@ searches of one seed are not independent, a percentile bootstrap over seeds
 (``bootstrap_over_seeds``). Strategies are compared on their cost (queries to
 the first divergence, ``budget + 1`` when none): Vargha-Delaney A12 over all
 searches (``a12``), and a two-sided Wilcoxon signed-rank test on the seeds'
-mean costs, paired by seed (``paired_by_seed``), Holm-corrected (``holm``).
+mean costs, paired by seed (``paired_by_seed``), Holm-corrected (``holm``). ``search_record`` turns one finished search into the record all of them read.
 """
 
 from __future__ import annotations
@@ -89,3 +89,21 @@ def paired_by_seed(x_records: list, y_records: list, budget: int) -> float:
 def unpaired(x: list, y: list) -> float:
     """Two-sided Mann-Whitney U p-value over all searches (1.0 when every cost is equal)."""
     return 1.0 if len(set(x + y)) == 1 else float(mannwhitneyu(x, y, alternative="two-sided").pvalue)
+
+
+def search_record(rng: int, index: int, ev) -> dict:
+    """One search's outcome: queries to its first divergence (None: none) and how natural that divergence is."""
+    d = ev.divergence
+    if d is None:
+        return {"rng": rng, "seed": index, "q": None, "used": ev.queries}
+    geometry = {g["relation"]: g["values"] for g in d.geometry or []}
+    rotation = abs(geometry.get("rotation", {}).get("angle", 0.0))
+    shift = max((abs(v) for v in geometry.get("translation", {}).values()), default=0.0)
+    pixel = d.pixel_validity or d.validity
+    return {
+        "rng": rng, "seed": index, "q": d.queries, "used": ev.queries, "chain": d.chain.to_list(),
+        "severity": d.severity, "rotation_deg": rotation, "shift_px": shift,
+        "psnr": float(d.validity["psnr"]), "ssim": float(d.validity["ssim"]),
+        "pixel_psnr": float(pixel["psnr"]), "pixel_ssim": float(pixel["ssim"]),
+        "reference_margin": d.reference_margin, "candidate_margin": d.candidate_margin,
+    }
