@@ -91,11 +91,24 @@ def batched_logits(model: Model, x: np.ndarray, *, batch_size: int = 1024, name:
     if batch_size < 1:
         raise ModelError(f"batch_size={batch_size} must be >= 1")
     x = np.ascontiguousarray(x, dtype=np.float32)
+    if x.strides != _row_major_strides(x):
+        # A C-contiguous array may still carry odd strides on axes of length 1 (a channel
+        # axis added by ``x[:, None]``); torch then sees a channels-last tensor and picks
+        # other kernels, which round differently: the same input must give the same logits.
+        x = x.copy()
     outs = []
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
             outs.append(run_model(model, torch.from_numpy(x[start : start + batch_size]), name=name))
     return np.concatenate(outs) if outs else np.zeros((0, 0))
+
+
+def _row_major_strides(x: np.ndarray) -> tuple[int, ...]:
+    strides, step = [], x.itemsize
+    for n in reversed(x.shape):
+        strides.append(step)
+        step *= n
+    return tuple(reversed(strides))
 
 
 def calibrate(model: Model, data: np.ndarray, *, batch_size: int = 256) -> None:

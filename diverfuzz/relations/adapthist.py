@@ -7,22 +7,27 @@ one 28x28 digit, 16 regions). :func:`equalize_adapthist` runs the same
 integer histogram arithmetic on all regions together and the same
 floating-point interpolation, so its output is identical to scikit-image's
 (``np.array_equal``; tested against it). Pre- and post-scaling use
-scikit-image's own ``img_as_uint`` and ``rescale_intensity``.
+scikit-image's own ``img_as_uint`` and the operations of its
+``rescale_intensity``. :func:`equalize_adapthist_stack` does the same for
+a stack of images of one size (e.g. every channel of a batch) at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from skimage.exposure import rescale_intensity
 from skimage.util import img_as_uint
 
-__all__ = ["equalize_adapthist"]
+__all__ = ["equalize_adapthist", "equalize_adapthist_stack"]
 
 #: Grey levels of the CLAHE algorithm (``skimage.exposure._adapthist.NR_OF_GRAY``).
 NR_OF_GRAY = 2**14
+
+#: Pixels of the images :func:`equalize_adapthist_stack` processes together (more: in chunks).
+_CHUNK_PIXELS = 2**16
 
 
 def equalize_adapthist(image: np.ndarray, kernel_size: int, clip_limit: float, nbins: int = 256) -> np.ndarray:
@@ -49,11 +54,72 @@ def equalize_adapthist(image: np.ndarray, kernel_size: int, clip_limit: float, n
     -----
     Zuiderveld, "Contrast limited adaptive histogram equalization",
     Graphics Gems IV, 1994, as implemented by scikit-image 0.26.
+    :func:`equalize_adapthist_stack` on one image.
     """
-    image = img_as_uint(image)
-    image = np.round(rescale_intensity(image, out_range=(0, NR_OF_GRAY - 1))).astype(np.min_scalar_type(NR_OF_GRAY))
-    out = _clahe(image, (int(kernel_size),) * 2, clip_limit, nbins)
-    return rescale_intensity(out.astype(np.float64, copy=False))
+    return equalize_adapthist_stack(np.asarray(image)[None], kernel_size, [clip_limit], nbins)[0]
+
+
+def equalize_adapthist_stack(
+    images: np.ndarray, kernel_size: int, clip_limits: Sequence[float], nbins: int = 256
+) -> np.ndarray:
+    """:func:`equalize_adapthist` of every image of a stack, all at once.
+
+    Parameters
+    ----------
+    images : np.ndarray
+        ``(M, H, W)`` float64 in ``[0, 1]``.
+    kernel_size : int
+        Side of the contextual regions in pixels (>= 1), the same for all.
+    clip_limits : sequence of float
+        One normalised clip limit per image (0 or >= 1: no clipping).
+    nbins : int, optional
+        Grey bins of the histograms (default 256).
+
+    Returns
+    -------
+    np.ndarray
+        ``(M, H, W)`` float64; image ``m`` is bit for bit
+        ``skimage.exposure.equalize_adapthist(images[m], kernel_size,
+        clip_limits[m], nbins)`` (every operation is per image: elementwise
+        arithmetic, exact integer histograms and per-image minima and
+        maxima, so the result of an image does not depend on the others).
+    """
+    images = np.asarray(images)
+    if len(clip_limits) != len(images):
+        raise ValueError(f"{len(clip_limits)} clip limits for {len(images)} images")
+    step = max(1, _CHUNK_PIXELS // max(1, images[0].size))
+    if len(images) > step:  # large images: a few at a time, so the temporaries stay in cache
+        return np.concatenate(
+            [
+                equalize_adapthist_stack(images[i : i + step], kernel_size, clip_limits[i : i + step], nbins)
+                for i in range(0, len(images), step)
+            ]
+        )
+    image = img_as_uint(images)  # elementwise
+    scaled = _rescale(image.astype(np.float64), 0.0, float(NR_OF_GRAY - 1))
+    image = np.round(scaled).astype(np.min_scalar_type(NR_OF_GRAY))
+    out = _clahe(image, (int(kernel_size),) * 2, clip_limits, nbins)
+    return _rescale(out.astype(np.float64, copy=False), 0.0, 1.0)
+
+
+def _rescale(images: np.ndarray, omin: float, omax: float) -> np.ndarray:
+    """``skimage.exposure.rescale_intensity(image, out_range=...)`` of each float64 image of a stack.
+
+    In-range the image's own minimum and maximum; the output range
+    ``(omin, omax)`` (``(0, 1)`` is what ``out_range="dtype"`` gives for
+    non-negative float64 images). The same operations as scikit-image 0.26,
+    elementwise with per-image scalars; constant images are clipped to the
+    output range.
+    """
+    imin = images.min(axis=(-2, -1), keepdims=True)
+    imax = images.max(axis=(-2, -1), keepdims=True)
+    clipped = np.minimum(np.maximum(images, imin), imax)  # np.clip (no NaN here)
+    flat = imin == imax
+    span = np.where(flat, 1.0, imax - imin)
+    out = ((clipped - imin) / span) * (omax - omin) + omin
+    if flat.any():
+        out = np.where(flat, np.clip(clipped, omin, omax), out)
+    return out
 
 
 @dataclass(frozen=True)
@@ -90,60 +156,68 @@ def _geometry(shape: tuple[int, int], kernel_size: tuple[int, int]) -> _Geometry
     return _Geometry(rows, cols, ns_hist, ns_proc, map_rows, map_cols, edge_coeffs, crop)
 
 
-def _clahe(image: np.ndarray, kernel_size: tuple[int, int], clip_limit: float, nbins: int) -> np.ndarray:
-    """``skimage.exposure._adapthist._clahe`` for 2-D images, all regions at once.
+def _clahe(images: np.ndarray, kernel_size: tuple[int, int], clip_limits: Sequence[float], nbins: int) -> np.ndarray:
+    """``skimage.exposure._adapthist._clahe`` for a stack ``(M, H, W)`` of 2-D images, all regions at once.
 
     The same integer and floating-point operations in the same order;
-    padding and the per-region gathers are done by indexing.
+    padding and the per-region gathers are done by indexing, in the image
+    layout (no transposed copies). Image ``m`` uses ``clip_limits[m]``.
     """
-    dtype = image.dtype
-    geo = _geometry(image.shape, kernel_size)
-    image = image[geo.rows[:, None], geo.cols[None, :]] // (1 + NR_OF_GRAY // nbins)
+    dtype = images.dtype
+    m = images.shape[0]
+    geo = _geometry(images.shape[1:], kernel_size)
+    image = images[:, geo.rows[:, None], geo.cols[None, :]] // (1 + NR_OF_GRAY // nbins)
 
-    # Histograms of the contextual regions, one row each.
+    # Histograms of the contextual regions, one row each (image by image, region by region).
     k0, k1 = kernel_size
     kernel_elements = k0 * k1
     (h0, h1), (p0, p1) = geo.ns_hist, geo.ns_proc
-    blocks = image[k0 // 2 : k0 // 2 + h0 * k0, k1 // 2 : k1 // 2 + h1 * k1]
-    blocks = blocks.reshape(h0, k0, h1, k1).transpose(0, 2, 1, 3).reshape(h0 * h1, -1)
-    clim = int(np.clip(clip_limit * kernel_elements, 1, None)) if clip_limit > 0.0 else kernel_elements
-    offsets = (np.arange(h0 * h1) * nbins)[:, None]
-    hist = np.bincount((blocks + offsets).ravel(), minlength=h0 * h1 * nbins).reshape(h0 * h1, nbins)
+    n_regions = m * h0 * h1
+    blocks = image[:, k0 // 2 : k0 // 2 + h0 * k0, k1 // 2 : k1 // 2 + h1 * k1].reshape(m, h0, k0, h1, k1)
+    clims = [int(max(c * kernel_elements, 1)) if c > 0.0 else kernel_elements for c in clip_limits]
+    # Counts are at most kernel_elements (< 2**31): int32 is exact and halves the memory traffic.
+    clim = np.repeat(np.asarray(clims, dtype=np.int32), h0 * h1)
+    offsets = (np.arange(n_regions, dtype=np.int64) * nbins).reshape(m, h0, 1, h1, 1)
+    hist = np.bincount((blocks + offsets).ravel(), minlength=n_regions * nbins).astype(np.int32)
+    hist = hist.reshape(n_regions, nbins)
     hist = _clip_histograms(hist, clim)
-    hist = _map_histograms(hist, 0, NR_OF_GRAY - 1, kernel_elements).reshape(h0, h1, nbins)
-    map_array = hist[geo.map_rows[:, None], geo.map_cols[None, :]]
+    hist = _map_histograms(hist, 0, NR_OF_GRAY - 1, kernel_elements).ravel()  # (M, h0, h1, nbins) flat
 
-    # Bilinear interpolation of the four neighbouring mappings of each block.
-    blocks = image.reshape(p0, k0, p1, k1).transpose(0, 2, 1, 3).reshape(p0 * p1, kernel_elements)
-    regions = np.arange(p0 * p1)[:, None]
+    # Bilinear interpolation of the four neighbouring mappings of each block: block (i, j)
+    # of image n reads the mapping of region (map_rows[i + e0], map_cols[j + e1]).
+    blocks = image.reshape(m, p0, k0, p1, k1)
+    base = blocks + (np.arange(m, dtype=np.int64) * (h0 * h1 * nbins)).reshape(m, 1, 1, 1, 1)
     result = np.zeros(blocks.shape, dtype=np.float32)
     for (e0, e1), edge_coeffs in zip(np.ndindex(2, 2), geo.edge_coeffs):
-        edge_maps = map_array[e0 : e0 + p0, e1 : e1 + p1].reshape(p0 * p1, -1)
-        result += (edge_maps[regions, blocks] * edge_coeffs).astype(result.dtype)
-    result = result.astype(dtype).reshape(p0, p1, k0, k1).transpose(0, 2, 1, 3).reshape(image.shape)
-    return result[geo.crop]
+        region = geo.map_rows[e0 : e0 + p0, None] * h1 + geo.map_cols[None, e1 : e1 + p1]
+        index = base + (region * nbins).reshape(1, p0, 1, p1, 1)
+        result += (hist[index] * edge_coeffs.reshape(k0, 1, k1)).astype(result.dtype)
+    result = result.astype(dtype).reshape(image.shape)
+    return result[(slice(None),) + geo.crop]
 
 
-def _clip_histograms(hist: np.ndarray, clip_limit: int) -> np.ndarray:
-    """``skimage.exposure._adapthist.clip_histogram`` on every row of ``hist`` (int64), in place.
+def _clip_histograms(hist: np.ndarray, clip_limit: np.ndarray) -> np.ndarray:
+    """``skimage.exposure._adapthist.clip_histogram`` on every row of ``hist`` (integers), in place.
 
-    The clipped excess is spread evenly, then the rest one count at a time
-    in strides, in the same order as scikit-image's per-histogram loop: the
-    rows advance in lock step through its ``index`` loop, each leaving it
-    when its excess is spent (``break``) or, after a full pass, when the
-    pass spread nothing.
+    ``clip_limit`` holds one limit per row (the same integer dtype). The clipped excess is
+    spread evenly, then the rest one count at a time in strides, in the
+    same order as scikit-image's per-histogram loop: the rows advance in
+    lock step through its ``index`` loop, each leaving it when its excess
+    is spent (``break``) or, after a full pass, when the pass spread
+    nothing. Every row's result depends on that row only.
     """
-    n_excess = np.maximum(hist - clip_limit, 0).sum(axis=1)
-    np.minimum(hist, clip_limit, out=hist)
+    limit = clip_limit[:, None]
+    n_excess = np.maximum(hist - limit, 0).sum(axis=1)
+    np.minimum(hist, limit, out=hist)
     bin_incr = n_excess // hist.shape[1]
     if bin_incr.any():  # with no increment both steps change nothing
         upper = (clip_limit - bin_incr)[:, None]
         low = hist < upper
         n_excess -= low.sum(axis=1) * bin_incr
         hist += low * bin_incr[:, None]
-        mid = (hist >= upper) & (hist < clip_limit)
-        n_excess += np.where(mid, hist - clip_limit, 0).sum(axis=1)
-        hist[mid] = clip_limit
+        mid = (hist >= upper) & (hist < limit)
+        n_excess += np.where(mid, hist - limit, 0).sum(axis=1)
+        np.copyto(hist, np.broadcast_to(limit, hist.shape), where=mid)
 
     positions = np.arange(hist.shape[1])
     active = np.flatnonzero(n_excess > 0)
@@ -151,7 +225,7 @@ def _clip_histograms(hist: np.ndarray, clip_limit: int) -> np.ndarray:
         before = n_excess[active].copy()
         rows = active
         for index in range(hist.shape[1]):
-            under = hist[rows] < clip_limit
+            under = hist[rows] < limit[rows]
             step = np.maximum(1, under.sum(axis=1) // n_excess[rows])
             take = under & ((positions - index) % step[:, None] == 0)
             if index:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
@@ -36,10 +37,26 @@ class Step:
             raise RelationError(
                 f"params={self.params!r}: expected a mapping of param name to number"
             )
-        params = rel.validate(self.params)
+        self._set(rel.validate(self.params))
+
+    def _set(self, params: dict[str, float | int]) -> None:
         object.__setattr__(self, "params", MappingProxyType(params))
         # Zeros spelled by repr keep -0.0 and 0.0 (equal as numbers) apart.
         object.__setattr__(self, "_key", (self.relation, tuple(repr(v) if v == 0 else v for v in params.values())))
+
+    @classmethod
+    def checked(cls, relation: str, params: dict[str, float | int]) -> "Step":
+        """A step from parameters that :meth:`Relation.validate` would return unchanged.
+
+        For callers that build parameters from a relation's own ranges
+        (:meth:`Relation.from_unit`: every name, plain Python numbers, in range), such as
+        decoding a genome: the same step as ``Step(relation, params)``, without validating
+        again. ``params`` is kept (not copied).
+        """
+        step = object.__new__(cls)
+        object.__setattr__(step, "relation", relation)
+        step._set(params)
+        return step
 
     def __hash__(self) -> int:
         return hash((self.relation, tuple(self.params.items())))
@@ -148,9 +165,27 @@ class Chain:
 
 
 _BATCH_MAX_SIZE = 16384
-"""Largest input (elements) for which ``batch_func`` groups rows: on bigger
-inputs (e.g. 100-band cubes) the gathered copies cost more than the Python
-overhead they save (measured with ``bench/relations.py``)."""
+"""Inputs of more elements than this (e.g. 3x224x224 images) are applied one row per
+task when :func:`apply_steps` is given a thread pool; smaller ones always go through
+each relation's ``batch_func`` a group at a time."""
+
+
+@functools.lru_cache(maxsize=1)
+def _apply_rank() -> dict[str, int]:
+    """Relation name -> its place in the order :func:`apply_steps` runs waiting groups in.
+
+    The geometric relations first, then the registry order: the order of the natural
+    search space's chains (:func:`diverfuzz.relations.natural.natural_order`), so a
+    population of them needs one call per relation.
+    """
+    from .natural_ranges import NATURAL_RANGES
+
+    def geometric(name: str) -> bool:
+        entry = NATURAL_RANGES.get(name)
+        return entry is not None and entry.klass == "geometric"
+
+    order = [n for n in REGISTRY if geometric(n)] + [n for n in REGISTRY if not geometric(n)]
+    return {name: r for r, name in enumerate(order)}
 
 
 def apply_batch(chains: Sequence[Chain], x: np.ndarray) -> np.ndarray:
@@ -205,7 +240,8 @@ def apply_steps(
         ``N`` step lists (may differ in length; may be empty).
     on_step : callable, optional
         ``on_step(i, k, image)`` is called once row ``i`` has gone through
-        its step ``k`` (0-based), rows in order, with ``image`` a view of
+        its step ``k`` (0-based), each row's steps in order (the rows'
+        calls may interleave in any order), with ``image`` a view of
         ``out[i]`` (copy it to keep it: later steps overwrite it). Default
         None.
     checked : set of str, optional
@@ -213,8 +249,9 @@ def apply_steps(
         shape (see Notes); updated in place. Default None: an empty set.
     pool : concurrent.futures.Executor, optional
         Threads to apply the rows' steps in, on inputs of more than
-        ``_BATCH_MAX_SIZE`` elements (where rows are applied one at a time
-        anyway); each row goes through its steps in one task. Default None:
+        ``_BATCH_MAX_SIZE`` elements; each row goes through its steps in
+        one task (a relation's ``func`` is its ``batch_func`` on one row, so
+        the results are the same). Default None:
         in this thread. The results are the same.
 
     Returns
@@ -225,45 +262,67 @@ def apply_steps(
 
     Notes
     -----
-    At step ``k`` the rows whose ``k``-th step uses the same relation form
-    a group; each relation checks the kind and channel count of the input
+    Rows whose next step uses the same relation form a group, and the
+    group of the relation earliest in the natural search order (geometric
+    relations first, then the registry's) runs first, so chains in that
+    order (every chain of a natural search space) share one call per
+    relation whatever their lengths; each relation checks the kind and channel count of the input
     once per call, or once for all calls sharing ``checked`` (with the
     message of :meth:`Relation.apply`). Identity steps are
-    skipped, and relations with a ``batch_func`` (pointwise ones such as
-    ``brightness``, ``contrast``, ``vignette``, ``channel_shift``)
-    transform the whole group with one NumPy expression (for inputs of at
-    most ``_BATCH_MAX_SIZE`` elements). ``batch_func`` is written to
-    perform the same floating-point operations as ``func``, so results are
-    bit-for-bit those of :meth:`Chain.apply`.
+    skipped, and relations with a ``batch_func`` (every image relation)
+    transform the whole group in one call, each row with its own
+    parameters. A relation's ``func`` is its ``batch_func`` on one row, and
+    ``batch_func`` computes each row independently of the others, so
+    results are bit-for-bit those of :meth:`Chain.apply`.
     """
     shape = out.shape[1:]
-    depth = max((len(row) for row in steps), default=0)
     checked = set() if checked is None else checked
     if pool is not None and len(steps) > 1 and out[0].size > _BATCH_MAX_SIZE:
         return _apply_rows_in(pool, out, steps, on_step, checked)
-    for k in range(depth):
-        groups: dict[str, list[int]] = {}
+    rank = _apply_rank()
+    pos = [0] * len(steps)
+    identity = [[get_relation(step.relation).is_identity(step.params) for step in row] for row in steps]
+
+    def advance(i: int) -> None:
+        """Move row ``i`` past its identity steps (reporting them to ``on_step``)."""
+        while pos[i] < len(steps[i]) and identity[i][pos[i]]:
+            if on_step is not None:
+                on_step(i, pos[i], out[i])
+            pos[i] += 1
+
+    for i in range(len(steps)):
+        advance(i)
+    while True:
+        waiting: dict[str, list[int]] = {}
         for i, row in enumerate(steps):
-            if k < len(row):
-                step = row[k]
-                if not get_relation(step.relation).is_identity(step.params):
-                    groups.setdefault(step.relation, []).append(i)
-        for name, rows in groups.items():
-            rel = REGISTRY[name]
-            if name not in checked:  # kind and channel count, with the message of Relation.apply
-                rel.check(out[rows[0]])
-                checked.add(name)
-            params = [dict(steps[i][k].params) for i in rows]
-            if rel.batch_func is not None and len(rows) > 1 and out[0].size <= _BATCH_MAX_SIZE:
-                idx = np.asarray(rows)
-                out[idx] = rel._finish(rel.batch_func(out[idx], params), out[idx].shape)
+            if pos[i] < len(row):
+                waiting.setdefault(row[pos[i]].relation, []).append(i)
+        if not waiting:
+            break
+        # Each row still goes through its own steps in order; which waiting group runs
+        # first changes nothing in any row, and the earliest relation of the search
+        # order lets rows that reach a relation at different positions share one call.
+        name = min(waiting, key=lambda n: rank.get(n, len(rank)))
+        rows = waiting[name]
+        rel = REGISTRY[name]
+        if name not in checked:  # kind and channel count, with the message of Relation.apply
+            rel.check(out[rows[0]])
+            checked.add(name)
+        params = [steps[i][pos[i]].params for i in rows]
+        if rel.batch_func is not None:
+            if len(rows) == len(out):  # every row: no gather, no scatter
+                out[...] = rel._finish(rel.batch_func(out, params), out.shape)
             else:
-                for i, p in zip(rows, params):
-                    out[i] = rel._finish(rel.func(out[i].copy(), **p), shape)
-        if on_step is not None:
-            for i, row in enumerate(steps):
-                if k < len(row):
-                    on_step(i, k, out[i])
+                idx = np.asarray(rows)
+                out[idx] = rel._finish(rel.batch_func(out[idx], params), (len(rows),) + shape)
+        else:
+            for i, p in zip(rows, params):
+                out[i] = rel._finish(rel.func(out[i].copy(), **p), shape)
+        for i in rows:
+            if on_step is not None:
+                on_step(i, pos[i], out[i])
+            pos[i] += 1
+            advance(i)
     return out
 
 

@@ -19,6 +19,7 @@ construction, and uniform sampling over them samples the natural space uniformly
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Iterable, Sequence
 
@@ -97,8 +98,12 @@ def natural_relation(relation: Relation, severity: int) -> Relation:
     return dataclasses.replace(relation, params=params)
 
 
+@functools.lru_cache(maxsize=65536)
 def step_severity(step: Step) -> int | None:
-    """The smallest severity whose ranges admit ``step``: 0 for a no-op step, None beyond severity 5."""
+    """The smallest severity whose ranges admit ``step``: 0 for a no-op step, None beyond severity 5.
+
+    Memoised (steps are immutable values): a search judges the same steps over and over.
+    """
     relation = REGISTRY[step.relation]
     if relation.is_identity(step.params):
         return 0

@@ -37,6 +37,7 @@ from diverfuzz.fuzzer.campaign.config import CampaignConfig
 from diverfuzz.fuzzer.campaign.seed import search_setup, seed_rng
 from diverfuzz.fuzzer.campaign.workload import Workload, seed_input
 from diverfuzz.fuzzer.search.evaluate import BatchResult, Divergence, SeedEvaluator
+from diverfuzz.models.pair import torch_threads
 from diverfuzz.relations import Chain, apply_batch, natural
 from diverfuzz.relations.chain import Step
 from diverfuzz.relations.registry import get_relation
@@ -177,7 +178,10 @@ def matched_negatives(
     for index, divs in sorted(by_seed.items()):
         seed = seed_input(workload, index)
         evaluator = _RecordingEvaluator(workload.pair, seed, index, config.budget, validity, mode=config.mode)
-        strategy.search(evaluator, space, seed_rng(config.rng_seed, index))
+        # The campaign's thread count: torch's kernels may round differently with another,
+        # and a near-tie divergence would then not be found again.
+        with torch_threads(config.threads):
+            strategy.search(evaluator, space, seed_rng(config.rng_seed, index))
         found = {d.chain for d in evaluator.divergences}
         reproduced += sum(d.chain in found for d in divs)
         pool_chains = list(dict.fromkeys(evaluator.agreed))

@@ -1,4 +1,5 @@
-"""perspective's homography is bit for bit scikit-image's ProjectiveTransform.from_estimate."""
+"""perspective's homography is bit for bit scikit-image's ProjectiveTransform.from_estimate; the
+relation matches scikit-image's warp of it (the oracle) within ``TOLERANCE``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ from skimage.transform import ProjectiveTransform, warp
 
 from diverfuzz.relations import REGISTRY
 from diverfuzz.relations.corruptions import homography
+
+TOLERANCE = 5e-7
+"""Largest accepted absolute difference to the oracle run on float64 input (float32
+interpolation weights; measured 1.2e-7). On float32 input scikit-image computes the
+coordinates in float32 and is itself off by up to 4.5e-5 at 224x224."""
 
 
 def _skimage_perspective(x: np.ndarray, tilt_x: float, tilt_y: float) -> np.ndarray:
@@ -36,10 +42,10 @@ def test_degenerate_points_fail_like_skimage():
     assert homography(same, same) is None and not ProjectiveTransform.from_estimate(same, same)
 
 
-def test_perspective_relation_equals_skimage_estimate():
+def test_perspective_relation_matches_skimage_warp():
     rng = np.random.default_rng(1)
-    for shape in ((1, 28, 28), (3, 32, 32), (2, 9, 17)):
+    for shape in ((1, 28, 28), (3, 32, 32), (2, 9, 17), (200, 9, 9), (3, 64, 48)):
         x = rng.random(shape).astype(np.float32)
         for tilt_x, tilt_y in rng.uniform(-0.3, 0.3, (20, 2)):
             got = REGISTRY["perspective"].apply(x, tilt_x=float(tilt_x), tilt_y=float(tilt_y))
-            assert np.array_equal(got, _skimage_perspective(x, float(tilt_x), float(tilt_y)))
+            assert np.abs(got - _skimage_perspective(x.astype(np.float64), float(tilt_x), float(tilt_y))).max() <= TOLERANCE

@@ -233,6 +233,7 @@ class SeedEvaluator:
     best_fitness: float = field(default=INVALID_FITNESS, init=False)
     _clusters: dict = field(default_factory=dict, init=False, repr=False)
     _prefixes: PrefixCache = field(init=False, repr=False)
+    _last_judged: tuple | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._prefixes = PrefixCache(pool=self.pool)
@@ -274,7 +275,16 @@ class SeedEvaluator:
         chains (or prefixes) were applied before (:class:`PrefixCache`),
         bit for bit what applying them afresh gives.
         """
-        return self._prefixes.judge(self.validity, tuple(chains), self.seed)
+        chains = tuple(chains)
+        last = self._last_judged
+        if last is not None and last[0] == chains:
+            # The batch just checked (validity repair) and now evaluated: the same images and
+            # metrics, bit for bit; fresh metric dicts, as from the cache.
+            mutants, valid, metrics, pixel = last[1]
+            return mutants, valid.copy(), [dict(m) for m in metrics], [dict(m) for m in pixel]
+        judged = self._prefixes.judge(self.validity, chains, self.seed)
+        self._last_judged = (chains, judged)
+        return judged
 
     def evaluate(self, chains: Sequence[Chain]) -> BatchResult:
         """Evaluate ``chains`` (truncated to the remaining budget) as one batch.

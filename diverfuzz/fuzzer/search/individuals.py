@@ -2,7 +2,7 @@
 
 An individual is a DEAP list of genes (:class:`~diverfuzz.fuzzer.search.space.SearchSpace`'s
 genome) with a ``tail`` of seeded pixel-noise steps; its chain is the genome's chain followed
-by the tail. Repair scales a rejected individual towards the identity by bisection, using
+by the tail. Repair scales a rejected individual towards the identity (a two-round strength grid), using
 validity metrics only (no model query). DEAP's classes are created once here, at import, and
 used nowhere else (``creator`` is global state in DEAP).
 """
@@ -14,6 +14,7 @@ from deap import base, creator
 
 from diverfuzz.fuzzer.search.evaluate import SeedEvaluator
 from diverfuzz.fuzzer.search.space import SearchSpace
+from diverfuzz.fuzzer.search.strength_grid import grid_boundary
 from diverfuzz.relations import REGISTRY, Chain, Step
 
 if not hasattr(creator, "DiverfuzzFitness"):
@@ -48,34 +49,29 @@ def shrink(ind, t: float, identity: np.ndarray, blocks) -> list:
 def repair(evaluator: SeedEvaluator, space: SearchSpace, individuals: list, steps: int, blocks) -> None:
     """Pull invalid individuals back to the validity boundary, in place, without model queries.
 
-    For each individual the validity rule rejects, bisect on a strength
-    factor ``t`` in ``(0, 1)`` (``steps`` halvings; only validity metrics are
-    computed, see :meth:`~diverfuzz.fuzzer.search.evaluate.SeedEvaluator.check`) and
-    keep the strongest valid ``t`` found: the distortion is then as large as
-    the rule allows, in the direction the operators chose. Individuals with
-    no valid ``t`` among those tried stay as they are (and are penalised).
+    For each individual the validity rule rejects, find the strongest strength factor
+    ``t = j / 2**steps`` in ``(0, 1)`` that makes it valid (only validity metrics are
+    computed, see :meth:`~diverfuzz.fuzzer.search.evaluate.SeedEvaluator.check`), in two
+    batched rounds over every rejected individual at once
+    (:func:`~diverfuzz.fuzzer.search.strength_grid.grid_boundary`: the resolution of a
+    ``steps``-step bisection, at two relation passes instead of ``steps``): the distortion
+    is then as large as the rule allows, in the direction the operators chose. Individuals
+    with no valid ``t`` among those tried stay as they are (and are penalised).
     """
     if steps <= 0 or not individuals:
         return
     identity = space.identity_genome()
     valid = evaluator.check([_chain(space, ind) for ind in individuals])
     bad = [i for i, ok in enumerate(valid) if not ok]
-    lo = {i: 0.0 for i in bad}
-    hi = {i: 1.0 for i in bad}
-    for _ in range(steps):
-        if not bad:
-            break
-        mids = {i: 0.5 * (lo[i] + hi[i]) for i in bad}
-        trial = [shrink(individuals[i], mids[i], identity, blocks) for i in bad]
-        ok = evaluator.check([_chain(space, ind) for ind in trial])
-        for i, good in zip(bad, ok):
-            if good:
-                lo[i] = mids[i]
-            else:
-                hi[i] = mids[i]
-    for i in bad:
-        if lo[i] > 0.0:
-            fixed = shrink(individuals[i], lo[i], identity, blocks)
+    if not bad:
+        return
+
+    def passes(trials):
+        return evaluator.check([_chain(space, shrink(individuals[bad[c]], t, identity, blocks)) for c, t in trials])
+
+    for i, t in zip(bad, grid_boundary(passes, len(bad), steps, strongest=True)):
+        if t > 0.0:
+            fixed = shrink(individuals[i], t, identity, blocks)
             individuals[i][:] = fixed
             individuals[i].tail = fixed.tail
 

@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from diverfuzz.fuzzer.search.strength_grid import grid_boundary
 from diverfuzz.fuzzer.search.evaluate import (
     Divergence,
     SeedEvaluator,
@@ -94,8 +95,9 @@ def shrink(
     max_queries : int, optional
         Query cap (default 64); shrinking stops early when it is reached.
     bisections : int, optional
-        Binary-search steps per relation when moving parameters towards
-        identity (default 5, i.e. a 1/32 resolution).
+        Resolution of the search for each step's weakest parameters, in halvings
+        (default 5, i.e. a 1/32 resolution), reached in two batched rounds
+        (:func:`~diverfuzz.fuzzer.search.strength_grid.grid_boundary`).
 
     Returns
     -------
@@ -108,9 +110,10 @@ def shrink(
     -----
     Two passes, repeated while they change something: (1) try every chain
     with one step removed, as one batch, and keep the first accepted; (2)
-    for each step, binary-search the smallest ``alpha`` in ``[0, 1]`` for
+    for each step, find the smallest ``alpha`` on the grid ``j / 2**bisections`` for
     which the step with parameters ``identity + alpha * (value - identity)``
-    is accepted (``seed`` parameters stay fixed). ``max_queries`` caps those
+    is accepted (``seed`` parameters stay fixed), with two batched calls of
+    ``keeps`` (a coarse grid, then a fine one inside its winning cell). ``max_queries`` caps those
     passes; a last deletion pass then runs to its fixed point whatever the
     cap (at most ``L (L + 1) / 2`` more queries for a chain of ``L`` steps),
     so the result is always 1-minimal (Zeller and Hildebrandt, "Simplifying
@@ -133,24 +136,30 @@ def shrink(
                 break
             current, changed = drops[int(np.argmax(ok))], True
         for i in range(len(current)):
-            lo, hi = 0.0, 1.0
-            best = current
-            for _ in range(bisections):
-                if spent >= max_queries:
-                    break
-                mid = (lo + hi) / 2
-                step = _scaled(current.steps[i], mid)
-                if step == best.steps[i]:
-                    hi = mid
-                    continue
-                trial = Chain(best.steps[:i] + (step,) + best.steps[i + 1 :])
-                spent += 1
-                if keeps([trial])[0]:
-                    hi, best = mid, trial
-                else:
-                    lo = mid
-            if best != current:
-                current, changed = best, True
+            if spent >= max_queries:
+                break
+            trials: dict[float, Chain] = {}
+
+            def moved(alpha: float, i: int = i) -> Chain:
+                if alpha not in trials:
+                    trials[alpha] = Chain(current.steps[:i] + (_scaled(current.steps[i], alpha),) + current.steps[i + 1 :])
+                return trials[alpha]
+
+            def accepted(points, i: int = i) -> np.ndarray:
+                nonlocal spent
+                # A point whose scaled step is the step itself (integer parameters) is the
+                # current chain, known to be kept: no query. Points beyond the cap fail.
+                same = np.array([moved(a).steps[i] == current.steps[i] for _, a in points], dtype=bool)
+                ask = np.flatnonzero(~same)[: max(0, max_queries - spent)]
+                out = same.copy()
+                if len(ask):
+                    out[ask] = keeps([moved(points[k][1]) for k in ask])
+                    spent += len(ask)
+                return out
+
+            (alpha,) = grid_boundary(accepted, 1, bisections, strongest=False)
+            if alpha < 1.0 and moved(alpha) != current:
+                current, changed = moved(alpha), True
     while len(current) and current != verified:
         drops = [Chain(current.steps[:i] + current.steps[i + 1 :]) for i in range(len(current))]
         ok = keeps(drops)

@@ -114,8 +114,9 @@ class SearchSpace:
         for relation in self.relations:
             width = len(relation.params)
             if genes[pos] >= 0.5:
+                # from_unit gives every parameter in its (narrowed) range as a plain number.
                 params = relation.from_unit(genes[pos + 1 : pos + 1 + width])
-                steps.append(Step(relation.name, params))
+                steps.append(Step.checked(relation.name, params))
             pos += 1 + width
         return Chain(tuple(steps))
 
