@@ -130,3 +130,101 @@ def test_a_real_pair_cell_runs_and_draws_its_seeds_reproducibly(suite):
     suite._workload.cache_clear()
     again = suite.run_cell("resnet8:tflite-int8", "natural", "genetic", {}, sizes)
     assert again["seeds"] == cell["seeds"] and [r["q"] for r in again["records"]] == [r["q"] for r in cell["records"]]
+
+
+class _Plan:
+    pairs = ("lenet5:int8-static", "effnet-lite0:onnx-int8", "har:int8-static")
+    strategies = ("genetic", "random", "diffchaser", "dflare")
+
+
+def test_decisive_is_opt_in_and_plans_published_and_tuning_configurations(suite):
+    default = type("Args", (_Plan,), {"levels": list(suite.LEVELS)})
+    assert "decisive" not in suite.LEVELS and "decisive" in suite.ALL_LEVELS
+    assert not any(lv == "decisive" for _, lv, _, _ in suite.cells_to_run(default))
+    both = type("Args", (_Plan,), {"levels": ["natural", "decisive"]})
+    cells = suite.cells_to_run(both)
+    decisive = [(p, s, params) for p, lv, s, params in cells if lv == "decisive"]
+    natural = [(p, s, params) for p, lv, s, params in cells if lv == "natural" and p != "effnet-lite0:onnx-int8"]
+    assert decisive and sorted(map(repr, decisive)) == sorted(map(repr, natural))  # published and tuning, as there
+    assert any(params != suite.CONFIGS[s][0] for _, s, params in decisive)
+    assert cells.index(next(c for c in cells if c[1] == "decisive")) > max(
+        i for i, c in enumerate(cells) if c[1] == "natural")  # after the standard cells
+    only = type("Args", (_Plan,), {"levels": ["decisive"]})
+    assert {lv for _, lv, _, _ in suite.cells_to_run(only)} == {"decisive"}
+    assert suite.level_rule("decisive", 5) == "natural" and suite.level_min_margin("decisive") == 0.05
+    assert suite.level_min_margin("natural") == 0.0 and suite.level_min_margin("strict") == 0.0
+
+
+def test_a_decisive_cell_passes_the_margin_floor_to_the_evaluator(suite, monkeypatch):
+    """The bundled digits pair, tiny budget: the evaluator gets min_margin 0.05 and records nothing below it."""
+    from diverfuzz.fuzzer.search import evaluate
+
+    seen = []
+
+    class Spy(evaluate.SeedEvaluator):
+        def __post_init__(self):
+            seen.append(self.min_margin)
+            super().__post_init__()
+
+    monkeypatch.setattr(evaluate, "SeedEvaluator", Spy)
+    sizes = {"seeds": 10, "rng_seeds": 1, "budget": 200, "selection_seed": 5}
+    cell = suite.run_cell("digits:int8-static", "decisive", "genetic", {}, sizes)
+    assert cell["min_margin"] == 0.05 and cell["rule"] == "natural" and cell["level"] == "decisive"
+    assert seen == [0.05] * len(cell["records"]) == [0.05] * 10
+    assert all(r["reference_margin"] >= 0.05 for r in cell["records"] if r["q"] is not None)
+
+
+def _meta(**extra):
+    return {"command": "x", "commit": "abc1234", "dirty": False, "jobs": 2, "seconds": 1.0, "seeds": 20,
+            "rng_seeds": 1, "selection_seed": 7, "skipped": {}, **extra}
+
+
+def test_decisive_goals_use_the_natural_choice_and_render_only_when_run(suite):
+    pairs = ["lenet5:int8-static", "lenet1:int8-static", "har:int8-static"]
+    first, second = (suite.config_key("dflare", p) for p in suite.CONFIGS["dflare"][:2])
+    good, bad = _records([10] * 20, seeds=20), _records([None] * 20, seeds=20)
+    cells = {}
+    for pair in pairs:
+        # natural: the published DFlare wins everywhere, so it is every pair's tuned choice. At decisive the second
+        # configuration would win everywhere; it must choose nothing.
+        cells[f"{pair}|natural|{first}"] = _cell(suite, pair, first, "dflare", good)
+        cells[f"{pair}|natural|{second}"] = _cell(suite, pair, second, "dflare", bad)
+        cells[f"{pair}|natural|genetic"] = _cell(suite, pair, "genetic", "genetic", _records([10] * 20, seeds=20))
+    natural_only = dict(cells)
+    for pair in pairs:
+        cells[f"{pair}|decisive|{first}"] = _cell(suite, pair, first, "dflare", bad, level="decisive")
+        cells[f"{pair}|decisive|{second}"] = _cell(suite, pair, second, "dflare", good, level="decisive")
+        cells[f"{pair}|decisive|genetic"] = _cell(suite, pair, "genetic", "genetic", _records([50] * 20, seeds=20),
+                                                  level="decisive")
+    before = suite.analyse(natural_only)
+    analysis = suite.analyse(cells)
+    assert analysis["goals"] == before["goals"] == analysis["goals_by_level"]["natural"]  # natural goals unchanged
+    assert "decisive" not in before["goals_by_level"]
+    decisive = analysis["goals_by_level"]["decisive"]
+    assert set(decisive) == set(pairs)
+    row = next(r for r in analysis["rows"] if r["pair"] == "lenet5:int8-static" and r["level"] == "decisive"
+               and r["variant"] == "dflare+tuned" and r["budget"] == 1000)
+    assert row["success"] == 0.0  # the natural choice (published), not the decisive winner
+    # decisive: genetic finds every one at q = 50, the tuned (published) DFlare none: genetic meets both goals.
+    assert all(g["success_at_least_each_tuned"] and g["a12_06_significant_vs_each_tuned"] for g in decisive.values())
+    # natural: the same success, same cost: A12 0.5, the A12 goal is not met.
+    assert not any(g["a12_06_significant_vs_each_tuned"] for g in analysis["goals"].values())
+    title = "## Goals on decisive divergences (`natural` rule, reference margin >= 0.05)"
+    text = suite.markdown({"meta": _meta(levels=["natural", "decisive"]), "cells": cells}, analysis)
+    assert title in text and "not instead of them" in text
+    section = text[text.index(title):]
+    assert "| lenet5:int8-static | yes | yes |" in section
+    assert "| lenet5:int8-static | yes | no |" in text[:text.index(title)]
+    assert "## lenet5:int8-static, decisive (`natural`, reference margin >= 0.05)" in text
+    plain = suite.markdown({"meta": _meta(levels=["natural"]), "cells": natural_only}, before)
+    assert title not in plain and "decisive" not in plain.split("## Protocol")[0]
+
+
+def test_decisive_cells_are_missing_only_when_asked_for(suite):
+    cells = {f"{p}|{lv}|{suite.config_key(s, params)}": {"level": lv}
+             for p, lv, s, params in suite.cells_to_run(type("Args", (_Plan,), {
+                 "pairs": list(suite.PAIRS), "levels": list(suite.LEVELS), "strategies": list(suite.CONFIGS)}))}
+    assert suite._not_run({"meta": _meta(), "cells": cells}) == {}
+    missing = suite._not_run({"meta": _meta(levels=["natural", "decisive"]), "cells": cells})
+    assert missing and all(where.endswith("[decisive]") for where in missing)
+    assert "lenet5:int8-static [decisive]" in missing and "effnet-lite0:onnx-int8 [decisive]" not in missing
