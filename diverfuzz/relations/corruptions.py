@@ -360,7 +360,10 @@ def perspective(x: np.ndarray, *, tilt_x: float, tilt_y: float) -> np.ndarray:
     return _perspective_batch(x[None], [{"tilt_x": tilt_x, "tilt_y": tilt_y}])[0]
 
 
+@lru_cache(maxsize=4096)
 def _perspective_inverse(h: int, w: int, tilt_x: float, tilt_y: float) -> np.ndarray:
+    """The inverse map of the tilt (read-only), memoised: a pure function of the size and the tilts,
+    whose estimation costs more than the warp itself on small images."""
     cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
     src = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], dtype=np.float64)
     dx, dy = src[:, 0] - cx, src[:, 1] - cy
@@ -370,6 +373,7 @@ def _perspective_inverse(h: int, w: int, tilt_x: float, tilt_y: float) -> np.nda
     inverse = homography(dst, src)
     if inverse is None:
         raise RelationError(f"tilt_x={tilt_x}, tilt_y={tilt_y}: degenerate perspective transform")
+    inverse.flags.writeable = False
     return inverse
 
 
@@ -377,7 +381,7 @@ def _perspective_batch(xs: np.ndarray, params: list[dict]) -> np.ndarray:
     _, _, h, w = xs.shape
     if h < 2 or w < 2:
         return xs.copy()
-    return warp_batch(xs, np.stack([_perspective_inverse(h, w, p["tilt_x"], p["tilt_y"]) for p in params]))
+    return warp_batch(xs, np.stack([_perspective_inverse(h, w, float(p["tilt_x"]), float(p["tilt_y"])) for p in params]))
 
 
 _ANY = frozenset({"image", "spectral"})
