@@ -41,7 +41,9 @@ Protocol
   For pair ``P`` a baseline's *tuned* configuration is the one with the best mean success (budgets 100,
   300, 1000) over the other real pairs: leave-one-pair-out, so no number on ``P`` chose it. At
   ``decisive`` the tuned configuration is the same one, chosen on ``natural`` success over the other
-  pairs: no number at ``decisive`` chooses anything.
+  pairs: no number at ``decisive`` chooses anything. A run without every pair's ``natural`` cells (e.g.
+  ``--levels decisive`` alone) takes the choices of an earlier full run with ``--choices-from FILE``
+  (recorded in the results with that run's commit).
 * Every search runs in mode ``first`` with the largest budget; success at the smaller budgets is read off
   the same runs (a search that found its first divergence at query ``q`` finds it at every budget
   ``>= q``).
@@ -351,8 +353,13 @@ def _summary(cell_records: list, budget: int) -> dict:
     }
 
 
-def analyse(cells: dict) -> dict:
-    """Rows per (pair, level, budget, variant), leave-one-pair-out choices, tests (Holm), and the goals."""
+def analyse(cells: dict, fixed_choices: dict | None = None) -> dict:
+    """Rows per (pair, level, budget, variant), leave-one-pair-out choices, tests (Holm), and the goals.
+
+    ``fixed_choices`` (``"pair|strategy" -> configuration key``, from an earlier run's analysis, see
+    ``--choices-from``) replaces the leave-one-pair-out choice where it names one: for runs without the
+    ``natural`` cells of every pair that the choice is made on.
+    """
     rows, tests, choices = [], [], {}
     groups: dict = {}
     for c in cells.values():
@@ -366,7 +373,7 @@ def analyse(cells: dict) -> dict:
                 continue
             variants[strategy] = by_key[published]["records"]
             if strategy in BASELINES and level in TUNED_LEVELS and not PAIRS[pair].published_only:
-                chosen = lopo_choice(cells, strategy, pair)  # on natural success, whatever the level
+                chosen = (fixed_choices or {}).get(f"{pair}|{strategy}") or lopo_choice(cells, strategy, pair)
                 choices[f"{pair}|{strategy}"] = chosen
                 if chosen in by_key:
                     variants[f"{strategy}+tuned"] = by_key[chosen]["records"]
@@ -533,6 +540,10 @@ def markdown(data: dict, analysis: dict) -> str:
     for level in OPT_IN_LEVELS:
         if any(r["level"] == level for r in analysis["rows"]):
             lines += _goals_section(analysis, level)
+    if data["meta"].get("choices_from"):
+        source = data["meta"]["choices_from"]
+        lines += [f"Tuned baseline configurations: the leave-one-pair-out choices of `{source['path']}` (commit "
+                  f"{source['commit']}), made on its `natural` cells.", ""]
     lines += ["Success = share of searches with a divergence within the budget [95% bootstrap interval over "
               "seeds]. Naturalness columns describe the divergences found at the largest budget. `+tuned` = "
               "the configuration chosen leave-one-pair-out (listed at the end).", ""]
@@ -602,6 +613,9 @@ def main(argv=None) -> None:
     parser.add_argument("--json", default=None, help="raw records and analysis (written after every cell)")
     parser.add_argument("--markdown", default=None, help="the tables (docs/search-benchmark.md)")
     parser.add_argument("--report", default=None, help="only re-analyse this JSON file")
+    parser.add_argument("--choices-from", default=None,
+                        help="take each pair's tuned baseline configurations from this earlier run's JSON (its "
+                             "leave-one-pair-out choices on natural success), for runs without every natural cell")
     args = parser.parse_args(argv)
     for name in ("pairs", "levels", "strategies"):
         setattr(args, name, [s for s in getattr(args, name).split(",") if s])
@@ -619,6 +633,10 @@ def main(argv=None) -> None:
         meta = {"command": command, "commit": commit, "dirty": dirty, "seeds": args.seeds,
                 "rng_seeds": args.rng_seeds, "selection_seed": args.selection_seed, "jobs": args.jobs,
                 "seconds": 0.0, "skipped": {}, "levels": args.levels}
+        if args.choices_from:
+            earlier = json.loads(Path(args.choices_from).read_text())
+            meta["choices_from"] = {"path": args.choices_from, "commit": earlier["meta"].get("commit"),
+                                    "choices": earlier["analysis"]["choices"]}
         done: dict = {}
         if args.resume and args.json and Path(args.json).exists():
             saved = json.loads(Path(args.json).read_text())
@@ -629,7 +647,7 @@ def main(argv=None) -> None:
             meta["command"] = saved["meta"]["command"] + " (resumed)"
             meta["levels"] = list(dict.fromkeys(saved["meta"].get("levels", []) + args.levels))
         data = {"meta": meta, "cells": run(args, meta, done)}
-    analysis = analyse(data["cells"])
+    analysis = analyse(data["cells"], (data["meta"].get("choices_from") or {}).get("choices"))
     if args.json and not args.report:
         Path(args.json).write_text(json.dumps({**data, "analysis": analysis}, indent=1))
     text = markdown(data, analysis)

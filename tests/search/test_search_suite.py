@@ -228,3 +228,20 @@ def test_decisive_cells_are_missing_only_when_asked_for(suite):
     missing = suite._not_run({"meta": _meta(levels=["natural", "decisive"]), "cells": cells})
     assert missing and all(where.endswith("[decisive]") for where in missing)
     assert "lenet5:int8-static [decisive]" in missing and "effnet-lite0:onnx-int8 [decisive]" not in missing
+
+
+def test_choices_from_an_earlier_run_replace_the_lopo_choice(suite):
+    # Decisive cells only: without natural cells the leave-one-pair-out choice falls back to the published
+    # configuration; an earlier run's recorded choice names the tuning configuration instead.
+    first, second = (suite.config_key("dflare", p) for p in suite.CONFIGS["dflare"][:2])
+    pair = "resnet8:tflite-int8"
+    cells = {f"{pair}|decisive|{key}": _cell(suite, pair, key, "dflare", _records(qs, seeds=20), level="decisive")
+             for key, qs in ((first, [None] * 20), (second, [10] * 20))}
+    cells[f"{pair}|decisive|genetic"] = _cell(suite, pair, "genetic", "genetic", _records([50] * 20, seeds=20),
+                                             level="decisive")
+    tuned = {r["budget"]: r["success"] for r in suite.analyse(cells)["rows"] if r["variant"] == "dflare+tuned"}
+    assert tuned[1000] == 0.0  # the published configuration, chosen by default
+    analysis = suite.analyse(cells, {f"{pair}|dflare": second})
+    assert analysis["choices"][f"{pair}|dflare"] == second
+    tuned = {r["budget"]: r["success"] for r in analysis["rows"] if r["variant"] == "dflare+tuned"}
+    assert tuned[1000] == 1.0
