@@ -128,6 +128,9 @@ def compare(folder: Path, names: list[str]) -> None:
             "median_abs_difference": float(np.median(per)) if len(per) else 0.0,
             "beyond_round_off": int((per > ROUND_OFF).sum()), "relations_beyond_round_off": moved,
             "reproduced": result.reproduced, "failures": result.failures[:5],
+            # How far each divergence that did not reproduce had moved: round-off on a near-tie, or more.
+            "not_reproduced_differences": [float(per[keys.index(o.stored.key)]) for o in result.outcomes
+                                           if not o.reproduced],
         })
     with open(RESULTS, "a") as fh:
         for row in rows:
@@ -139,7 +142,8 @@ def compare(folder: Path, names: list[str]) -> None:
         relations = ", ".join(f"{k} {v}" for k, v in sorted(r["relations_beyond_round_off"].items(), key=lambda kv: -kv[1]))
         print(f"| {r['campaign']} | {r['recorded_at']} | {r['replayed_at']} | {r['divergences']} | {r['bit_identical']} "
               f"| {r['max_abs_difference']:.2e} | {r['median_abs_difference']:.2e} | {r['beyond_round_off']} "
-              f"({relations or '-'}) | {r['reproduced']}/{r['divergences']} |")
+              f"({relations or '-'}) | {r['reproduced']}/{r['divergences']} (not reproduced moved by "
+              f"{', '.join(f'{d:.1e}' for d in r['not_reproduced_differences']) or '-'}) |")
 
 
 def main() -> None:
