@@ -63,7 +63,12 @@ def _side(s: dict) -> str:
 def render(rows: list[dict], old: dict, new: dict, strategy: str) -> str:
     head = (f"{strategy}: `{old['meta'].get('commit', '?')}` (old) against `{new['meta'].get('commit', '?')}` (new), "
             "each pair's largest budget.")
-    lines = [head, "",
+    lines = [f"# {strategy} in two real-pair suite runs", "",
+             f"Old run: `{old['meta'].get('command', '?')}`. New run: `{new['meta'].get('command', '?')}`. Both draw "
+             "the same seeds and RNG seeds, so searches pair up seed by seed. Columns per run: success [95% bootstrap "
+             "over seeds], median severity, median PSNR after the geometry (dB), median reference margin, share of "
+             "decisive divergences (margin >= 0.05). A12 > 0.5: the new run reaches its first divergence sooner; "
+             "Wilcoxon signed-rank on the seeds' mean costs, Holm over the table.", "", head, "",
              "| pair | level | budget | old success [95%] | sev. | PSNR geo | margin | decisive "
              "| new success [95%] | sev. | PSNR geo | margin | decisive | A12 new vs old | p_Holm |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
