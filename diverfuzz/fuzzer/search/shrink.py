@@ -10,17 +10,17 @@ than the input. Its queries are counted apart from the search budget.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
 
 import numpy as np
 
-from diverfuzz.fuzzer.search.strength_grid import grid_boundary
 from diverfuzz.fuzzer.search.evaluate import (
     Divergence,
     SeedEvaluator,
     reference_margins,
 )
+from diverfuzz.fuzzer.search.strength_grid import grid_boundary
 from diverfuzz.models.pair import ModelPair
 from diverfuzz.oracles import softmax
 from diverfuzz.relations import REGISTRY, Chain, Step, l2
@@ -74,6 +74,37 @@ def _scaled(step: Step, alpha: float) -> Step:
         moved = spec.identity + alpha * (value - spec.identity)
         params[name] = int(round(moved)) if spec.integer else float(min(max(moved, spec.low), spec.high))
     return Step(step.relation, params)
+
+
+def _weakest_step(
+    chain: Chain, i: int, keeps: Callable[[Sequence[Chain]], np.ndarray], bisections: int, allowed: int
+) -> tuple[Chain, int]:
+    """``chain`` with step ``i`` at the smallest grid ``alpha`` that ``keeps`` accepts, and the queries spent.
+
+    Two batched rounds (:func:`~diverfuzz.fuzzer.search.strength_grid.grid_boundary`), at most
+    ``allowed`` queries; points beyond them count as rejected. A point whose scaled step is the step
+    itself (integer parameters) is ``chain``, known to be kept: no query.
+    """
+    trials: dict[float, Chain] = {}
+    spent = 0
+
+    def moved(alpha: float) -> Chain:
+        if alpha not in trials:
+            trials[alpha] = Chain(chain.steps[:i] + (_scaled(chain.steps[i], alpha),) + chain.steps[i + 1 :])
+        return trials[alpha]
+
+    def accepted(points) -> np.ndarray:
+        nonlocal spent
+        same = np.array([moved(a).steps[i] == chain.steps[i] for _, a in points], dtype=bool)
+        ask = np.flatnonzero(~same)[: max(0, allowed - spent)]
+        out = same.copy()
+        if len(ask):
+            out[ask] = keeps([moved(points[k][1]) for k in ask])
+            spent += len(ask)
+        return out
+
+    (alpha,) = grid_boundary(accepted, 1, bisections, strongest=False)
+    return (moved(alpha) if alpha < 1.0 else chain), spent
 
 
 def shrink(
@@ -138,28 +169,10 @@ def shrink(
         for i in range(len(current)):
             if spent >= max_queries:
                 break
-            trials: dict[float, Chain] = {}
-
-            def moved(alpha: float, i: int = i) -> Chain:
-                if alpha not in trials:
-                    trials[alpha] = Chain(current.steps[:i] + (_scaled(current.steps[i], alpha),) + current.steps[i + 1 :])
-                return trials[alpha]
-
-            def accepted(points, i: int = i) -> np.ndarray:
-                nonlocal spent
-                # A point whose scaled step is the step itself (integer parameters) is the
-                # current chain, known to be kept: no query. Points beyond the cap fail.
-                same = np.array([moved(a).steps[i] == current.steps[i] for _, a in points], dtype=bool)
-                ask = np.flatnonzero(~same)[: max(0, max_queries - spent)]
-                out = same.copy()
-                if len(ask):
-                    out[ask] = keeps([moved(points[k][1]) for k in ask])
-                    spent += len(ask)
-                return out
-
-            (alpha,) = grid_boundary(accepted, 1, bisections, strongest=False)
-            if alpha < 1.0 and moved(alpha) != current:
-                current, changed = moved(alpha), True
+            weaker, used = _weakest_step(current, i, keeps, bisections, max_queries - spent)
+            spent += used
+            if weaker != current:
+                current, changed = weaker, True
     while len(current) and current != verified:
         drops = [Chain(current.steps[:i] + current.steps[i + 1 :]) for i in range(len(current))]
         ok = keeps(drops)
