@@ -57,7 +57,7 @@ def _commit_of_imported_package() -> str:
     import diverfuzz
 
     root = Path(diverfuzz.__file__).resolve().parent.parent
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=False)
     return done.stdout.strip() or "?"
 
 
