@@ -174,18 +174,13 @@ each relation's ``batch_func`` a group at a time."""
 def _apply_rank() -> dict[str, int]:
     """Relation name -> its place in the order :func:`apply_steps` runs waiting groups in.
 
-    The geometric relations first, then the registry order: the order of the natural
-    search space's chains (:func:`diverfuzz.relations.natural.natural_order`), so a
-    population of them needs one call per relation.
+    The natural search space's chain order (:func:`diverfuzz.relations.natural.natural_order`:
+    geometric relations first, then the registry's), so a population of its chains needs one
+    call per relation.
     """
-    from .natural_ranges import NATURAL_RANGES
+    from .natural import natural_order  # natural imports this module
 
-    def geometric(name: str) -> bool:
-        entry = NATURAL_RANGES.get(name)
-        return entry is not None and entry.klass == "geometric"
-
-    order = [n for n in REGISTRY if geometric(n)] + [n for n in REGISTRY if not geometric(n)]
-    return {name: r for r, name in enumerate(order)}
+    return {name: r for r, name in enumerate(natural_order(REGISTRY))}
 
 
 def apply_batch(chains: Sequence[Chain], x: np.ndarray) -> np.ndarray:

@@ -466,12 +466,10 @@ def select_seeds(workload: Workload, count: int) -> SeedSelection:
     while not refs or (screened < len(workload.x) and found < count):
         part = workload.x[screened : screened + chunk]
         r, c = pair.logits(part)
-        agreeing = r.argmax(axis=1) == c.argmax(axis=1)
-        if workload.y is not None:
-            agreeing &= r.argmax(axis=1) == workload.y[screened : screened + len(part)]
+        y_part = None if workload.y is None else workload.y[screened : screened + len(part)]
         refs.append(r)
         cands.append(c)
-        found += int(agreeing.sum())
+        found += int(_eligible(r.argmax(axis=1), c.argmax(axis=1), y_part).sum())
         screened += len(part)
     ref, cand = (np.concatenate(parts) for parts in (refs, cands))
     y = None if workload.y is None else workload.y[:screened]
@@ -485,7 +483,7 @@ def select_seeds(workload: Workload, count: int) -> SeedSelection:
         )
     ref_label, cand_label = ref.argmax(axis=1), cand.argmax(axis=1)
     agree = ref_label == cand_label
-    eligible = agree if y is None else agree & (ref_label == y)
+    eligible = _eligible(ref_label, cand_label, y)
     indices = np.flatnonzero(eligible)[:count]
     if len(indices) == 0:
         raise DiverfuzzError(_no_seeds_message(y, agree, ref_label, classes))
@@ -510,6 +508,12 @@ def select_seeds(workload: Workload, count: int) -> SeedSelection:
         tuple(warnings),
         labels,
     )
+
+
+def _eligible(ref_label: np.ndarray, cand_label: np.ndarray, y: np.ndarray | None) -> np.ndarray:
+    """Inputs a campaign may fuzz: both models give the same label (the true one, with labels)."""
+    agree = ref_label == cand_label
+    return agree if y is None else agree & (ref_label == y)
 
 
 def _no_seeds_message(y: np.ndarray | None, agree: np.ndarray, ref_label: np.ndarray, classes: int) -> str:
