@@ -16,7 +16,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy import ndimage
 
 from . import draws
 from .adapthist import equalize_adapthist_stack
@@ -233,18 +232,6 @@ def elastic(x: np.ndarray, *, alpha: float, sigma: float, seed: int) -> np.ndarr
     return _elastic_batch(x[None], [{"alpha": alpha, "sigma": sigma, "seed": seed}])[0]
 
 
-def _elastic_field(seed: int, sigma: float, h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The smoothed displacement components of a seed and sigma, and their largest magnitude.
-
-    A pure function of its arguments, memoised with the noise draws (:data:`draws.MEMO`):
-    a search changes ``alpha`` far more often than the seed and sigma of its field.
-    """
-    rng = np.random.default_rng(seed)
-    dy = ndimage.gaussian_filter(rng.uniform(-1.0, 1.0, (h, w)), sigma, mode="reflect")
-    dx = ndimage.gaussian_filter(rng.uniform(-1.0, 1.0, (h, w)), sigma, mode="reflect")
-    return dy, dx, np.array([max(np.abs(dy).max(), np.abs(dx).max())])
-
-
 def _elastic_batch(xs: np.ndarray, params: list[dict]) -> np.ndarray:
     # One displacement field per row (its own seed and sigma), one resampling for all rows.
     n, _, h, w = xs.shape
@@ -252,8 +239,7 @@ def _elastic_batch(xs: np.ndarray, params: list[dict]) -> np.ndarray:
     rows, cols = np.empty((n, h, w)), np.empty((n, h, w))
     flat = []  # rows whose field is constant (e.g. 1x1 images): returned as they are
     for i, p in enumerate(params):
-        dy, dx, peak_array = draws.MEMO.get(("elastic_field", int(p["seed"]), float(p["sigma"]), h, w),
-                                            lambda p=p: _elastic_field(p["seed"], p["sigma"], h, w))
+        dy, dx, peak_array = draws.elastic_field(p["seed"], p["sigma"], h, w)
         peak = float(peak_array[0])
         if peak < 1e-12:
             flat.append(i)

@@ -34,6 +34,7 @@ __all__ = [
     "smooth_field",
     "smoothed_uniform",
     "field_sigma",
+    "elastic_field",
 ]
 
 _Value = np.ndarray | tuple[np.ndarray, ...]
@@ -286,3 +287,35 @@ def smooth_field(seed: int, h: int, w: int) -> np.ndarray:
         _key("smooth_field", seed, h, w),
         lambda: smoothed_uniform((h, w), field_sigma(h, w), np.random.default_rng(seed)),
     )
+
+
+def elastic_field(seed: int, sigma: float, h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The elastic relation's displacement components and their largest magnitude, memoised.
+
+    Parameters
+    ----------
+    seed : int
+        Seed, ``>= 0``.
+    sigma : float
+        Smoothness (Gaussian sigma, pixels), ``> 0``.
+    h, w : int
+        Field height and width, ``>= 1``.
+
+    Returns
+    -------
+    (dy, dx, peak) : tuple of np.ndarray
+        Read-only float64: uniform noise in ``[-1, 1]`` of shape ``(h, w)`` drawn twice from
+        ``np.random.default_rng(seed)`` (rows, then columns), each smoothed by
+        ``ndimage.gaussian_filter(..., sigma, mode="reflect")``, and ``peak``, shape ``(1,)``,
+        the largest absolute value of either. A search changes the elastic ``alpha`` far more
+        often than its seed and sigma.
+    """
+    h, w = int(h), int(w)
+
+    def compute() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        dy = ndimage.gaussian_filter(rng.uniform(-1.0, 1.0, (h, w)), sigma, mode="reflect")
+        dx = ndimage.gaussian_filter(rng.uniform(-1.0, 1.0, (h, w)), sigma, mode="reflect")
+        return dy, dx, np.array([max(np.abs(dy).max(), np.abs(dx).max())])
+
+    return _memo(_key("elastic_field", seed, float(sigma), h, w), compute)
