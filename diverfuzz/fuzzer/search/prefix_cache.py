@@ -27,10 +27,9 @@ from diverfuzz.relations import (
     Validity,
     apply_steps,
     check_input,
-    evaluate_batch,
 )
 from diverfuzz.relations.natural import geometric_steps, within
-from diverfuzz.relations.validity import SeedMoments, seed_moments
+from diverfuzz.relations.validity import SeedMoments, batch_metrics_rows, seed_moments
 
 #: Metric dicts kept for :meth:`PrefixCache.judge` (about 0.5 kB each).
 METRICS_KEPT = 8192
@@ -142,32 +141,11 @@ class PrefixCache:
 
         The metrics of a mutant judged before (same step values, still cached) are
         reused: they depend on the two images only, and
-        :func:`diverfuzz.relations.validity.batch_metrics` computes each row alone, so the
+        :func:`diverfuzz.relations.validity.batch_metrics_rows` computes each row alone, so the
         numbers are bit for bit the same. Each call returns fresh metric dicts.
+        This is :func:`judge_many` of one request.
         """
-        mutants, nodes = self._run(chains, seed)
-        if self._moments is None:
-            self._moments = seed_moments(seed)
-        found = self._metrics_against(self._moments, seed, mutants, nodes, key=None)
-        if not validity.natural:
-            valid = np.array([validity.check(m) for m in found], dtype=bool)
-            return mutants, valid, [dict(m) for m in found], [dict(m) for m in found]
-        severity = validity.severity_for(seed.shape)
-        inside = np.array([within(chain, severity) for chain in chains], dtype=bool)
-        moved_chains = [geometric_steps(chain) for chain in chains]
-        pixel: list = list(found)
-        groups: dict[tuple, list[int]] = {}
-        for i, moved in enumerate(moved_chains):
-            if moved.steps:
-                groups.setdefault(tuple(step.key for step in moved.steps), []).append(i)
-        for key, rows in groups.items():
-            moved_seed = self._run([moved_chains[rows[0]]], seed)[0][0]
-            moments = self._moved_seed_moments(key, moved_seed)
-            for i, m in zip(rows, self._metrics_against(moments, moved_seed, mutants[rows],
-                                                       [nodes[i] for i in rows], key=key)):
-                pixel[i] = m
-        valid = inside & np.array([validity.check(m) for m in pixel], dtype=bool)
-        return mutants, valid, [dict(m) for m in found], [dict(m) for m in pixel]
+        return judge_many([JudgeRequest(self, validity, tuple(chains), seed)])[0]
 
     def _moved_seed_moments(self, key: tuple, moved_seed: np.ndarray) -> SeedMoments:
         """``seed_moments`` of the seed moved by the geometric steps ``key``, kept for the next batches.
@@ -184,43 +162,164 @@ class PrefixCache:
             self._moved_moments.move_to_end(key)
         return moments
 
-    def _metrics_against(
-        self, moments: SeedMoments, reference: np.ndarray, mutants: np.ndarray, nodes: list, *, key: tuple | None
-    ) -> list[dict[str, float]]:
-        """Metrics of ``mutants`` against ``reference`` (the seed, or a moved seed named by ``key``), cached by node."""
-        found: list = [None if node is None else self._metrics.get((key, node)) for node in nodes]
-        missing = [i for i, m in enumerate(found) if m is None]
-        if missing:
-            _, fresh = evaluate_batch(Validity(), reference, mutants[missing], moments=moments, pool=self.pool)
-            for i, m in zip(missing, fresh):
-                found[i] = m
-                if nodes[i] is not None:
-                    self._metrics[(key, nodes[i])] = m
+    def _seed_moments(self, seed: np.ndarray) -> SeedMoments:
+        if self._moments is None:
+            self._moments = seed_moments(seed)
+        return self._moments
+
+    def _cached_metrics(self, key: tuple | None, nodes: list) -> list:
+        """The kept metrics of each node against the seed (``key`` None) or a moved seed; None where not kept."""
+        return [None if node is None else self._metrics.get((key, node)) for node in nodes]
+
+    def _keep_metrics(self, key: tuple | None, nodes: list, found: list, fresh: list[int]) -> None:
+        """Keep the freshly computed ``found[i]`` (``i`` in ``fresh``) by node; mark every node as recently used."""
+        for i in fresh:
+            if nodes[i] is not None:
+                self._metrics[(key, nodes[i])] = found[i]
         for node in nodes:
             if node is not None:
                 self._metrics.move_to_end((key, node))
         while len(self._metrics) > METRICS_KEPT:
             self._metrics.popitem(last=False)
-        return found
 
     def _run(self, chains: Sequence[Chain], seed: np.ndarray) -> tuple[np.ndarray, list]:
         """The mutants of ``chains`` and the node of each (0: the empty chain; None: not cached)."""
-        seed32 = self._start(seed)
-        out = np.empty((len(chains),) + seed32.shape, dtype=np.float32)
-        nodes, rest = [], []
+        return run_many([(self, tuple(chains), seed)])[0]
+
+
+@dataclass(frozen=True)
+class JudgeRequest:
+    """One :meth:`PrefixCache.judge` call: ``chains`` of ``seed`` under ``validity``, through ``cache``."""
+
+    cache: PrefixCache
+    validity: Validity
+    chains: tuple[Chain, ...]
+    seed: np.ndarray
+
+
+def run_many(items: Sequence[tuple[PrefixCache, Sequence[Chain], np.ndarray]]) -> list[tuple[np.ndarray, list]]:
+    """``[cache._run(chains, seed) for cache, chains, seed in items]`` in one :func:`apply_steps` pass.
+
+    Rows of several caches (several seeds: :mod:`diverfuzz.fuzzer.search.lockstep`) are
+    stacked and advanced together, so a relation transforms every waiting row of every
+    item in one call; each row's image is computed as if alone (relations compute rows
+    independently) and is cached in its own item's cache. Items of different input
+    shapes are run one after another.
+    """
+    shapes = {np.shape(seed) for _, _, seed in items}
+    if len(shapes) > 1:
+        return [run_many([item])[0] for item in items]
+    starts, rows = [], 0
+    seeds32 = []
+    for cache, chains, seed in items:
+        seeds32.append(cache._start(seed))
+        starts.append(rows)
+        rows += len(chains)
+    first = items[0][0] if items else None
+    out = np.empty((rows,) + (seeds32[0].shape if seeds32 else ()), dtype=np.float32)
+    owner: list[tuple[int, int]] = []
+    nodes: list[list] = []
+    rest: list = []
+    for k, (cache, chains, _) in enumerate(items):
+        item_nodes = []
         for i, chain in enumerate(chains):
-            node, depth, image = self._walk(chain)
-            out[i] = seed32 if image is None else image
-            nodes.append(node)
+            node, depth, image = cache._walk(chain)
+            out[starts[k] + i] = seeds32[k] if image is None else image
+            item_nodes.append(node)
             rest.append(chain.steps[depth:])
+            owner.append((k, i))
+        nodes.append(item_nodes)
 
-        def record(i: int, k: int, image: np.ndarray) -> None:
-            nodes[i] = self._store(nodes[i], rest[i][k].key, image)
+    def record(row: int, step: int, image: np.ndarray) -> None:
+        k, i = owner[row]
+        cache = items[k][0]
+        nodes[k][i] = cache._store(nodes[k][i], rest[row][step].key, image)
 
-        if self.max_bytes > 0:
-            apply_steps(out, rest, on_step=record, checked=self._checked, pool=self.pool)
+    caching = [cache.max_bytes > 0 for cache, _, _ in items]
+    if rows:
+        apply_steps(
+            out, rest, on_step=record if any(caching) else None, checked=first._checked, pool=first.pool
+        )
+    results = []
+    for k, (cache, chains, _) in enumerate(items):
+        cache._evict()
+        part = out[starts[k] : starts[k] + len(chains)]
+        results.append((part, nodes[k] if caching[k] else [None] * len(chains)))
+    return results
+
+
+def judge_many(
+    requests: Sequence[JudgeRequest],
+) -> list[tuple[np.ndarray, np.ndarray, list[dict[str, float]], list[dict[str, float]]]]:
+    """:meth:`PrefixCache.judge` of every request, with one relation pass and one metrics pass for all.
+
+    Mutants of every request are applied in one :func:`run_many` pass; the seeds moved by
+    the chains' geometric steps (natural rules) in a second one (mostly cached prefixes);
+    the metrics not kept yet, against each row's seed or moved seed, in one
+    :func:`~diverfuzz.relations.validity.batch_metrics_rows` call. Every number is the one
+    judging each request alone gives, bit for bit.
+    """
+    runs = run_many([(r.cache, r.chains, r.seed) for r in requests])
+    # Geometric prefixes (natural rules): rows of a request grouped by the steps that move its seed.
+    moved_keys: list[dict[tuple, list[int]]] = []
+    moved_items = []
+    for r in requests:
+        groups: dict[tuple, list[int]] = {}
+        moved_chains = {}
+        if r.validity.natural:
+            for i, chain in enumerate(r.chains):
+                moved = geometric_steps(chain)
+                if moved.steps:
+                    key = tuple(step.key for step in moved.steps)
+                    groups.setdefault(key, []).append(i)
+                    moved_chains.setdefault(key, moved)
+        moved_keys.append(groups)
+        moved_items.append((r.cache, tuple(moved_chains[key] for key in groups), r.seed))
+    moved_runs = run_many(moved_items) if any(moved_keys) else [(None, [])] * len(requests)
+    # Every metric row not kept yet, in one pass: (request, key, rows, nodes, found, reference moments).
+    moments: list[SeedMoments] = []
+    which: list[int] = []
+    pending: list = []
+    blocks = []
+    for k, r in enumerate(requests):
+        mutants, nodes = runs[k]
+        jobs = [(None, list(range(len(r.chains))), r.cache._seed_moments(r.seed))]
+        for g, (key, rows) in enumerate(moved_keys[k].items()):
+            jobs.append((key, rows, r.cache._moved_seed_moments(key, moved_runs[k][0][g])))
+        per_job = []
+        for key, rows, seed_terms in jobs:
+            job_nodes = [nodes[i] for i in rows]
+            found = r.cache._cached_metrics(key, job_nodes)
+            missing = [j for j, m in enumerate(found) if m is None]
+            if missing:
+                moments.append(seed_terms)
+                which += [len(moments) - 1] * len(missing)
+                pending += [mutants[rows[j]] for j in missing]
+            per_job.append((key, rows, job_nodes, found, missing))
+        blocks.append(per_job)
+    fresh = batch_metrics_rows(moments, which, np.stack(pending)) if pending else []
+    taken = 0
+    results = []
+    for k, r in enumerate(requests):
+        mutants = runs[k][0]
+        pixel: list = [None] * len(r.chains)
+        found_seed: list = []
+        for key, rows, job_nodes, found, missing in blocks[k]:
+            for j in missing:
+                found[j] = fresh[taken]
+                taken += 1
+            r.cache._keep_metrics(key, job_nodes, found, missing)
+            if key is None:
+                found_seed = found
+                pixel = list(found)
+            else:
+                for i, m in zip(rows, found):
+                    pixel[i] = m
+        if not r.validity.natural:
+            valid = np.array([r.validity.check(m) for m in found_seed], dtype=bool)
         else:
-            apply_steps(out, rest, pool=self.pool)
-            nodes = [None] * len(chains)
-        self._evict()
-        return out, nodes
+            severity = r.validity.severity_for(r.seed.shape)
+            inside = np.array([within(chain, severity) for chain in r.chains], dtype=bool)
+            valid = inside & np.array([r.validity.check(m) for m in pixel], dtype=bool)
+        results.append((mutants, valid, [dict(m) for m in found_seed], [dict(m) for m in pixel]))
+    return results
