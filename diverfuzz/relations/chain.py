@@ -42,7 +42,10 @@ class Step:
     def _set(self, params: dict[str, float | int]) -> None:
         object.__setattr__(self, "params", MappingProxyType(params))
         # Zeros spelled by repr keep -0.0 and 0.0 (equal as numbers) apart.
-        object.__setattr__(self, "_key", (self.relation, tuple(repr(v) if v == 0 else v for v in params.values())))
+        values = tuple(params.values())  # in the relation's parameter order (validate's)
+        object.__setattr__(self, "_values", values)
+        object.__setattr__(self, "_hash", hash((self.relation, values)))
+        object.__setattr__(self, "_key", (self.relation, tuple(repr(v) if v == 0 else v for v in values)))
 
     @classmethod
     def checked(cls, relation: str, params: dict[str, float | int]) -> "Step":
@@ -59,12 +62,23 @@ class Step:
         return step
 
     def __hash__(self) -> int:
-        return hash((self.relation, tuple(self.params.items())))
+        return self._hash
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Step):
             return NotImplemented
-        return self.relation == other.relation and dict(self.params) == dict(other.params)
+        # Both hold every parameter of their relation in its order, so equal relations
+        # compare their values in order (0.0 == -0.0, as the dicts did).
+        return self is other or (self.relation == other.relation and self._values == other._values)
+
+    @property
+    def is_identity(self) -> bool:
+        """Whether the step is a no-op (:meth:`Relation.is_identity`); computed once per step."""
+        found = self.__dict__.get("_identity")
+        if found is None:
+            found = get_relation(self.relation).is_identity(self.params)
+            object.__setattr__(self, "_identity", found)
+        return found
 
     def __repr__(self) -> str:
         return f"Step({self.relation!r}, {dict(self.params)!r})"
@@ -276,7 +290,7 @@ def apply_steps(
         return _apply_rows_in(pool, out, steps, on_step, checked)
     rank = _apply_rank()
     pos = [0] * len(steps)
-    identity = [[get_relation(step.relation).is_identity(step.params) for step in row] for row in steps]
+    identity = [[step.is_identity for step in row] for row in steps]
 
     def advance(i: int) -> None:
         """Move row ``i`` past its identity steps (reporting them to ``on_step``)."""
@@ -339,7 +353,7 @@ def _apply_rows_in(
     """
     shape = out.shape[1:]
     depth = max(len(row) for row in steps)
-    active = [[not get_relation(s.relation).is_identity(s.params) for s in row] for row in steps]
+    active = [[not s.is_identity for s in row] for row in steps]
     for k in range(depth):
         for i, row in enumerate(steps):
             if k < len(row) and active[i][k] and row[k].relation not in checked:

@@ -27,7 +27,6 @@ import numpy as np
 
 from .chain import Chain, Step
 from .natural_ranges import CLASSES, NATURAL_RANGES, SEVERITIES, NaturalRange
-from .registry import REGISTRY
 from .relation import ParamSpec, Relation, RelationError
 from .validity import Validity, batch_metrics, evaluate_batch
 
@@ -104,8 +103,7 @@ def step_severity(step: Step) -> int | None:
 
     Memoised (steps are immutable values): a search judges the same steps over and over.
     """
-    relation = REGISTRY[step.relation]
-    if relation.is_identity(step.params):
+    if step.is_identity:
         return 0
     table = natural_range(step.relation)
     for severity in SEVERITIES:
@@ -141,7 +139,7 @@ def repeats_geometry(chain: Chain) -> bool:
     """Whether a geometric relation occurs more than once among the chain's active steps."""
     seen = set()
     for step in chain.steps:
-        if is_geometric(step.relation) and not REGISTRY[step.relation].is_identity(step.params):
+        if is_geometric(step.relation) and not step.is_identity:
             if step.relation in seen:
                 return True
             seen.add(step.relation)
@@ -190,7 +188,7 @@ def geometry(chain: Chain, shape: Sequence[int]) -> list[dict]:
     height = shape[-2] if len(shape) >= 3 else shape[-1]
     out = []
     for step in chain.steps:
-        if not is_geometric(step.relation) or REGISTRY[step.relation].is_identity(step.params):
+        if not is_geometric(step.relation) or step.is_identity:
             continue
         table = natural_range(step.relation)
         values, units = {}, {}
