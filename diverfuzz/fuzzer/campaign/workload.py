@@ -442,8 +442,11 @@ def label_warnings(y: np.ndarray | None, classes: int) -> list[str]:
     return out
 
 
-#: Inputs screened per model call while choosing seeds (more when more seeds are asked for).
-SCREEN_CHUNK = 256
+#: Fewest inputs screened per model call while choosing seeds (twice the seeds asked for when
+#: that is more): most inputs are eligible, so one call usually finds them all, and on a model
+#: run one input at a time (a fixed-batch ``.tflite``) every input screened beyond them costs as
+#: much as a search query.
+SCREEN_CHUNK = 32
 
 
 def select_seeds(workload: Workload, count: int) -> SeedSelection:
