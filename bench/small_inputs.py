@@ -99,8 +99,12 @@ def _instrument(timers) -> None:
     from diverfuzz.models.pair import ModelPair
 
     timers.wrap(ModelPair, "logits", "models")
-    timers.wrap(PrefixCache, "_run", "relations")
-    timers.wrap(prefix_cache_module, "evaluate_batch", "validity")
+    if hasattr(prefix_cache_module, "run_many"):  # one relation pass and one metrics pass per judge
+        timers.wrap(prefix_cache_module, "run_many", "relations")
+        timers.wrap(prefix_cache_module, "batch_metrics_rows", "validity")
+    else:  # releases before d7fb317
+        timers.wrap(PrefixCache, "_run", "relations")
+        timers.wrap(prefix_cache_module, "evaluate_batch", "validity")
     timers.wrap(GeneticSearch, "search", "search")
     timers.wrap(seed_module, "shrink_divergence", "shrink+triage")
     timers.wrap(seed_module, "triage_mutants", "shrink+triage")
