@@ -12,8 +12,10 @@ def git_commit() -> tuple[str, bool]:
     """The short commit of the working tree and whether tracked files differ from it (``("?", False)`` outside git)."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                             check=False).stdout
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
-                           text=True, check=False).stdout.strip() != ""
+    # Results files a running benchmark appends to (bench/results/) do not change what it measures.
+    changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results"],
+                             cwd=ROOT, capture_output=True, text=True, check=False).stdout
+    dirty = changed.strip() != ""
     return commit.strip() or "?", dirty
 
 
