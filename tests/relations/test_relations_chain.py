@@ -147,3 +147,12 @@ def test_apply_steps_in_a_thread_pool_refuses_what_lock_step_refuses():
     with ThreadPoolExecutor(2) as pool, pytest.raises(RelationError) as pooled:
         apply_steps(np.repeat(gray[None], 2, axis=0), steps, pool=pool)
     assert str(serial.value) == str(pooled.value)
+
+
+def test_step_equality_and_hash_follow_the_values_signed_zero_included():
+    a, b = Step("brightness", {"delta": 0.0}), Step("brightness", {"delta": -0.0})
+    assert a == b and hash(a) == hash(b)  # equal numbers, as the dicts compare them
+    assert a.key != b.key  # the cache keeps them apart (different bits)
+    assert Step("brightness", {"delta": 0.1}) != a and Step("contrast", {"factor": 1.0}) != a
+    assert a.is_identity and not Step("brightness", {"delta": 0.1}).is_identity
+    assert {a: 1}[Step("brightness", {"delta": 0.0})] == 1

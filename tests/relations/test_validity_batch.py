@@ -108,3 +108,31 @@ def test_batch_metrics_in_a_thread_pool_give_the_same_numbers(shape):
         assert batch_metrics(seed, mutants, moments=moments, pool=pool) == want
         assert evaluate_batch("ssim>=0.9", seed, mutants, moments=moments, pool=pool)[1] == want
         assert batch_metrics(seed, mutants[2:], moments=moments, pool=pool) == want[2:]
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (2, 64), (1, 5, 5)])
+def test_batch_metrics_rows_equal_each_rows_own_seed_exactly(shape):
+    from diverfuzz.relations.validity import batch_metrics_rows, seed_moments
+
+    rng = np.random.default_rng(7)
+    seeds = [rng.random(shape, dtype=np.float32) for _ in range(3)]
+    n = max(5, 2 * BATCH_VALUES // int(np.prod(shape)) + 1)  # spans several chunks
+    which = rng.integers(0, 3, min(n, 60))
+    mutants = np.stack([np.clip(seeds[j] + rng.normal(0, 0.05, shape), 0, 1) for j in which]).astype(np.float32)
+    mutants[2] = seeds[which[2]]  # identical to its own seed: ssim 1, psnr inf
+    got = batch_metrics_rows([seed_moments(s) for s in seeds], which, mutants)
+    assert got == [batch_metrics(seeds[j], mutants[i : i + 1])[0] for i, j in enumerate(which)]
+    assert got[2]["psnr"] == np.inf
+    # One seed for every row takes batch_metrics' own path: the same numbers.
+    assert batch_metrics_rows([seed_moments(seeds[0])], [0] * len(mutants), mutants) == batch_metrics(seeds[0], mutants)
+
+
+def test_batch_metrics_rows_refuse_mismatched_rows_and_shapes():
+    from diverfuzz.relations.validity import batch_metrics_rows, seed_moments
+
+    moments = [seed_moments(np.zeros((1, 8, 8), dtype=np.float32))]
+    with pytest.raises(RelationError, match="which has 1 entries for 2 mutants"):
+        batch_metrics_rows(moments, [0], np.zeros((2, 1, 8, 8), dtype=np.float32))
+    with pytest.raises(RelationError, match="every seed must have the shape"):
+        batch_metrics_rows(moments, [0], np.zeros((1, 1, 8, 7), dtype=np.float32))
+    assert batch_metrics_rows(moments, [], np.zeros((0, 1, 8, 8), dtype=np.float32)) == []

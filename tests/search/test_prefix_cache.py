@@ -103,3 +103,21 @@ def test_cache_of_zero_bytes_keeps_nothing_and_still_judges_exactly():
         assert np.array_equal(mutants, apply_batch(chains, seed))
         assert found == evaluate_batch("ssim>=0.6", seed, mutants)[1]
     assert not cache._nodes and not cache._metrics
+
+
+def test_judge_many_equals_judging_each_request_alone_bit_for_bit():
+    from diverfuzz.fuzzer.search.prefix_cache import JudgeRequest, judge_many
+
+    rng = np.random.default_rng(11)
+    space = SearchSpace.natural(names_for_kind("image"), 3)
+    seeds = [rng.random((1, 28, 28)).astype(np.float32) for _ in range(3)]
+    rules = [Validity.parse("natural"), Validity.parse("natural:2"), Validity.parse("ssim>=0.5")]
+    batches = [[_chain(space, g) for g in space.sample(rng, 6)] + [Chain(())] for _ in seeds]
+    alone = [PrefixCache().judge(rule, batch, seed) for rule, batch, seed in zip(rules, batches, seeds)]
+    caches = [PrefixCache() for _ in seeds]
+    for _ in range(2):  # fresh, then from the caches
+        merged = judge_many([JudgeRequest(c, r, tuple(b), s) for c, r, b, s in zip(caches, rules, batches, seeds)])
+        for (m, v, found, pixel), (m0, v0, found0, pixel0) in zip(merged, alone):
+            assert np.array_equal(m, m0) and np.array_equal(v, v0)
+            assert found == found0 and pixel == pixel0
+    assert any(len({step.relation for step in c.steps} & {"rotation", "translation", "zoom", "shear"}) for b in batches for c in b)
