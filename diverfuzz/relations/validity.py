@@ -497,7 +497,7 @@ def batch_metrics(
 
 
 def batch_metrics_rows(
-    moments: Sequence[SeedMoments], which: Sequence[int], mutants: np.ndarray
+    moments: Sequence[SeedMoments], which: Sequence[int], mutants: np.ndarray, *, pool: Executor | None = None
 ) -> list[dict[str, float]]:
     """``batch_metrics(seed_j, mutants[i : i + 1])[0]`` with ``seed_j = moments[which[i]].seed``, for every row.
 
@@ -516,6 +516,9 @@ def batch_metrics_rows(
         Index into ``moments`` of each row's seed, ``len(mutants)`` entries.
     mutants : np.ndarray
         ``(N,) + seed.shape`` mutants.
+    pool : concurrent.futures.Executor, optional
+        Threads computing the chunks (one mutant each above ``BATCH_VALUES`` elements), as in
+        :func:`batch_metrics`. Default None: this thread. The numbers are the same.
     """
     ms = np.asarray(mutants)
     which = np.asarray(which, dtype=np.intp)
@@ -527,7 +530,7 @@ def batch_metrics_rows(
     if any(m.seed.shape != shape for m in moments) or ms.shape[1:] != shape:
         raise RelationError(f"mutants.shape={ms.shape}: every seed must have the shape {ms.shape[1:]}")
     if len(set(which.tolist())) == 1:
-        return batch_metrics(moments[int(which[0])].seed, ms, moments=moments[int(which[0])])
+        return batch_metrics(moments[int(which[0])].seed, ms, moments=moments[int(which[0])], pool=pool)
     if not moments[0].win:
         return [metrics(moments[j].seed, m) for j, m in zip(which, ms)]
     used = sorted(set(which.tolist()))
@@ -535,13 +538,19 @@ def batch_metrics_rows(
     rows_of = np.array([slot[j] for j in which.tolist()], dtype=np.intp)
     stacks = [np.stack([getattr(moments[j], name) for j in used]) for name in ("seed", "ux", "vx", "ux2", "two_ux")]
     step = max(1, BATCH_VALUES // ms[0].size)
-    found: list[dict[str, float]] = []
-    for start in range(0, len(ms), step):
+    starts = range(0, len(ms), step)
+
+    def chunk(start: int) -> list[dict[str, float]]:
         part = ms[start : start + step]
         rows = rows_of[start : start + step]
         arrays = [np.empty(part.shape) for _ in range(_SCRATCH_ARRAYS)]
-        found += _metrics_of_chunk(tuple(a[rows] for a in stacks), moments[0].win, part, arrays)
-    return found
+        return _metrics_of_chunk(tuple(a[rows] for a in stacks), moments[0].win, part, arrays)
+
+    if pool is not None and len(starts) > 1:
+        parts = [task.result() for task in [pool.submit(chunk, start) for start in starts]]
+    else:
+        parts = [chunk(start) for start in starts]
+    return [m for part in parts for m in part]
 
 
 def _chunk_metrics(moments: SeedMoments, mutants: np.ndarray, arrays: list[np.ndarray]) -> list[dict[str, float]]:

@@ -136,3 +136,28 @@ def test_batch_metrics_rows_refuse_mismatched_rows_and_shapes():
     with pytest.raises(RelationError, match="every seed must have the shape"):
         batch_metrics_rows(moments, [0], np.zeros((1, 1, 8, 7), dtype=np.float32))
     assert batch_metrics_rows(moments, [], np.zeros((0, 1, 8, 8), dtype=np.float32)) == []
+
+
+def test_batch_metrics_rows_in_a_pool_give_the_same_numbers_and_use_it():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from diverfuzz.relations.validity import batch_metrics_rows, seed_moments
+
+    rng = np.random.default_rng(8)
+    shape = (3, 160, 160)  # above BATCH_VALUES: one mutant per chunk
+    seeds = [rng.random(shape, dtype=np.float32) for _ in range(2)]
+    which = [0, 1, 1, 0]
+    mutants = np.stack([np.clip(seeds[j] + rng.normal(0, 0.05, shape), 0, 1) for j in which]).astype(np.float32)
+    moments = [seed_moments(s) for s in seeds]
+    submitted = []
+
+    class Counting(ThreadPoolExecutor):
+        def submit(self, fn, *args, **kwargs):
+            submitted.append(fn)
+            return super().submit(fn, *args, **kwargs)
+
+    with Counting(2) as pool:
+        assert batch_metrics_rows(moments, which, mutants, pool=pool) == batch_metrics_rows(moments, which, mutants)
+        assert len(submitted) == len(mutants)
+        batch_metrics_rows(moments, [1] * 4, mutants, pool=pool)  # one seed: batch_metrics' path, in the pool too
+        assert len(submitted) == 2 * len(mutants)

@@ -54,7 +54,7 @@ class PrefixCache:
     pool : concurrent.futures.Executor, optional
         Threads that apply chains and compute validity metrics on large
         inputs (:func:`diverfuzz.relations.apply_steps`,
-        :func:`diverfuzz.relations.evaluate_batch`). Default None: this thread. The
+        :func:`diverfuzz.relations.validity.batch_metrics_rows`). Default None: this thread. The
         results are the same.
 
     Notes
@@ -297,7 +297,8 @@ def judge_many(
                 pending += [mutants[rows[j]] for j in missing]
             per_job.append((key, rows, job_nodes, found, missing))
         blocks.append(per_job)
-    fresh = batch_metrics_rows(moments, which, np.stack(pending)) if pending else []
+    pool = requests[0].cache.pool if requests else None
+    fresh = batch_metrics_rows(moments, which, np.stack(pending), pool=pool) if pending else []
     taken = 0
     results = []
     for k, r in enumerate(requests):
