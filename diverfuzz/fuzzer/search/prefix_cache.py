@@ -200,7 +200,7 @@ class JudgeRequest:
 def run_many(items: Sequence[tuple[PrefixCache, Sequence[Chain], np.ndarray]]) -> list[tuple[np.ndarray, list]]:
     """``[cache._run(chains, seed) for cache, chains, seed in items]`` in one :func:`apply_steps` pass.
 
-    Rows of several caches (several seeds: :mod:`diverfuzz.fuzzer.search.lockstep`) are
+    Rows of several caches (of several seeds) are
     stacked and advanced together, so a relation transforms every waiting row of every
     item in one call; each row's image is computed as if alone (relations compute rows
     independently) and is cached in its own item's cache. Items of different input
