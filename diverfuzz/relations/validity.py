@@ -45,6 +45,7 @@ __all__ = [
     "batch_metrics",
     "batch_metrics_rows",
     "seed_moments",
+    "seed_terms",
     "SeedMoments",
     "DEFAULT_VALIDITY",
     "DEFAULT_SEVERITIES",
@@ -429,14 +430,30 @@ _SCRATCH_SETS_KEPT = 4
 def seed_moments(seed: np.ndarray) -> SeedMoments:
     """What :func:`batch_metrics` computes from the seed alone (pass it back as ``moments``)."""
     s, _ = _pair(seed, seed)
-    side = min(s.shape[1:])
-    if side < 3:
+    win = _window(s)
+    if not win:
         return SeedMoments(s, 0, None, None)
-    win = 7 if side >= 7 else (side if side % 2 == 1 else side - 1)
     size = (1,) + (win,) * (s.ndim - 1)
     ux, uxx = uniform_filter(s, size=size), uniform_filter(s * s, size=size)
     cov_norm = _cov_norm(win, s.ndim)
     return SeedMoments(s, win, ux, uxx, vx=cov_norm * (uxx - ux * ux), ux2=ux**2, two_ux=2 * ux)
+
+
+def seed_terms(seed: np.ndarray) -> SeedMoments:
+    """The part of :func:`seed_moments` that ``batch_metrics_rows(..., ssim=False)`` reads: the seed as float64.
+
+    No window filters are run; the SSIM terms are None.
+    """
+    s, _ = _pair(seed, seed)
+    return SeedMoments(s, _window(s), None, None)
+
+
+def _window(s: np.ndarray) -> int:
+    """Side of the SSIM window for a seed ``(C, ...)``: 7, or the largest odd side that fits; 0 below 3."""
+    side = min(s.shape[1:])
+    if side < 3:
+        return 0
+    return 7 if side >= 7 else (side if side % 2 == 1 else side - 1)
 
 
 def _cov_norm(win: int, ndim: int) -> float:
@@ -497,7 +514,12 @@ def batch_metrics(
 
 
 def batch_metrics_rows(
-    moments: Sequence[SeedMoments], which: Sequence[int], mutants: np.ndarray, *, pool: Executor | None = None
+    moments: Sequence[SeedMoments],
+    which: Sequence[int],
+    mutants: np.ndarray,
+    *,
+    pool: Executor | None = None,
+    ssim: bool = True,
 ) -> list[dict[str, float]]:
     """``batch_metrics(seed_j, mutants[i : i + 1])[0]`` with ``seed_j = moments[which[i]].seed``, for every row.
 
@@ -519,6 +541,11 @@ def batch_metrics_rows(
     pool : concurrent.futures.Executor, optional
         Threads computing the chunks (one mutant each above ``BATCH_VALUES`` elements), as in
         :func:`batch_metrics`. Default None: this thread. The numbers are the same.
+    ssim : bool, optional
+        Compute SSIM (default True). False leaves it out of the dicts: the other four metrics
+        are the same numbers, at a fraction of the cost (SSIM's window filters are most of
+        it), and only each seed's ``seed`` is read (``seed_moments`` of a seed that only
+        these rows use need not be computed: :func:`seed_terms` gives what is read).
     """
     ms = np.asarray(mutants)
     which = np.asarray(which, dtype=np.intp)
@@ -529,14 +556,17 @@ def batch_metrics_rows(
     shape = moments[0].seed.shape
     if any(m.seed.shape != shape for m in moments) or ms.shape[1:] != shape:
         raise RelationError(f"mutants.shape={ms.shape}: every seed must have the shape {ms.shape[1:]}")
-    if len(set(which.tolist())) == 1:
+    if ssim and len(set(which.tolist())) == 1:
         return batch_metrics(moments[int(which[0])].seed, ms, moments=moments[int(which[0])], pool=pool)
     if not moments[0].win:
         return [metrics(moments[j].seed, m) for j, m in zip(which, ms)]
     used = sorted(set(which.tolist()))
     slot = {j: k for k, j in enumerate(used)}
     rows_of = np.array([slot[j] for j in which.tolist()], dtype=np.intp)
-    stacks = [np.stack([getattr(moments[j], name) for j in used]) for name in ("seed", "ux", "vx", "ux2", "two_ux")]
+    names = ("seed", "ux", "vx", "ux2", "two_ux") if ssim else ("seed",)
+    stacks = [np.stack([getattr(moments[j], name) for j in used]) for name in names]
+    if not ssim:
+        stacks += [None] * 4
     step = max(1, BATCH_VALUES // ms[0].size)
     starts = range(0, len(ms), step)
 
@@ -544,7 +574,8 @@ def batch_metrics_rows(
         part = ms[start : start + step]
         rows = rows_of[start : start + step]
         arrays = [np.empty(part.shape) for _ in range(_SCRATCH_ARRAYS)]
-        return _metrics_of_chunk(tuple(a[rows] for a in stacks), moments[0].win, part, arrays)
+        terms = tuple(None if a is None else a[rows] for a in stacks)
+        return _metrics_of_chunk(terms, moments[0].win, part, arrays, ssim=ssim)
 
     if pool is not None and len(starts) > 1:
         parts = [task.result() for task in [pool.submit(chunk, start) for start in starts]]
@@ -560,13 +591,15 @@ def _chunk_metrics(moments: SeedMoments, mutants: np.ndarray, arrays: list[np.nd
 
 
 def _metrics_of_chunk(
-    seed_terms: tuple[np.ndarray, ...], win: int, mutants: np.ndarray, arrays: list[np.ndarray]
+    seed_terms: tuple[np.ndarray, ...], win: int, mutants: np.ndarray, arrays: list[np.ndarray], ssim: bool = True
 ) -> list[dict[str, float]]:
     """The metrics of ``mutants`` against seeds given by their terms ``(seed, ux, vx, ux2, two_ux)``.
 
     Each term is one seed's (shape ``mutants.shape[1:]``, the same for every row) or one per
     row (shape ``mutants.shape``); every operation is elementwise or filters each row alone,
-    so a row's numbers do not depend on which form its seed's terms come in.
+    so a row's numbers do not depend on which form its seed's terms come in. With ``ssim``
+    False only the seed term is read, SSIM is left out of the dicts and the other four
+    metrics are the same numbers (they never read the SSIM arrays).
     """
     s, ux, vx, ux2, two_ux = seed_terms
     ndim = mutants.ndim - 1  # of one image
@@ -579,6 +612,9 @@ def _metrics_of_chunk(
     c1, c2 = (0.01 * 1.0) ** 2, (0.03 * 1.0) ** 2
     y, uy, uyy, uxy, t, sq = arrays
     n = len(mutants)
+    if not ssim:
+        y[...] = mutants  # float32 -> float64, exact
+        return _difference_metrics(s, y, uy, uxy, uyy, size_one, None, crop)
     # The operations of skimage's structural_similarity, in its order and
     # association, each into a kept array (the comments give skimage's terms).
     y[...] = mutants  # float32 -> float64, exact
@@ -604,29 +640,49 @@ def _metrics_of_chunk(
     np.multiply(t, uxy, out=t)
     np.multiply(sq, uyy, out=sq)
     np.divide(t, sq, out=t)  # S = (A1 * A2) / (B1 * B2)
-    ssim_map = t
-    # Differences: psnr is 10 log10(1 / mean(d ** 2)), l2 the root of sum(d ** 2);
-    # both are the same pairwise sum of the same squares.
-    d = np.subtract(y, s, out=uy)
+    return _difference_metrics(s, y, uy, uxy, uyy, size_one, t, crop)
+
+
+def _difference_metrics(
+    s: np.ndarray,
+    y: np.ndarray,
+    d_out: np.ndarray,
+    abs_out: np.ndarray,
+    sq_out: np.ndarray,
+    size_one: int,
+    ssim_map: np.ndarray | None,
+    crop: tuple,
+) -> list[dict[str, float]]:
+    """psnr, l0, l2 and linf of the float64 mutants ``y`` against ``s`` (and SSIM from ``ssim_map`` when given).
+
+    Differences: psnr is 10 log10(1 / mean(d ** 2)), l2 the root of sum(d ** 2); both are the
+    same pairwise sum of the same squares. ``d_out``, ``abs_out`` and ``sq_out`` are working
+    arrays of ``y``'s shape (overwritten).
+    """
+    n = len(y)
+    d = np.subtract(y, s, out=d_out)
     changed = np.not_equal(y, s).reshape(n, -1)
     counts = np.count_nonzero(changed, axis=1)
     flat = d.reshape(n, -1)
-    linf_values = np.abs(flat, out=uxy.reshape(n, -1)).max(axis=1)
-    squares = np.multiply(d, d, out=uyy).reshape(n, -1)
+    linf_values = np.abs(flat, out=abs_out.reshape(n, -1)).max(axis=1)
+    squares = np.multiply(d, d, out=sq_out).reshape(n, -1)
     found: list[dict[str, float]] = []
     for i in range(n):
         if counts[i] == 0:  # np.array_equal(s, m)
             ssim_value, psnr_value = 1.0, math.inf
             total = 0.0
         else:
-            per_channel = np.empty(shape[0])
-            for c in range(shape[0]):
-                per_channel[c] = ssim_map[i, c][crop].mean(dtype=np.float64)
-            ssim_value = float(per_channel.mean())
+            if ssim_map is not None:
+                per_channel = np.empty(y.shape[1])
+                for c in range(y.shape[1]):
+                    per_channel[c] = ssim_map[i, c][crop].mean(dtype=np.float64)
+                ssim_value = float(per_channel.mean())
             total = np.sum(squares[i])
             psnr_value = float(10 * np.log10(1.0 / (total / size_one)))
-        found.append({
-            "ssim": ssim_value, "psnr": psnr_value, "l0": float(counts[i] / size_one),
+        row = {"ssim": ssim_value} if ssim_map is not None else {}
+        row.update({
+            "psnr": psnr_value, "l0": float(counts[i] / size_one),
             "l2": float(np.sqrt(total)), "linf": float(linf_values[i]),
         })
+        found.append(row)
     return found

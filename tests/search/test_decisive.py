@@ -110,3 +110,19 @@ def test_genetic_under_min_margin_finds_decisive_divergences():
         found.append(ev.divergence)
     assert sum(d is not None for d in found) >= 5
     assert all(d.reference_margin >= 0.3 for d in found if d is not None)
+
+
+def test_a_divergence_judged_first_without_ssim_is_recorded_with_every_metric():
+    from diverfuzz.relations.validity import metrics
+
+    reference, candidate = _brightness_pair(0.06)
+    seed = _seed()
+    ev = SeedEvaluator(ModelPair(reference, candidate), seed, 0, 50, Validity.parse("natural"))
+    chain = Chain((Step("translation", {"dx": 0.06, "dy": 0.0}), Step("brightness", {"delta": 0.07})))
+    assert ev.check([chain]).tolist() == [True]  # validity repair's check: judged without SSIM
+    assert "ssim" not in ev.judge([chain])[2][0]
+    ev.evaluate([chain])
+    d = ev.divergence
+    assert d.validity == metrics(seed, chain.apply(seed))
+    assert d.pixel_validity == natural.judge(Validity.parse("natural"), seed, [chain], chain.apply(seed)[None])[2][0]
+    assert "ssim" in d.validity and "ssim" in d.pixel_validity

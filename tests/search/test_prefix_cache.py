@@ -121,3 +121,26 @@ def test_judge_many_equals_judging_each_request_alone_bit_for_bit():
             assert np.array_equal(m, m0) and np.array_equal(v, v0)
             assert found == found0 and pixel == pixel0
     assert any(len({step.relation for step in c.steps} & {"rotation", "translation", "zoom", "shear"}) for b in batches for c in b)
+
+
+def test_judge_computes_ssim_only_where_the_rule_reads_it_or_full_is_asked():
+    from diverfuzz.relations.validity import batch_metrics
+
+    rng = np.random.default_rng(12)
+    space = SearchSpace.natural(names_for_kind("image"), 3)
+    seed = rng.random((1, 28, 28)).astype(np.float32)
+    chains = [_chain(space, g) for g in space.sample(rng, 8)]
+    rule = Validity.parse("natural")  # pixel rule psnr>=20: no SSIM
+    cheap = PrefixCache().judge(rule, chains, seed)
+    full = PrefixCache().judge(rule, chains, seed, full=True)
+    assert np.array_equal(cheap[0], full[0]) and np.array_equal(cheap[1], full[1])
+    for part in (2, 3):
+        assert all("ssim" not in m for m in cheap[part]) and all("ssim" in m for m in full[part])
+        assert [{k: v for k, v in m.items() if k != "ssim"} for m in full[part]] == cheap[part]
+    assert full[2] == batch_metrics(seed, full[0])  # against the seed: every metric, exactly
+    # A cache holding the cheap metrics still gives SSIM when asked, and SSIM rules always get it.
+    cache = PrefixCache()
+    cache.judge(rule, chains, seed)
+    assert cache.judge(rule, chains, seed, full=True)[2:] == full[2:]
+    ssim_rule = Validity.parse("natural and ssim>=0.3")
+    assert all("ssim" in m for m in cache.judge(ssim_rule, chains, seed)[3])

@@ -271,6 +271,8 @@ class SeedEvaluator:
 
         ``metrics`` compare each mutant with the seed; ``pixel_metrics`` with the seed
         moved by the chain's geometric steps under a natural rule (the metrics otherwise).
+        SSIM is among them only where the rule reads it (see :meth:`PrefixCache.judge`);
+        recorded divergences carry all five metrics.
         Mutants and metrics come from the evaluator's cache where the same
         chains (or prefixes) were applied before (:class:`PrefixCache`),
         bit for bit what applying them afresh gives.
@@ -319,6 +321,7 @@ class SeedEvaluator:
             if self.min_margin > 0:  # near-ties do not count
                 diverged[idx] &= reference_margins(ref_probs[idx]) >= self.min_margin
             self.best_fitness = max(self.best_fitness, float(fitness[idx].max()))
+            self._complete_metrics(chains, idx[diverged[idx]], metrics, pixel)
             for row in np.flatnonzero(diverged[idx]):  # in query order
                 i = int(idx[row])
                 if self.mode == "natural":
@@ -345,6 +348,20 @@ class SeedEvaluator:
                 if self.mode == "first":
                     break
         return BatchResult(chains, fitness, valid, diverged, ref_probs, cand_probs, miss, psnr, self.min_margin)
+
+    def _complete_metrics(self, chains: Sequence[Chain], rows: np.ndarray, metrics: list, pixel: list) -> None:
+        """Every metric (SSIM too) in ``metrics[i]`` and ``pixel[i]`` of the ``rows`` about to be recorded.
+
+        Judging computes SSIM only where the rule reads it (:meth:`PrefixCache.judge`); a
+        divergence reports all five metrics, computed here for its rows alone (the images
+        come from the cache, and each row's numbers are those of judging it in any batch).
+        """
+        rows = [int(i) for i in rows if "ssim" not in metrics[i] or "ssim" not in pixel[i]]
+        if not rows:
+            return
+        _, _, found, moved = self._prefixes.judge(self.validity, [chains[i] for i in rows], self.seed, full=True)
+        for i, m, p in zip(rows, found, moved):
+            metrics[i], pixel[i] = m, p
 
     def _violation(self, chain: Chain, pixel_metrics: dict[str, float]) -> float:
         """:func:`violation` of a rejected chain; 1.0 for a chain outside the natural severity."""

@@ -29,7 +29,7 @@ from diverfuzz.relations import (
     check_input,
 )
 from diverfuzz.relations.natural import geometric_steps, within
-from diverfuzz.relations.validity import SeedMoments, batch_metrics_rows, seed_moments
+from diverfuzz.relations.validity import SeedMoments, batch_metrics_rows, seed_moments, seed_terms
 
 #: Metric dicts kept for :meth:`PrefixCache.judge` (about 0.5 kB each).
 METRICS_KEPT = 8192
@@ -129,7 +129,7 @@ class PrefixCache:
         return self._run(chains, seed)[0]
 
     def judge(
-        self, validity: Validity, chains: Sequence[Chain], seed: np.ndarray
+        self, validity: Validity, chains: Sequence[Chain], seed: np.ndarray, *, full: bool = False
     ) -> tuple[np.ndarray, np.ndarray, list[dict[str, float]], list[dict[str, float]]]:
         """``(mutants, valid, metrics, pixel_metrics)`` of ``chains`` against ``seed``.
 
@@ -144,8 +144,13 @@ class PrefixCache:
         :func:`diverfuzz.relations.validity.batch_metrics_rows` computes each row alone, so the
         numbers are bit for bit the same. Each call returns fresh metric dicts.
         This is :func:`judge_many` of one request.
+
+        The dicts hold ``psnr``, ``l0``, ``l2`` and ``linf``, and ``ssim`` where the rule reads
+        it or ``full`` is True (otherwise only where it was computed before): SSIM's window
+        filters are most of a judge's metric cost, and the default pixel rule (``psnr>=20``)
+        does not read it. Callers that report a mutant's metrics judge it again with ``full``.
         """
-        return judge_many([JudgeRequest(self, validity, tuple(chains), seed)])[0]
+        return judge_many([JudgeRequest(self, validity, tuple(chains), seed, full)])[0]
 
     def _moved_seed_moments(self, key: tuple, moved_seed: np.ndarray) -> SeedMoments:
         """``seed_moments`` of the seed moved by the geometric steps ``key``, kept for the next batches.
@@ -163,8 +168,14 @@ class PrefixCache:
         return moments
 
     def _seed_moments(self, seed: np.ndarray) -> SeedMoments:
-        if self._moments is None:
+        if self._moments is None or self._moments.ux is None:
             self._moments = seed_moments(seed)
+        return self._moments
+
+    def _seed_terms(self, seed: np.ndarray) -> SeedMoments:
+        """The seed's terms without SSIM's (its full moments when they are known)."""
+        if self._moments is None:
+            self._moments = seed_terms(seed)
         return self._moments
 
     def _cached_metrics(self, key: tuple | None, nodes: list) -> list:
@@ -195,6 +206,7 @@ class JudgeRequest:
     validity: Validity
     chains: tuple[Chain, ...]
     seed: np.ndarray
+    full: bool = False
 
 
 def run_many(items: Sequence[tuple[PrefixCache, Sequence[Chain], np.ndarray]]) -> list[tuple[np.ndarray, list]]:
@@ -256,8 +268,9 @@ def judge_many(
     Mutants of every request are applied in one :func:`run_many` pass; the seeds moved by
     the chains' geometric steps (natural rules) in a second one (mostly cached prefixes);
     the metrics not kept yet, against each row's seed or moved seed, in one
-    :func:`~diverfuzz.relations.validity.batch_metrics_rows` call. Every number is the one
-    judging each request alone gives, bit for bit.
+    :func:`~diverfuzz.relations.validity.batch_metrics_rows` call (two: one with SSIM for
+    the requests that need it, one without). Every number is the one judging each request
+    alone gives, bit for bit.
     """
     runs = run_many([(r.cache, r.chains, r.seed) for r in requests])
     # Geometric prefixes (natural rules): rows of a request grouped by the steps that move its seed.
@@ -276,39 +289,43 @@ def judge_many(
         moved_keys.append(groups)
         moved_items.append((r.cache, tuple(moved_chains[key] for key in groups), r.seed))
     moved_runs = run_many(moved_items) if any(moved_keys) else [(None, [])] * len(requests)
-    # Every metric row not kept yet, in one pass: (request, key, rows, nodes, found, reference moments).
-    moments: list[SeedMoments] = []
-    which: list[int] = []
-    pending: list = []
+    # Every metric row not kept yet, in one pass per kind (with SSIM where the rule reads it or
+    # the caller asks for every metric; without it elsewhere).
+    batches = {True: ([], [], []), False: ([], [], [])}  # ssim -> (moments, which, mutants)
     blocks = []
     for k, r in enumerate(requests):
         mutants, nodes = runs[k]
-        jobs = [(None, list(range(len(r.chains))), r.cache._seed_moments(r.seed))]
+        ssim = r.full or "ssim" in r.validity.needed_metrics()
+        terms = r.cache._seed_moments(r.seed) if ssim else r.cache._seed_terms(r.seed)
+        jobs = [(None, list(range(len(r.chains))), terms)]
         for g, (key, rows) in enumerate(moved_keys[k].items()):
-            jobs.append((key, rows, r.cache._moved_seed_moments(key, moved_runs[k][0][g])))
+            moved = moved_runs[k][0][g]
+            jobs.append((key, rows, r.cache._moved_seed_moments(key, moved) if ssim else seed_terms(moved)))
+        moments, which, pending = batches[ssim]
         per_job = []
-        for key, rows, seed_terms in jobs:
+        for key, rows, reference in jobs:
             job_nodes = [nodes[i] for i in rows]
             found = r.cache._cached_metrics(key, job_nodes)
-            missing = [j for j, m in enumerate(found) if m is None]
+            missing = [j for j, m in enumerate(found) if m is None or (ssim and "ssim" not in m)]
             if missing:
-                moments.append(seed_terms)
+                moments.append(reference)
                 which += [len(moments) - 1] * len(missing)
                 pending += [mutants[rows[j]] for j in missing]
-            per_job.append((key, rows, job_nodes, found, missing))
+            per_job.append((key, rows, job_nodes, found, missing, ssim))
         blocks.append(per_job)
     pool = requests[0].cache.pool if requests else None
-    fresh = batch_metrics_rows(moments, which, np.stack(pending), pool=pool) if pending else []
-    taken = 0
+    fresh = {
+        ssim: iter(batch_metrics_rows(moments, which, np.stack(pending), pool=pool, ssim=ssim) if pending else [])
+        for ssim, (moments, which, pending) in batches.items()
+    }
     results = []
     for k, r in enumerate(requests):
         mutants = runs[k][0]
         pixel: list = [None] * len(r.chains)
         found_seed: list = []
-        for key, rows, job_nodes, found, missing in blocks[k]:
+        for key, rows, job_nodes, found, missing, ssim in blocks[k]:
             for j in missing:
-                found[j] = fresh[taken]
-                taken += 1
+                found[j] = next(fresh[ssim])
             r.cache._keep_metrics(key, job_nodes, found, missing)
             if key is None:
                 found_seed = found
