@@ -611,13 +611,11 @@ def _metrics_of_chunk(
     crop = (slice(pad, -pad if pad else None),) * (ndim - 1)
     c1, c2 = (0.01 * 1.0) ** 2, (0.03 * 1.0) ** 2
     y, uy, uyy, uxy, t, sq = arrays
-    n = len(mutants)
+    y[...] = mutants  # float32 -> float64, exact
     if not ssim:
-        y[...] = mutants  # float32 -> float64, exact
         return _difference_metrics(s, y, uy, uxy, uyy, size_one, None, crop)
     # The operations of skimage's structural_similarity, in its order and
     # association, each into a kept array (the comments give skimage's terms).
-    y[...] = mutants  # float32 -> float64, exact
     uniform_filter(y, size=size, output=uy)
     np.multiply(y, y, out=t)
     uniform_filter(t, size=size, output=uyy)

@@ -168,7 +168,8 @@ class PrefixCache:
         return moments
 
     def _seed_moments(self, seed: np.ndarray) -> SeedMoments:
-        if self._moments is None or self._moments.ux is None:
+        """The seed's full moments (replacing its terms alone, :meth:`_seed_terms`, once SSIM is needed)."""
+        if self._moments is None or (self._moments.win and self._moments.ux is None):
             self._moments = seed_moments(seed)
         return self._moments
 
